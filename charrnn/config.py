@@ -1,0 +1,140 @@
+"""One dataclass holds every hyperparameter of a run; it is saved inside every checkpoint.
+
+The chapter's three training setups are named presets (``PRESETS``). Each field carries its help text
+in ``metadata["help"]`` so the CLI and the app describe the same thing the same way.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+MODELS = ("scratch", "concise")
+SAMPLINGS = ("random", "consecutive")
+OPTIMIZERS = ("sgd", "adam")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A hyperparameter value that is not allowed; the message says which values are."""
+
+
+def _f(default: Any, help: str) -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: list(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class TrainConfig:
+    # --- data ---
+    corpus: str = _f("jaychou", "corpus: jaychou, timemachine, offline, or a path to a UTF-8 .txt file")
+    max_chars: int | None = _f(10_000, "keep only the first N characters (the chapter keeps 10,000); None keeps all")
+    # --- model ---
+    model: str = _f("scratch", "scratch (explicit W_xh, W_hh, W_hq) or concise (torch.nn.RNN + Linear)")
+    num_hiddens: int = _f(256, "hidden units h")
+    # --- batching ---
+    sampling: str = _f("random", "random (state reset per minibatch) or consecutive (state carried, detached)")
+    batch_size: int = _f(32, "windows per minibatch")
+    num_steps: int = _f(35, "time steps per window (truncated BPTT length)")
+    # --- optimisation ---
+    optimizer: str = _f("sgd", "sgd (plain p -= lr * grad, the chapter's scratch runs) or adam (its concise run)")
+    lr: float = _f(100.0, "learning rate")
+    clip_theta: float | None = _f(0.01, "gradient clipping threshold theta on the global L2 norm; None turns clipping off")
+    epochs: int = _f(250, "number of epochs")
+    seed: int = _f(0, "random seed for initial weights, shuffling and sampled text")
+    device: str = _f("auto", "auto (CUDA when available, else CPU), cpu or cuda")
+    # --- samples printed while training ---
+    pred_period: int = _f(50, "write a sample for each prefix every this many epochs")
+    pred_len: int = _f(50, "characters generated after each prefix")
+    prefixes: list[str] = _f(["分开", "不分开"], "prefixes the samples start from")
+    temperature: float = _f(0.0, "sampling temperature for the samples; 0 is greedy argmax (the chapter's)")
+    top_k: int | None = _f(None, "sample only among the k likeliest characters; None means all")
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first field whose value is not allowed, and what is."""
+        def need(ok: bool, name: str, allowed: str) -> None:
+            if not ok:
+                raise ConfigError(f"{name}={getattr(self, name)!r} is not allowed: {allowed}")
+
+        need(self.model in MODELS, "model", f"choose one of {', '.join(MODELS)}")
+        need(self.sampling in SAMPLINGS, "sampling", f"choose one of {', '.join(SAMPLINGS)}")
+        need(self.optimizer in OPTIMIZERS, "optimizer", f"choose one of {', '.join(OPTIMIZERS)}")
+        need(self.device in DEVICES, "device", f"choose one of {', '.join(DEVICES)}")
+        need(isinstance(self.corpus, str) and bool(self.corpus.strip()), "corpus", "a corpus name or a file path")
+        need(self.max_chars is None or _int(self.max_chars) and self.max_chars >= 2, "max_chars",
+             "an integer of at least 2, or None for the whole text")
+        need(_int(self.num_hiddens) and 1 <= self.num_hiddens <= 4096, "num_hiddens", "an integer from 1 to 4096")
+        need(_int(self.batch_size) and 1 <= self.batch_size <= 4096, "batch_size", "an integer from 1 to 4096")
+        need(_int(self.num_steps) and 1 <= self.num_steps <= 1000, "num_steps", "an integer from 1 to 1000")
+        need(_num(self.lr) and 0 < self.lr <= 1e9, "lr", "a number above 0 and at most 1e9")
+        need(self.clip_theta is None or _num(self.clip_theta) and self.clip_theta > 0, "clip_theta",
+             "a number above 0, or None for no clipping")
+        need(_int(self.epochs) and 1 <= self.epochs <= 100_000, "epochs", "an integer from 1 to 100000")
+        need(_int(self.seed) and 0 <= self.seed < 2**63, "seed", "an integer from 0 to 2**63-1")
+        need(_int(self.pred_period) and self.pred_period >= 1, "pred_period", "an integer of at least 1")
+        need(_int(self.pred_len) and 0 <= self.pred_len <= 10_000, "pred_len", "an integer from 0 to 10000")
+        need(isinstance(self.prefixes, list) and all(isinstance(p, str) and p for p in self.prefixes)
+             and len(self.prefixes) <= 20, "prefixes", "a list of at most 20 non-empty strings")
+        need(_num(self.temperature) and 0 <= self.temperature <= 100, "temperature",
+             "a number from 0 (greedy) to 100")
+        need(self.top_k is None or _int(self.top_k) and self.top_k >= 1, "top_k",
+             "an integer of at least 1, or None for all characters")
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainConfig":
+        data = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config fields: {', '.join(unknown)}")
+        return cls(**data)
+
+    def label(self) -> str:
+        """A short human label, e.g. ``scratch · random · lr 100 · θ 0.01``."""
+        theta = "off" if self.clip_theta is None else f"{self.clip_theta:g}"
+        return f"{self.model} · {self.sampling} · lr {self.lr:g} · θ {theta}"
+
+
+def _int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float("inf")
+
+
+def field_help(name: str) -> str:
+    return next(f.metadata["help"] for f in dataclasses.fields(TrainConfig) if f.name == name)
+
+
+# The chapter's three setups (CHAPTER.md, "Training setups in the chapter").
+PRESETS: dict[str, dict[str, Any]] = {
+    "scratch-random": dict(model="scratch", sampling="random", optimizer="sgd", lr=100.0, clip_theta=0.01),
+    "scratch-consecutive": dict(model="scratch", sampling="consecutive", optimizer="sgd", lr=100.0, clip_theta=0.01),
+    "concise": dict(model="concise", sampling="consecutive", optimizer="adam", lr=0.001, clip_theta=0.01),
+}
+
+
+def preset(name: str, **overrides: Any) -> TrainConfig:
+    """The chapter's setup ``name`` (a key of PRESETS), with any fields overridden."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    return TrainConfig(**{**PRESETS[name], **overrides})
+
+
+def preset_for(model: str, sampling: str) -> str:
+    """The chapter preset closest to a model/sampling pair (the CLI's defaults follow it)."""
+    if model == "concise":
+        return "concise"
+    return "scratch-consecutive" if sampling == "consecutive" else "scratch-random"
