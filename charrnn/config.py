@@ -19,6 +19,10 @@ DEVICES = ("auto", "cpu", "cuda")
 class ConfigError(ValueError):
     """A hyperparameter value that is not allowed; the message says which values are."""
 
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field  # the offending TrainConfig field, when there is one
+
 
 def _f(default: Any, help: str) -> Any:
     if isinstance(default, (list, dict)):
@@ -55,11 +59,29 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.validate()
 
+    @classmethod
+    def unchecked(cls, **values: Any) -> "TrainConfig":
+        """A config that is not validated yet (to collect every problem with ``problems()``)."""
+        obj = cls.__new__(cls)
+        for f in dataclasses.fields(cls):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            setattr(obj, f.name, values.get(f.name, default))
+        return obj
+
     def validate(self) -> None:
-        """Raise ConfigError naming the first field whose value is not allowed, and what is."""
+        """Raise ConfigError for the first field whose value is not allowed, saying what is."""
+        problems = self.problems()
+        if problems:
+            name, message = next(iter(problems.items()))
+            raise ConfigError(message, field=name)
+
+    def problems(self) -> dict[str, str]:
+        """Every field whose value is not allowed, mapped to a message that says what is allowed."""
+        out: dict[str, str] = {}
+
         def need(ok: bool, name: str, allowed: str) -> None:
-            if not ok:
-                raise ConfigError(f"{name}={getattr(self, name)!r} is not allowed: {allowed}")
+            if not ok and name not in out:
+                out[name] = f"{name}={getattr(self, name)!r} is not allowed: {allowed}"
 
         need(self.model in MODELS, "model", f"choose one of {', '.join(MODELS)}")
         need(self.sampling in SAMPLINGS, "sampling", f"choose one of {', '.join(SAMPLINGS)}")
@@ -84,6 +106,7 @@ class TrainConfig:
              "a number from 0 (greedy) to 100")
         need(self.top_k is None or _int(self.top_k) and self.top_k >= 1, "top_k",
              "an integer of at least 1, or None for all characters")
+        return out
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

@@ -8,6 +8,7 @@ is a corpus too.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib.util
 import io
@@ -180,6 +181,14 @@ def load_corpus(source: str = "jaychou", max_chars: int | None = 10_000, *, path
     if Path(source).is_file():
         return from_file(source, max_chars=max_chars)
     raise CorpusError(f"unknown corpus {source!r}: use one of {', '.join(NAMED)}, or the path of a UTF-8 .txt file")
+
+
+@functools.lru_cache(maxsize=8)
+def cached_corpus(source: str, max_chars: int | None) -> Corpus:
+    """A named corpus, read once per process and shared (its tensors are only ever read)."""
+    if source not in NAMED:
+        raise CorpusError(f"unknown corpus {source!r}: use one of {', '.join(NAMED)}")
+    return load_corpus(source, max_chars, progress=False)
 
 
 # ---------------------------------------------------------------- finding and fetching pinned files

@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +21,9 @@ from .batches import check_length, epoch_batches, num_batches
 from .config import ConfigError, TrainConfig
 from .corpus import Corpus, CorpusError, Vocab, load_corpus
 from .models import CharModel, build_model, detach_state
+
+if TYPE_CHECKING:
+    from .checkpoint import Checkpoint
 
 
 # ---------------------------------------------------------------- events
@@ -242,12 +245,18 @@ class Trainer:
 
     @classmethod
     def resume(cls, path: str, corpus: Corpus | None = None, **changes: Any) -> "Trainer":
-        """A trainer that continues the run saved at ``path``; ``changes`` may raise epochs, change lr, ...
-
-        Structural fields (model, num_hiddens, optimizer) must stay as saved.
-        """
+        """A trainer that continues the run saved at ``path`` (see ``from_checkpoint``)."""
         from .checkpoint import load_checkpoint
-        ck = load_checkpoint(path)
+        return cls.from_checkpoint(load_checkpoint(path), corpus, **changes)
+
+    @classmethod
+    def from_checkpoint(cls, ck: "Checkpoint", corpus: Corpus | None = None, **changes: Any) -> "Trainer":
+        """A trainer that continues a saved run: weights, optimizer, shuffle order, metrics and epoch.
+
+        ``changes`` override config fields (raise ``epochs`` to train further, change ``lr``, ...);
+        the structural ones (model, num_hiddens, optimizer) must stay as saved. The corpus defaults to
+        the saved config's and must be written in the checkpoint's vocabulary.
+        """
         fixed = {k: v for k, v in changes.items() if k in ("model", "num_hiddens", "optimizer")
                  and v != getattr(ck.config, k)}
         if fixed:

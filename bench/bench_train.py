@@ -1,0 +1,248 @@
+"""Benchmark: the chapter's scratch RNN as the book formulates it vs. charrnn's library trainer.
+
+Both train the same setup (jaychou, first 10,000 characters, V=1027, h=256, batch 32, steps 35, lr 100,
+theta 0.01, plain SGD, 250 epochs) from the same initial weights and the same minibatch order.
+
+* reference -- the chapter's formulation, written here from the spec (CHAPTER.md): a Python list of
+  one-hot (batch, V) matrices, ``X_t @ W_xh`` as a real matrix product, one output projection per step,
+  ``torch.cat`` of the outputs, the book's clipping loop (a Python float norm via ``.item()``) and
+  ``p.data -= lr * p.grad``; perplexity from ``l.item()`` per minibatch.
+* library   -- ``charrnn.Trainer(charrnn.preset('scratch-<sampling>', ...), corpus).run()``; its
+  ``EpochEnd.seconds`` (training only) and ``EpochEnd.perplexity``.
+
+One full run of each is made, interleaved in blocks of epochs (ref block, lib block, lib block, ref
+block, ... : the order alternates every round so slow drifts of the machine hit both alike); each model
+keeps its state between blocks, so the last epoch's perplexity is that of an ordinary full run. The
+per-epoch time of a round is the mean over its block; the figure reported is the median over rounds.
+Nothing is printed while a block runs.
+
+    CHARRNN_DATA_DIR=/work/shared/data python bench/bench_train.py            # full: 250 epochs
+    CHARRNN_DATA_DIR=/work/shared/data python bench/bench_train.py --quick    # smoke test: 20 epochs
+    CHARRNN_DATA_DIR=/work/shared/data python bench/bench_train.py --sampling consecutive
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+import torch
+import torch.nn.functional as F
+
+import charrnn
+from charrnn.batches import epoch_batches
+
+TARGET_RATIO = 1.8      # reference s/epoch / library s/epoch must be at least this
+TARGET_PPL_REL = 0.10   # final perplexities within 10% of each other
+
+
+# ---------------------------------------------------------------- the reference (the chapter's way)
+class Reference:
+    """The chapter's scratch RNN and training loop, kept deliberately in the book's formulation."""
+
+    def __init__(self, data: torch.Tensor, V: int, h: int, batch: int, steps: int, lr: float, theta: float,
+                 sampling: str, seed: int):
+        self.data, self.V, self.h = data, V, h
+        self.batch, self.steps, self.lr, self.theta, self.sampling = batch, steps, lr, theta, sampling
+        # Same draws, same order as the library's ScratchRNN: W_xh, W_hh, W_hq from one seeded generator.
+        g = torch.Generator().manual_seed(seed)
+
+        def normal(*shape: int) -> torch.Tensor:
+            return (torch.randn(*shape, generator=g) * 0.01).requires_grad_()
+
+        def zeros(*shape: int) -> torch.Tensor:
+            return torch.zeros(*shape, requires_grad=True)
+
+        self.W_xh = normal(V, h)
+        self.W_hh = normal(h, h)
+        self.b_h = zeros(h)
+        self.W_hq = normal(h, V)
+        self.b_q = zeros(V)
+        self.params = [self.W_xh, self.W_hh, self.b_h, self.W_hq, self.b_q]
+        self.shuffle = torch.Generator().manual_seed(seed)  # the library's shuffle generator, same seed
+        self.epoch = 0
+
+    def rnn(self, inputs: list[torch.Tensor], H: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        outputs = []
+        for X_t in inputs:
+            H = torch.tanh(X_t @ self.W_xh + H @ self.W_hh + self.b_h)
+            outputs.append(H @ self.W_hq + self.b_q)
+        return outputs, H
+
+    def clip(self) -> None:
+        norm = torch.tensor([0.0])
+        for p in self.params:
+            norm += (p.grad.data ** 2).sum()
+        norm = norm.sqrt().item()
+        if norm > self.theta:
+            for p in self.params:
+                p.grad.data *= self.theta / norm
+
+    def run_epoch(self) -> tuple[float, float]:
+        """One epoch; returns (seconds, perplexity)."""
+        start = time.perf_counter()
+        l_sum, n = 0.0, 0
+        H = None
+        for X, Y in epoch_batches(self.data, self.batch, self.steps, self.sampling, self.shuffle):
+            if self.sampling == "random" or H is None:
+                H = torch.zeros(self.batch, self.h)  # unrelated windows: fresh state
+            else:
+                H = H.detach()                      # carried over, graph cut
+            inputs = [F.one_hot(X[:, t], self.V).float() for t in range(self.steps)]
+            outputs, H = self.rnn(inputs, H)
+            outputs = torch.cat(outputs, dim=0)      # (steps * batch, V), time-major
+            y = Y.T.reshape(-1)
+            l = F.cross_entropy(outputs, y)
+            for p in self.params:
+                if p.grad is not None:
+                    p.grad.data.zero_()
+            l.backward()
+            self.clip()
+            for p in self.params:
+                p.data -= self.lr * p.grad
+            l_sum += l.item() * y.shape[0]
+            n += y.shape[0]
+        seconds = time.perf_counter() - start
+        self.epoch += 1
+        try:
+            ppl = math.exp(l_sum / n)
+        except OverflowError:
+            ppl = math.inf
+        return seconds, ppl
+
+
+# ---------------------------------------------------------------- the library
+class Library:
+    def __init__(self, corpus: charrnn.Corpus, sampling: str, epochs: int, seed: int):
+        cfg = charrnn.preset(f"scratch-{sampling}", epochs=epochs, pred_period=10**6, device="cpu", seed=seed)
+        self.trainer = charrnn.Trainer(cfg, corpus)
+        self.events = self.trainer.run()
+
+    def run_epochs(self, k: int) -> tuple[list[float], list[float], float]:
+        """Pull k epochs from the trainer's generator: (EpochEnd.seconds, perplexities, wall seconds)."""
+        secs, ppls = [], []
+        start = time.perf_counter()
+        while len(secs) < k:
+            ev = next(self.events)
+            if isinstance(ev, charrnn.EpochEnd):
+                secs.append(ev.seconds)
+                ppls.append(ev.perplexity)
+            elif isinstance(ev, charrnn.End):
+                raise RuntimeError(f"library run ended early: {ev.message}")
+        return secs, ppls, time.perf_counter() - start
+
+
+# ---------------------------------------------------------------- main
+def blocks(total: int, rounds: int) -> list[int]:
+    """Split ``total`` epochs into ``rounds`` blocks as equal as possible."""
+    rounds = max(1, min(rounds, total))
+    base, extra = divmod(total, rounds)
+    return [base + (i < extra) for i in range(rounds)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--epochs", type=int, default=250, help="epochs of each full run (default 250)")
+    ap.add_argument("--sampling", choices=("random", "consecutive"), default="random")
+    ap.add_argument("--repeats", type=int, default=10,
+                    help="rounds: the epochs are split into this many blocks per model (default 10)")
+    ap.add_argument("--quick", action="store_true", help="smoke test: 20 epochs in 4 rounds")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.epochs, args.repeats = 20, 4
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    corpus = charrnn.load_corpus("jaychou", 10_000, progress=False)
+    lib = Library(corpus, args.sampling, args.epochs, args.seed)
+    c = lib.trainer.config
+    V = len(corpus.vocab)
+    ref = Reference(corpus.indices, V, c.num_hiddens, c.batch_size, c.num_steps, c.lr, c.clip_theta,
+                    args.sampling, c.seed)
+    same_init = all(torch.equal(a.detach(), b.detach()) for a, b in zip(
+        ref.params, [lib.trainer.model.W_xh, lib.trainer.model.W_hh, lib.trainer.model.b_h,
+                     lib.trainer.model.W_hq, lib.trainer.model.b_q]))
+
+    print(f"charrnn bench: scratch RNN, {args.sampling} sampling, {args.epochs} epochs per run, "
+          f"{len(blocks(args.epochs, args.repeats))} rounds")
+    print(f"  corpus jaychou: {len(corpus):,} chars, V={V}, h={c.num_hiddens}, batch {c.batch_size}, "
+          f"steps {c.num_steps}, lr {c.lr:g}, theta {c.clip_theta:g}, plain SGD, seed {c.seed}; "
+          f"{lib.trainer.batches_per_epoch} minibatches/epoch")
+    print(f"  torch {torch.__version__}, threads {torch.get_num_threads()} "
+          f"(interop {torch.get_num_interop_threads()}), cpu count {os.cpu_count()}, "
+          f"python {platform.python_version()}, {platform.machine()}")
+    print(f"  identical initial weights: {same_init}; identical minibatch order: yes (same shuffle seed)")
+    sys.stdout.flush()
+
+    ref_round, lib_round, lib_wall_round = [], [], []
+    ref_ppl, lib_ppl = [], []
+    ref_secs_all, lib_secs_all = [], []
+    t0 = time.perf_counter()
+    for i, k in enumerate(blocks(args.epochs, args.repeats)):
+        order = ("ref", "lib") if i % 2 == 0 else ("lib", "ref")
+        for who in order:
+            if who == "ref":
+                secs = []
+                for _ in range(k):
+                    s, p = ref.run_epoch()
+                    secs.append(s)
+                    ref_ppl.append(p)
+                ref_secs_all += secs
+                ref_round.append(sum(secs) / k)
+            else:
+                secs, ppls, wall = lib.run_epochs(k)
+                lib_secs_all += secs
+                lib_ppl += ppls
+                lib_round.append(sum(secs) / k)
+                lib_wall_round.append(wall / k)
+    total = time.perf_counter() - t0
+    # drain the generator to its Finished event (no more training happens)
+    tail = list(lib.events)
+    assert tail and isinstance(tail[-1], charrnn.Finished), tail
+
+    r_med, l_med, lw_med = (statistics.median(x) for x in (ref_round, lib_round, lib_wall_round))
+    ratio, ratio_wall = r_med / l_med, r_med / lw_med
+    rp, lp = ref_ppl[-1], lib_ppl[-1]
+    rel = abs(lp - rp) / rp
+
+    print()
+    print(f"{'round':>5} {'epochs':>7} {'ref s/epoch':>12} {'lib s/epoch':>12} {'ratio':>7}")
+    e = 0
+    for i, k in enumerate(blocks(args.epochs, args.repeats)):
+        e += k
+        print(f"{i + 1:>5} {e - k + 1:>3}-{e:<3} {ref_round[i]:>12.4f} {lib_round[i]:>12.4f} "
+              f"{ref_round[i] / lib_round[i]:>6.2f}x")
+    print()
+    marks = [e for e in (1, 10, 50, 100, 150, 200, 250) if e <= args.epochs]
+    if args.epochs not in marks:
+        marks.append(args.epochs)
+    print("perplexity at epoch " + " / ".join(str(m) for m in marks))
+    print("  reference: " + " / ".join(f"{ref_ppl[m - 1]:.4g}" for m in marks))
+    print("  library:   " + " / ".join(f"{lib_ppl[m - 1]:.4g}" for m in marks))
+    print()
+    w = 36
+    print(f"{'':{w}} {'reference':>11} {'library':>11}   target")
+    print(f"{'s/epoch (median of rounds)':{w}} {r_med:>11.4f} {l_med:>11.4f}")
+    print(f"{'s/epoch (min epoch)':{w}} {min(ref_secs_all):>11.4f} {min(lib_secs_all):>11.4f}")
+    print(f"{'s/epoch incl. Trainer.run overhead':{w}} {'':>11} {lw_med:>11.4f}")
+    print(f"{'final perplexity (epoch %d)' % args.epochs:{w}} {rp:>11.4f} {lp:>11.4f}")
+    print(f"{'speed-up ref/lib (EpochEnd.seconds)':{w}} {ratio:>22.2f}x   >= {TARGET_RATIO:g}x  "
+          f"{'PASS' if ratio >= TARGET_RATIO else 'FAIL'}")
+    print(f"{'speed-up ref/lib (wall of run())':{w}} {ratio_wall:>22.2f}x")
+    print(f"{'final perplexity |lib-ref|/ref':{w}} {rel * 100:>21.2f}%   <= {TARGET_PPL_REL * 100:g}%  "
+          f"{'PASS' if rel <= TARGET_PPL_REL else 'FAIL'}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; benchmark wall time {total:.1f} s")
+    return 0 if (ratio >= TARGET_RATIO and rel <= TARGET_PPL_REL) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""Many users, one machine: training runs in background threads, grouped by user session.
+
+``Lab`` keys ``Session`` objects by an opaque session id (the app uses Gradio's session hash). A
+session owns its runs and the model it writes with. ``Slots`` lets at most ``max_jobs`` runs train
+at once; the others wait in a first-come queue and can ask for their position. Sessions that stop
+being seen are closed by ``Lab.reap``: their runs stop and their models are dropped.
+
+Nothing here draws anything: a UI reads ``Run.view()`` and renders it.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .checkpoint import Checkpoint
+from .config import TrainConfig
+from .corpus import Vocab
+from .models import CharModel
+from .train import End, EpochEnd, Sample, Trainer
+
+MAX_JOBS_ENV = "CHARRNN_MAX_JOBS"
+
+
+def default_max_jobs() -> int:
+    """$CHARRNN_MAX_JOBS, else the number of CPU cores this process may use."""
+    value = os.environ.get(MAX_JOBS_ENV, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{MAX_JOBS_ENV}={value!r} is not allowed: use a whole number of at least 1")
+        return int(value)
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+# ---------------------------------------------------------------- the queue
+class Slots:
+    """At most ``limit`` holders at once; waiters are served first come, first served."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._cv = threading.Condition()
+        self._holders: set[object] = set()
+        self._queue: collections.deque[object] = collections.deque()
+
+    def acquire(self, key: object, cancelled: threading.Event) -> bool:
+        """Block until ``key`` holds a slot (True) or ``cancelled`` is set (False)."""
+        with self._cv:
+            self._queue.append(key)
+            try:
+                while not (self._queue[0] is key and len(self._holders) < self.limit):
+                    if cancelled.is_set():
+                        return False
+                    self._cv.wait(0.05)
+                self._queue.popleft()
+                self._holders.add(key)
+                return True
+            finally:
+                if key in self._queue:
+                    self._queue.remove(key)
+                self._cv.notify_all()
+
+    def release(self, key: object) -> None:
+        with self._cv:
+            self._holders.discard(key)
+            self._cv.notify_all()
+
+    def position(self, key: object) -> int | None:
+        """0 while holding a slot, k when k-th in the queue, None otherwise."""
+        with self._cv:
+            if key in self._holders:
+                return 0
+            for i, k in enumerate(self._queue):
+                if k is key:
+                    return i + 1
+            return None
+
+    @property
+    def busy(self) -> int:
+        with self._cv:
+            return len(self._holders)
+
+
+# ---------------------------------------------------------------- one run
+@dataclass
+class RunView:
+    """What a UI needs to draw a run, copied under the run's lock."""
+    number: int
+    label: str
+    config: TrainConfig
+    status: str                      # queued, running, finished, stopped, diverged, error
+    message: str
+    queue_position: int | None       # 1-based while queued
+    history: list[EpochEnd]
+    samples: list[Sample]
+    vocab_size: int
+    device: str
+    elapsed: float                   # seconds since training began (0 while queued)
+    version: int                     # grows with every change
+
+    @property
+    def last(self) -> EpochEnd | None:
+        return self.history[-1] if self.history else None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("queued", "running")
+
+    @property
+    def remaining(self) -> float | None:
+        """Seconds left, from the mean epoch time so far."""
+        if not self.history:
+            return None
+        per_epoch = self.elapsed / len(self.history)
+        return max(self.config.epochs - self.history[-1].epoch, 0) * per_epoch
+
+
+class Run:
+    """One Trainer in a background thread, recording its events for readers on other threads."""
+
+    def __init__(self, number: int, trainer: Trainer, slots: Slots, label: str | None = None):
+        self.number = number
+        self.trainer = trainer
+        self.label = label or trainer.config.label()
+        self._slots = slots
+        self._lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self.status = "queued"
+        self.message = "waiting for a free slot"
+        self.history: list[EpochEnd] = list(trainer.history)
+        self.samples: list[Sample] = []
+        self.version = 0
+        self._started: float | None = None
+        self._ended: float | None = None
+        self._thread = threading.Thread(target=self._work, name=f"charrnn-run-{number}", daemon=True)
+
+    def start(self) -> "Run":
+        self._thread.start()
+        return self
+
+    def _set(self, **changes: Any) -> None:
+        with self._lock:
+            for k, v in changes.items():
+                setattr(self, k, v)
+            self.version += 1
+
+    def _work(self) -> None:
+        if not self._slots.acquire(self, self.stop_event):
+            self._set(status="stopped", message="stopped before it started")
+            return
+        try:
+            self._set(status="running", message="training", _started=time.monotonic())
+            tune_threads(self._slots)
+            for ev in self.trainer.run(self.stop_event):
+                self._record(ev)
+                if isinstance(ev, EpochEnd):
+                    tune_threads(self._slots)
+        except Exception as e:  # a bug or resource error must end this run, never the server
+            self._set(status="error", message=f"training failed: {type(e).__name__}: {e}")
+        finally:
+            self._slots.release(self)
+            with self._lock:
+                self._ended = time.monotonic()
+
+    def _record(self, ev: Any) -> None:
+        with self._lock:
+            if isinstance(ev, EpochEnd):
+                self.history.append(ev)
+            elif isinstance(ev, Sample):
+                self.samples.append(ev)
+            elif isinstance(ev, End):
+                self.status, self.message = ev.status, ev.message
+            self.version += 1
+
+    def stop(self, timeout: float = 0.0) -> bool:
+        """Ask the run to stop (honoured within one minibatch); wait up to ``timeout`` s. True if ended."""
+        self.stop_event.set()
+        if timeout > 0 and self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def view(self) -> RunView:
+        with self._lock:
+            now = self._ended or time.monotonic()
+            return RunView(
+                number=self.number, label=self.label, config=self.trainer.config, status=self.status,
+                message=self.message, queue_position=self._slots.position(self) if self.status == "queued" else None,
+                history=list(self.history), samples=list(self.samples), vocab_size=len(self.trainer.vocab),
+                device=str(self.trainer.device), elapsed=(now - self._started) if self._started else 0.0,
+                version=self.version)
+
+
+def tune_threads(slots: Slots) -> int:
+    """Give the calling run's thread its share of the cores: cores // (runs training now), at least 1.
+
+    torch's thread count (OpenMP and MKL) is per calling thread, so each run sets its own; checked
+    every epoch, so a run alone uses every core and runs side by side do not oversubscribe them.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = max(1, cores // max(1, slots.busy))
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+# ---------------------------------------------------------------- one user's session
+class Session:
+    """One browser session: its runs (kept for comparison) and the model it writes with."""
+
+    def __init__(self, key: str, slots: Slots):
+        self.key = key
+        self._slots = slots
+        self._lock = threading.Lock()
+        self.runs: list[Run] = []
+        self.loaded: Checkpoint | None = None  # an uploaded checkpoint, until the next run starts
+        self._numbers = 0
+        self.last_seen = time.monotonic()
+        self.heartbeats = False  # True once a browser tab's timer has pinged it
+
+    def touch(self, heartbeat: bool = False) -> None:
+        self.last_seen = time.monotonic()
+        self.heartbeats = self.heartbeats or heartbeat
+
+    @property
+    def active(self) -> Run | None:
+        with self._lock:
+            return next((r for r in reversed(self.runs) if r.alive or r.status == "queued"), None)
+
+    def start(self, trainer: Trainer, label: str | None = None) -> Run:
+        """Start training ``trainer`` in the background. One run per session at a time."""
+        if self.active is not None:
+            raise RuntimeError("a run is already training in this session: stop it first")
+        with self._lock:
+            self._numbers += 1
+            run = Run(self._numbers, trainer, self._slots, label)
+            self.runs.append(run)
+            self.loaded = None
+        return run.start()
+
+    def stop(self, timeout: float = 1.0) -> Run | None:
+        run = self.active
+        if run is not None:
+            run.stop(timeout)
+        return run
+
+    def clear(self) -> None:
+        """Forget every run but the one in progress (and the latest, which is the model to write with)."""
+        with self._lock:
+            keep = [r for r in self.runs if r.alive]
+            if not keep and self.runs:
+                keep = [self.runs[-1]]
+            self.runs = keep
+
+    def views(self) -> list[RunView]:
+        with self._lock:
+            runs = list(self.runs)
+        return [r.view() for r in runs]
+
+    def model(self) -> tuple[CharModel, Vocab, str] | None:
+        """The model to write with: an uploaded checkpoint, else the latest run's (a consistent copy)."""
+        with self._lock:
+            loaded, run = self.loaded, (self.runs[-1] if self.runs else None)
+        if loaded is not None:
+            return loaded.model, loaded.vocab, f"uploaded checkpoint ({loaded.config.label()}, epoch {loaded.epoch})"
+        if run is None:
+            return None
+        return run.trainer.snapshot(), run.trainer.vocab, f"run #{run.number} ({run.label}, epoch {run.trainer.epoch})"
+
+    def latest_trainer(self) -> Trainer | None:
+        with self._lock:
+            return self.runs[-1].trainer if self.runs else None
+
+    def close(self) -> None:
+        """Stop every run and drop every model."""
+        with self._lock:
+            runs, self.runs, self.loaded = self.runs, [], None
+        for r in runs:
+            r.stop_event.set()
+
+
+# ---------------------------------------------------------------- every session
+class Lab:
+    """All sessions of one server, the shared training slots, and the reaper of abandoned sessions.
+
+    A session that a browser's heartbeat has pinged is closed ``idle_seconds`` after its last sign of
+    life (the tab is gone). Other sessions (API clients) are closed after ``api_idle_seconds``.
+    """
+
+    def __init__(self, max_jobs: int | None = None, idle_seconds: float = 20.0, api_idle_seconds: float = 600.0):
+        self.slots = Slots(max_jobs or default_max_jobs())
+        self.idle_seconds = idle_seconds
+        self.api_idle_seconds = api_idle_seconds
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+        self._reaper: threading.Thread | None = None
+        self._closing = threading.Event()
+
+    def session(self, key: str | None, heartbeat: bool = False) -> Session:
+        key = key or "anonymous"
+        with self._lock:
+            s = self._sessions.get(key)
+            if s is None:
+                s = self._sessions[key] = Session(key, self.slots)
+        s.touch(heartbeat)
+        return s
+
+    def peek(self, key: str | None) -> Session | None:
+        with self._lock:
+            return self._sessions.get(key or "anonymous")
+
+    def close(self, key: str | None) -> None:
+        with self._lock:
+            s = self._sessions.pop(key or "anonymous", None)
+        if s is not None:
+            s.close()
+
+    def reap(self, now: float | None = None) -> list[str]:
+        """Close the sessions nobody has shown signs of life in; returns their keys."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            gone = [k for k, s in self._sessions.items()
+                    if now - s.last_seen > (self.idle_seconds if s.heartbeats else self.api_idle_seconds)]
+        for k in gone:
+            self.close(k)
+        return gone
+
+    def start_reaper(self, every: float = 5.0) -> None:
+        if self._reaper is not None:
+            return
+
+        def loop() -> None:
+            while not self._closing.wait(every):
+                self.reap()
+        self._reaper = threading.Thread(target=loop, name="charrnn-reaper", daemon=True)
+        self._reaper.start()
+
+    def shutdown(self) -> None:
+        self._closing.set()
+        with self._lock:
+            keys = list(self._sessions)
+        for k in keys:
+            self.close(k)
+
+    @property
+    def sessions(self) -> int:
+        with self._lock:
+            return len(self._sessions)
