@@ -244,27 +244,27 @@ class Trainer:
         return str(target)
 
     @classmethod
-    def resume(cls, path: str, corpus: Corpus | None = None, **changes: Any) -> "Trainer":
+    def resume(cls, path: str, data: Corpus | None = None, **changes: Any) -> "Trainer":
         """A trainer that continues the run saved at ``path`` (see ``from_checkpoint``)."""
         from .checkpoint import load_checkpoint
-        return cls.from_checkpoint(load_checkpoint(path), corpus, **changes)
+        return cls.from_checkpoint(load_checkpoint(path), data, **changes)
 
     @classmethod
-    def from_checkpoint(cls, ck: "Checkpoint", corpus: Corpus | None = None, **changes: Any) -> "Trainer":
+    def from_checkpoint(cls, ck: "Checkpoint", data: Corpus | None = None, **changes: Any) -> "Trainer":
         """A trainer that continues a saved run: weights, optimizer, shuffle order, metrics and epoch.
 
         ``changes`` override config fields (raise ``epochs`` to train further, change ``lr``, ...);
-        the structural ones (model, num_hiddens, optimizer) must stay as saved. The corpus defaults to
-        the saved config's and must be written in the checkpoint's vocabulary.
+        the structural ones (model, num_hiddens, optimizer) must stay as saved. ``data`` (a Corpus)
+        defaults to the config's corpus and must be written in the checkpoint's vocabulary.
         """
         fixed = {k: v for k, v in changes.items() if k in ("model", "num_hiddens", "optimizer")
                  and v != getattr(ck.config, k)}
         if fixed:
             raise ConfigError(f"cannot change {', '.join(fixed)} when resuming: the saved weights fix them")
         config = ck.config.replace(**changes)
-        if corpus is None:
-            corpus = load_corpus(config.corpus, config.max_chars)
-        trainer = cls(config, corpus, vocab=ck.vocab)
+        if data is None:
+            data = load_corpus(config.corpus, config.max_chars)
+        trainer = cls(config, data, vocab=ck.vocab)
         trainer.model.load_state_dict(ck.model.state_dict())
         if ck.optimizer_state is not None:
             trainer.optimizer.load_state_dict(ck.optimizer_state)

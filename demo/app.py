@@ -82,8 +82,8 @@ def settings_to_config(corpus, corpus_file, max_chars, model, sampling, optimize
     problems = {_SETTING_OF.get(k, k): v for k, v in config.problems().items()}
     for name, cap in APP_LIMITS.items():
         value = getattr(config, name)
-        if isinstance(value, int) and value > cap and _SETTING_OF.get(name, name) not in problems:
-            problems[_SETTING_OF.get(name, name)] = f"{name}={value} is not allowed here: at most {cap:,} on this page"
+        if isinstance(value, (int, float)) and value > cap:
+            problems[name] = f"{name}={value:g} is not allowed on this page: at most {cap:,}"
     if corpus == "upload" and not corpus_file:
         problems["corpus_file"] = "choose a UTF-8 .txt file to upload, or pick another corpus"
     return config, problems
@@ -107,6 +107,7 @@ def check_settings(*values: Any, session: Session | None = None) -> tuple[TrainC
     if problems:
         return None, None, problems
     loaded = session.loaded if session is not None else None
+    resume = resume and session is not None  # without a session (the validator), resume is checked later
     if resume and loaded is None:
         return None, None, {"resume": "upload a checkpoint first, or untick resume"}
     try:
@@ -143,7 +144,8 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
 
     # -- handlers
     def validate_train(*values: Any) -> list:
-        problems = settings_to_config(**dict(zip(SETTINGS[:-1], values[:-1])))[1]
+        """Every problem shows next to its setting; then no run starts."""
+        problems = check_settings(*values)[2]
         return [gr.validate(name not in problems, problems.get(name, "")) for name in SETTINGS]
 
     async def train(corpus, corpus_file, max_chars, model, sampling, optimizer, lr, clip, theta, epochs, num_hiddens,
@@ -388,7 +390,7 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
                         concurrency_limit=None, show_progress="minimal")
         clear_btn.click(clear, None, outputs, api_name="clear", concurrency_limit=None)
         save_btn.click(download, None, [saved_file, save_note], api_name="save_checkpoint", concurrency_limit=4)
-        ck_upload.upload(upload_checkpoint, ck_upload, [ck_note] + settings, api_visibility="private",
+        ck_upload.upload(upload_checkpoint, ck_upload, [ck_note] + settings, api_name="load_checkpoint",
                          concurrency_limit=4)
         gr.Timer(5.0).tick(heartbeat, None, None, api_visibility="private", concurrency_limit=None,
                            show_progress="hidden")

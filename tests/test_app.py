@@ -1,0 +1,290 @@
+"""End-to-end tests of the Gradio app through gradio_client, against the app launched in-process."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+gr = pytest.importorskip("gradio")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError, ValidationError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "demo"))
+import app  # noqa: E402
+
+from charrnn import corpus as corpus_mod  # noqa: E402
+from charrnn.lab import Lab  # noqa: E402
+
+# A run that finishes in about a second on 2 cores: offline corpus, tiny model.
+TINY = dict(corpus="offline", corpus_file=None, max_chars=3000, model="scratch", sampling="random", optimizer="sgd",
+            lr=100, clip=True, theta=0.01, epochs=8, num_hiddens=32, batch_size=8, num_steps=10, seed=0,
+            prefixes="the, of", pred_len=20, pred_period=2, decoding="greedy", temperature=1.0, top_k=0, resume=False)
+
+
+@pytest.fixture(scope="module")
+def server():
+    lab = Lab(max_jobs=2, idle_seconds=5, api_idle_seconds=600)
+    demo = app.build_app(lab)
+    _, url, _ = app.launch(demo, prevent_thread_lock=True, quiet=True, server_port=None)
+    yield url, lab
+    demo.close()
+    lab.shutdown()
+
+
+def client(url: str) -> Client:
+    return Client(url, verbose=False)
+
+
+def train_job(c: Client, **changes):
+    return c.submit(**{**TINY, **changes}, api_name="/train")
+
+
+def progress_updates(job) -> list[dict]:
+    return [out[5] for out in job]
+
+
+def wait_for(pred, timeout=20.0, step=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = pred()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("condition not met in time")
+
+
+def session_of(lab: Lab, c: Client):
+    return lab.peek(c.session_hash)
+
+
+def test_train_streams_updates_and_perplexity_falls(server):
+    url, lab = server
+    c = client(url)
+    updates = progress_updates(train_job(c, epochs=12))
+    assert len(updates) >= 2, "the run streamed no intermediate update"
+    final = updates[-1]
+    assert final["status"] == "finished" and final["epoch"] == 12
+    ppl = final["perplexities"]
+    assert len(ppl) == 12
+    assert ppl[-1] < 0.8 * ppl[0], f"perplexity did not fall: {ppl}"
+    assert ppl[0] < 1.5 * final["vocab_size"]
+    epochs_seen = [u["epoch"] for u in updates]
+    assert epochs_seen == sorted(epochs_seen)
+    # samples arrive for each prefix, every pred_period epochs
+    assert set(final["samples"]) == {"the", "of"}
+    assert all(t.startswith(p) and len(t) == len(p) + 20 for p, t in final["samples"].items())
+    assert final["sample_epochs"] == [2, 4, 6, 8, 10, 12]
+    assert final["device"] in ("cpu", "cuda", "cuda:0")
+    c.close()
+
+
+def test_generate_works_mid_run_and_stop_is_fast(server):
+    url, lab = server
+    c = client(url)
+    job = train_job(c, epochs=5000, pred_period=1000)
+    wait_for(lambda: (s := session_of(lab, c)) and s.runs and len(s.runs[-1].history) >= 2)
+    text, note = c.predict("the", 40, "greedy", 1.0, 0, 0, api_name="/generate")
+    assert text.startswith("the") and len(text) == 43
+    assert "run #1" in note
+    run = session_of(lab, c).runs[-1]
+    assert run.alive, "the run should still be training while we generate"
+    epoch_before = len(run.history)
+    t0 = time.monotonic()
+    msg = c.predict(api_name="/stop")
+    took = time.monotonic() - t0
+    assert "Stopped run #1" in msg
+    assert not run.alive, f"the run was still alive when /stop returned ({took:.2f}s)"
+    final = progress_updates(job)[-1] if not job.done() else job.outputs()[-1][5]
+    assert final["status"] == "stopped"
+    assert final["epoch"] >= epoch_before
+    # the model trained so far stays usable
+    text2, _ = c.predict("of", 10, "greedy", 1.0, 0, 0, api_name="/generate")
+    assert text2.startswith("of") and len(text2) == 12
+    c.close()
+
+
+def test_two_clients_do_not_see_each_other(server):
+    url, lab = server
+    a, b = client(url), client(url)
+    progress_updates(train_job(a, epochs=3, seed=1))
+    with pytest.raises(AppError, match="No model yet"):
+        b.predict("the", 5, "greedy", 1.0, 0, 0, api_name="/generate")
+    final_b = progress_updates(train_job(b, epochs=2, seed=2))[-1]
+    assert final_b["run"] == 1 and final_b["epochs"] == 2 and len(final_b["perplexities"]) == 2
+    sa, sb = session_of(lab, a), session_of(lab, b)
+    assert sa is not sb
+    assert [r.trainer.config.seed for r in sa.runs] == [1]
+    assert [r.trainer.config.seed for r in sb.runs] == [2]
+    a.close(), b.close()
+
+
+def test_runs_accumulate_for_comparison_and_clear(server):
+    url, lab = server
+    c = client(url)
+    progress_updates(train_job(c, epochs=2, sampling="random"))
+    progress_updates(train_job(c, epochs=2, sampling="consecutive"))
+    status, ppl_plot, grad_plot, *_ = c.predict(api_name="/clear")
+    s = session_of(lab, c)
+    assert len(s.runs) == 1  # the latest stays: it is the model to write with
+    c.close()
+
+
+def test_compare_labels_name_what_differs():
+    import render
+    from charrnn.lab import RunView
+    from charrnn.config import TrainConfig
+
+    def view(n, **kw):
+        return RunView(n, TrainConfig(**kw).label(), TrainConfig(**kw), "finished", "", None, [], [], 10, "cpu", 0, 0)
+    names = render.labels([view(1, sampling="random"), view(2, sampling="consecutive", seed=3)])
+    assert names[1] == "#1 scratch · random · lr 100 · θ 0.01 · seed 0"
+    assert names[2] == "#2 scratch · consecutive · lr 100 · θ 0.01 · seed 3"
+    names = render.labels([view(1), view(2, clip_theta=None)])
+    assert names[2] == "#2 scratch · random · lr 100 · θ off"
+
+
+@pytest.mark.parametrize("changes, field, words", [
+    (dict(lr=-1), "lr", "above 0"),
+    (dict(epochs=0), "epochs", "from 1"),
+    (dict(num_hiddens=100000), "num_hiddens", "at most"),
+    (dict(prefixes=""), None, None),  # no prefixes is allowed: no samples
+    (dict(corpus="upload"), "corpus_file", "choose a UTF-8 .txt"),
+])
+def test_bad_settings_get_a_message_and_no_run(server, changes, field, words):
+    url, lab = server
+    c = client(url)
+    if field is None:
+        assert progress_updates(train_job(c, epochs=1, **changes))[-1]["status"] == "finished"
+        return
+    with pytest.raises(ValidationError) as err:
+        train_job(c, **changes).result()
+    assert field in str(err.value) and words in str(err.value)
+    s = session_of(lab, c)
+    assert s is None or not s.runs, "a run started despite the bad value"
+    c.close()
+
+
+def _upload_train(c: Client, path: Path, **changes):
+    return train_job(c, corpus="upload", corpus_file=handle_file(str(path)), **changes).result()
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"", "empty"),
+    (b"\x00\x01\x02binary\x00" * 10, "binary"),
+    ("café".encode("latin-1") * 100, "not UTF-8"),
+    (b"short text", "too short for one minibatch"),
+])
+def test_bad_uploads_get_a_message(server, tmp_path, content, words):
+    url, lab = server
+    c = client(url)
+    path = tmp_path / "mine.txt"
+    path.write_bytes(content)
+    with pytest.raises((AppError, ValidationError), match=words):
+        _upload_train(c, path)
+    s = session_of(lab, c)
+    assert s is None or not s.runs
+    c.close()
+
+
+def test_upload_over_the_size_cap(server, tmp_path, monkeypatch):
+    url, _ = server
+    monkeypatch.setattr(corpus_mod, "MAX_TEXT_BYTES", 1000)
+    path = tmp_path / "big.txt"
+    path.write_text("the quick brown fox " * 200, encoding="utf-8")
+    with pytest.raises((AppError, ValidationError), match="limit"):
+        _upload_train(client(url), path)
+
+
+def test_good_upload_trains(server, tmp_path):
+    url, _ = server
+    path = tmp_path / "poem.txt"
+    path.write_text("静夜思 床前明月光 疑是地上霜 举头望明月 低头思故乡\n" * 40, encoding="utf-8")
+    c = client(url)
+    final = progress_updates(train_job(c, corpus="upload", corpus_file=handle_file(str(path)), prefixes="明月",
+                                       epochs=4))[-1]
+    assert final["status"] == "finished" and final["samples"]["明月"].startswith("明月")
+    c.close()
+
+
+def test_unknown_prefix_characters_are_named(server):
+    url, _ = server
+    c = client(url)
+    progress_updates(train_job(c, epochs=1))
+    text, note = c.predict("th龘", 10, "greedy", 1.0, 0, 0, api_name="/generate")
+    assert text == "" and "'龘'" in note and "never seen" in note
+    with pytest.raises(ValidationError, match="prefix"):
+        train_job(c, prefixes="the, 龘").result()
+    c.close()
+
+
+def test_diverging_run_ends_as_diverged_and_keeps_a_model(server):
+    url, lab = server
+    c = client(url)
+    final = progress_updates(train_job(c, lr=1e6, clip=False, epochs=50, num_hiddens=64))[-1]
+    assert final["status"] == "diverged", final
+    assert "smaller learning rate" in final["message"]
+    run = session_of(lab, c).runs[-1]
+    assert all(p.isfinite().all() for p in run.trainer.model.parameters())
+    text, _ = c.predict("the", 5, "greedy", 1.0, 0, 0, api_name="/generate")
+    assert text.startswith("the") and len(text) == 8
+    c.close()
+
+
+def test_checkpoint_download_upload_and_resume(server, tmp_path):
+    url, lab = server
+    c = client(url)
+    progress_updates(train_job(c, epochs=3))
+    saved, note = c.predict(api_name="/save_checkpoint")
+    assert Path(saved).stat().st_size > 1000 and "epoch 3" in note
+    other = client(url)
+    msg = other.predict(handle_file(saved), api_name="/load_checkpoint")[0]
+    assert msg.startswith("✓ loaded")
+    text, source = other.predict("the", 10, "greedy", 1.0, 0, 0, api_name="/generate")
+    assert "uploaded checkpoint" in source
+    final = progress_updates(train_job(other, epochs=2, resume=True))[-1]
+    assert final["status"] == "finished" and final["epoch"] == 5 and len(final["perplexities"]) == 5
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+    msg = other.predict(handle_file(str(bad)), api_name="/load_checkpoint")[0]
+    assert msg.startswith("✗") and "not a charrnn checkpoint" in msg
+    # the page still works after the bad file
+    assert progress_updates(train_job(other, epochs=1))[-1]["status"] == "finished"
+    c.close(), other.close()
+
+
+def test_cancelled_or_closed_client_run_is_cleaned_up(server):
+    url, lab = server
+    c = client(url)
+    job = train_job(c, epochs=5000, pred_period=1000)
+    wait_for(lambda: (s := session_of(lab, c)) and s.runs and len(s.runs[-1].history) >= 1)
+    run = session_of(lab, c).runs[-1]
+    job.cancel()
+    wait_for(lambda: not run.alive, timeout=10)
+    # a client that goes away entirely: its session is closed and its run stops
+    d = client(url)
+    train_job(d, epochs=5000, pred_period=1000)
+    wait_for(lambda: (s := session_of(lab, d)) and s.runs and len(s.runs[-1].history) >= 1)
+    run_d = session_of(lab, d).runs[-1]
+    key = d.session_hash
+    d.close()
+    wait_for(lambda: not run_d.alive and lab.peek(key) is None, timeout=30)
+
+
+def test_queue_position_when_all_slots_are_busy(server):
+    url, lab = server
+    clients = [client(url) for _ in range(3)]
+    jobs = [train_job(c, epochs=5000, pred_period=1000) for c in clients]
+    wait_for(lambda: all((s := session_of(lab, c)) and s.runs for c in clients))
+    runs = [session_of(lab, c).runs[-1] for c in clients]
+    waiting = wait_for(lambda: [r for r in runs if r.view().status == "queued"])
+    assert len(waiting) == 1 and waiting[0].view().queue_position == 1
+    for c in clients:
+        c.predict(api_name="/stop")
+    wait_for(lambda: not any(r.alive for r in runs), timeout=10)
+    for c in clients:
+        c.close()
