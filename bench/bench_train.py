@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  torch {torch.__version__}, threads {torch.get_num_threads()} "
           f"(interop {torch.get_num_interop_threads()}), cpu count {os.cpu_count()}, "
           f"python {platform.python_version()}, {platform.machine()}")
+    load0 = os.getloadavg()
+    print(f"  load average before: {load0[0]:.2f} (1 min) on {os.cpu_count()} cores"
+          f"{'  -- WARNING: other processes are using the CPU, timings will be noisy' if load0[0] > 0.5 else ''}")
     print(f"  identical initial weights: {same_init}; identical minibatch order: yes (same shuffle seed)")
     sys.stdout.flush()
 
@@ -204,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
                 lib_ppl += ppls
                 lib_round.append(sum(secs) / k)
                 lib_wall_round.append(wall / k)
+        print(f"  round {i + 1}: ref {ref_round[-1]:.4f} s/epoch, lib {lib_round[-1]:.4f} s/epoch "
+              f"(epochs {ref.epoch}/{args.epochs})", file=sys.stderr, flush=True)  # between blocks: untimed
     total = time.perf_counter() - t0
     # drain the generator to its Finished event (no more training happens)
     tail = list(lib.events)
@@ -240,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'speed-up ref/lib (wall of run())':{w}} {ratio_wall:>22.2f}x")
     print(f"{'final perplexity |lib-ref|/ref':{w}} {rel * 100:>21.2f}%   <= {TARGET_PPL_REL * 100:g}%  "
           f"{'PASS' if rel <= TARGET_PPL_REL else 'FAIL'}")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; benchmark wall time {total:.1f} s")
+    load1 = os.getloadavg()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; benchmark wall time {total:.1f} s; "
+          f"load average after: {load1[0]:.2f} (1 min), {load1[1]:.2f} (5 min)")
     return 0 if (ratio >= TARGET_RATIO and rel <= TARGET_PPL_REL) else 1
 
 

@@ -78,7 +78,7 @@ def grad_norm_figure(views: list[RunView]) -> go.Figure:
             fig.add_hline(y=v.config.clip_theta, line=dict(color=c, dash="dash", width=1),
                           annotation_text=f"θ = {v.config.clip_theta:g} (#{v.number})",
                           annotation_position="top left", annotation_font=dict(size=11, color=c))
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(type="log", dtick=1)  # a tick per decade: 0.01, 0.1, 1, 10
     return _layout(fig, "gradient norm before clipping 裁剪前的梯度范数", "L2 norm of all gradients")
 
 

@@ -1,0 +1,128 @@
+"""Shared fixtures for the charrnn test suite.
+
+The corpora are never copied into the repository: tests find them through $CHARRNN_DATA_DIR (CI sets it
+to ``../shared/data`` relative to the repository root). When it is unset and ``<repo>/../shared/data``
+exists, it defaults to that folder's absolute path; a relative value is made absolute here so that tests
+that change directory or start subprocesses elsewhere still find the files.
+"""
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # the package is used from the checkout, not installed
+    sys.path.insert(0, str(REPO))
+
+ENV = "CHARRNN_DATA_DIR"
+JAYCHOU_ZIP = "jaychou_lyrics.txt.zip"
+TIMEMACHINE_TXT = "timemachine.txt"
+
+
+def _resolve_data_dir() -> None:
+    value = os.environ.get(ENV)
+    if not value:
+        default = REPO.parent / "shared" / "data"
+        if default.is_dir():
+            os.environ[ENV] = str(default.resolve())
+        return
+    p = Path(value)
+    if p.is_absolute():
+        return
+    for base in (Path.cwd(), REPO):
+        if (base / p).is_dir():
+            os.environ[ENV] = str((base / p).resolve())
+            return
+
+
+_resolve_data_dir()
+
+import torch  # noqa: E402  (after sys.path is set)
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def data_dir() -> Path | None:
+    value = os.environ.get(ENV)
+    return Path(value) if value and Path(value).is_dir() else None
+
+
+def _corpus_file(name: str) -> Path:
+    d = data_dir()
+    if d is None or not (d / name).is_file():
+        pytest.skip(f"{name} not found: set ${ENV} to the folder holding it (e.g. ../shared/data)")
+    return d / name
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    d = data_dir()
+    if d is None:
+        pytest.skip(f"the corpora folder is not available: set ${ENV} (e.g. ../shared/data)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def jaychou_zip() -> Path:
+    return _corpus_file(JAYCHOU_ZIP)
+
+
+@pytest.fixture(scope="session")
+def timemachine_txt() -> Path:
+    return _corpus_file(TIMEMACHINE_TXT)
+
+
+@pytest.fixture(scope="session")
+def jaychou_10k(jaychou_zip):
+    """The chapter's corpus: the first 10,000 characters of the lyrics (V = 1,027)."""
+    from charrnn import load_corpus
+    return load_corpus("jaychou", 10_000, path=jaychou_zip, progress=False)
+
+
+def make_text(n_words: int = 600, seed: int = 0) -> str:
+    """A small synthetic text with a small vocabulary (built here, not a copy of any corpus)."""
+    rng = random.Random(seed)
+    words = ["the", "time", "machine", "said", "traveller", "a", "of", "and", "in", "it", "was", "to"]
+    return " ".join(rng.choice(words) for _ in range(n_words)) + "."
+
+
+@pytest.fixture(scope="session")
+def tiny_text() -> str:
+    return make_text()
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tiny_text):
+    from charrnn import from_text
+    return from_text(tiny_text, name="tiny")
+
+
+@pytest.fixture
+def tiny_config():
+    """A configuration that trains in a fraction of a second on ``tiny_corpus``."""
+    from charrnn import TrainConfig
+
+    def make(**changes):
+        base = dict(corpus="tiny", max_chars=None, model="scratch", num_hiddens=16, batch_size=4, num_steps=8,
+                    optimizer="sgd", lr=1.0, clip_theta=1.0, epochs=3, seed=0, device="cpu", pred_period=1000,
+                    pred_len=10, prefixes=["the"], temperature=0.0, top_k=None)
+        base.update(changes)
+        return TrainConfig(**base)
+    return make
+
+
+@pytest.fixture
+def isolated_data_dirs(tmp_path, monkeypatch):
+    """$CHARRNN_DATA_DIR and the default data/ both point to empty folders (nothing found locally)."""
+    import charrnn.corpus as corpus_mod
+    env_dir = tmp_path / "env-empty"
+    default_dir = tmp_path / "data"
+    env_dir.mkdir()
+    default_dir.mkdir()
+    monkeypatch.setenv(ENV, str(env_dir))
+    monkeypatch.setattr(corpus_mod, "DEFAULT_DATA_DIR", default_dir)
+    return env_dir, default_dir
