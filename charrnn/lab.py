@@ -124,7 +124,10 @@ class Run:
 
     def __init__(self, number: int, trainer: Trainer, slots: Slots, label: str | None = None):
         self.number = number
-        self.trainer = trainer
+        self.trainer: Trainer | None = trainer  # None once released: the curves stay, the weights go
+        self.config = trainer.config
+        self.vocab_size = len(trainer.vocab)
+        self.device = str(trainer.device)
         self.label = label or trainer.config.label()
         self._slots = slots
         self._lock = threading.Lock()
@@ -187,14 +190,19 @@ class Run:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def release(self) -> None:
+        """Drop the model and optimizer of a run that has ended; its curves and samples stay for comparison."""
+        if not self.alive:
+            self.trainer = None
+
     def view(self) -> RunView:
         with self._lock:
             now = self._ended or time.monotonic()
             return RunView(
-                number=self.number, label=self.label, config=self.trainer.config, status=self.status,
+                number=self.number, label=self.label, config=self.config, status=self.status,
                 message=self.message, queue_position=self._slots.position(self) if self.status == "queued" else None,
-                history=list(self.history), samples=list(self.samples), vocab_size=len(self.trainer.vocab),
-                device=str(self.trainer.device), elapsed=(now - self._started) if self._started else 0.0,
+                history=list(self.history), samples=list(self.samples), vocab_size=self.vocab_size,
+                device=self.device, elapsed=(now - self._started) if self._started else 0.0,
                 version=self.version)
 
 
@@ -239,6 +247,8 @@ class Session:
         if self.active is not None:
             raise RuntimeError("a run is already training in this session: stop it first")
         with self._lock:
+            for old in self.runs:  # only the newest run's model is used to write: free the others
+                old.release()
             self._numbers += 1
             run = Run(self._numbers, trainer, self._slots, label)
             self.runs.append(run)
@@ -290,11 +300,13 @@ class Session:
 class Lab:
     """All sessions of one server, the shared training slots, and the reaper of abandoned sessions.
 
-    A session that a browser's heartbeat has pinged is closed ``idle_seconds`` after its last sign of
-    life (the tab is gone). Other sessions (API clients) are closed after ``api_idle_seconds``.
+    The app closes a session as soon as Gradio reports its tab closed (the unload event). As a fallback,
+    a session that a browser's heartbeat has pinged is closed ``idle_seconds`` after its last sign of
+    life (long enough for a background tab whose timers the browser throttles to once a minute);
+    other sessions (API clients) after ``api_idle_seconds``. A run's stream also stops it when closed.
     """
 
-    def __init__(self, max_jobs: int | None = None, idle_seconds: float = 20.0, api_idle_seconds: float = 600.0):
+    def __init__(self, max_jobs: int | None = None, idle_seconds: float = 120.0, api_idle_seconds: float = 600.0):
         self.slots = Slots(max_jobs or default_max_jobs())
         self.idle_seconds = idle_seconds
         self.api_idle_seconds = api_idle_seconds

@@ -143,6 +143,12 @@ def sample_history(view: RunView | None) -> str:
     return "\n".join(lines)
 
 
+def _mean_rate(view: RunView) -> float | None:
+    """Characters per second over every epoch of the run (total characters / total epoch time)."""
+    seconds = sum(e.seconds for e in view.history)
+    return sum(e.chars_per_sec * e.seconds for e in view.history) / seconds if seconds else None
+
+
 def progress(view: RunView | None, busy: int, limit: int) -> dict[str, Any]:
     """A JSON summary of the run for API clients (``gradio_client``)."""
     if view is None:
@@ -158,6 +164,7 @@ def progress(view: RunView | None, busy: int, limit: int) -> dict[str, Any]:
         "perplexity": last.perplexity if last else None, "grad_norm": last.grad_norm if last else None,
         "clipped": last.clipped if last else None, "chars_per_sec": last.chars_per_sec if last else None,
         "elapsed": round(view.elapsed, 3), "remaining": view.remaining, "device": view.device,
+        "mean_chars_per_sec": _mean_rate(view), "train_seconds": sum(e.seconds for e in view.history),
         "vocab_size": view.vocab_size, "perplexities": [e.perplexity for e in view.history],
         "samples": newest, "sample_epochs": sorted({s.epoch for s in view.samples}),
         "config": dataclasses.asdict(view.config),

@@ -118,8 +118,8 @@ def test_two_clients_do_not_see_each_other(server):
     assert final_b["run"] == 1 and final_b["epochs"] == 2 and len(final_b["perplexities"]) == 2
     sa, sb = session_of(lab, a), session_of(lab, b)
     assert sa is not sb
-    assert [r.trainer.config.seed for r in sa.runs] == [1]
-    assert [r.trainer.config.seed for r in sb.runs] == [2]
+    assert [r.config.seed for r in sa.runs] == [1]
+    assert [r.config.seed for r in sb.runs] == [2]
     a.close(), b.close()
 
 
@@ -127,10 +127,16 @@ def test_runs_accumulate_for_comparison_and_clear(server):
     url, lab = server
     c = client(url)
     progress_updates(train_job(c, epochs=2, sampling="random"))
-    progress_updates(train_job(c, epochs=2, sampling="consecutive"))
-    status, ppl_plot, grad_plot, *_ = c.predict(api_name="/clear")
+    out = list(train_job(c, epochs=3, sampling="consecutive"))[-1]
     s = session_of(lab, c)
-    assert len(s.runs) == 1  # the latest stays: it is the model to write with
+    # both runs are on the charts, each as its own trace labelled by what differs
+    names = [t["name"] for t in __import__("json").loads(out[1]["plot"])["data"]]
+    assert names == ["#1 scratch · random · lr 100 · θ 0.01", "#2 scratch · consecutive · lr 100 · θ 0.01"]
+    # the older run's weights are freed; its curve stays
+    assert s.runs[0].trainer is None and len(s.runs[0].history) == 2
+    status, ppl_plot, grad_plot, *_ = c.predict(api_name="/clear")
+    assert len(s.runs) == 1 and s.runs[0].number == 2  # the latest stays: it is the model to write with
+    assert len(__import__("json").loads(ppl_plot["plot"])["data"]) == 1
     c.close()
 
 

@@ -1,0 +1,374 @@
+"""Training: events, gradient clipping, stopping, divergence, reproducibility and snapshots."""
+from __future__ import annotations
+
+import math
+import threading
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from charrnn import (Diverged, End, EpochEnd, Finished, Sample, Stopped, Trainer, build_model, clip_gradients,
+                     from_text, predict, train)
+from charrnn.batches import min_length
+
+
+def params_of(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def global_norm(tensors) -> float:
+    return torch.cat([t.detach().double().flatten() for t in tensors]).norm().item()
+
+
+def one_batch_corpus(cfg, text):
+    """A corpus that holds exactly one minibatch of cfg's size."""
+    return from_text(text[:min_length(cfg.batch_size, cfg.num_steps, cfg.sampling)])
+
+
+# ---------------------------------------------------------------- events
+def test_event_sequence(tiny_corpus, tiny_config):
+    cfg = tiny_config(epochs=4, pred_period=2, prefixes=["the", "a", "分开"], pred_len=7)
+    t = Trainer(cfg, tiny_corpus)
+    events, snapshots = [], {}
+    for ev in t.run():
+        events.append(ev)
+        if isinstance(ev, Sample) and ev.prefix == "the":
+            snapshots[ev.epoch] = predict(t.model, t.vocab, "the", 7)  # what the model writes right now
+    kinds = [(type(e).__name__, getattr(e, "epoch", None)) for e in events]
+    assert kinds == [("EpochEnd", 1), ("EpochEnd", 2), ("Sample", 2), ("Sample", 2), ("Sample", 2),
+                     ("EpochEnd", 3), ("EpochEnd", 4), ("Sample", 4), ("Sample", 4), ("Sample", 4),
+                     ("Finished", 4)]
+    ends = [e for e in events if isinstance(e, End)]
+    assert len(ends) == 1 and type(ends[0]) is Finished and ends[0].status == "finished"
+    epochs = [e for e in events if isinstance(e, EpochEnd)]
+    V = len(tiny_corpus.vocab)
+    nb = t.batches_per_epoch
+    for e in epochs:
+        assert e.epochs == 4
+        values = (e.perplexity, e.grad_norm, e.grad_norm_max, e.clipped, e.seconds, e.chars_per_sec)
+        assert all(math.isfinite(x) for x in values)
+        assert 1.0 < e.perplexity < 1.5 * V
+        assert 0 < e.grad_norm <= e.grad_norm_max
+        assert e.clipped in {k / nb for k in range(nb + 1)}
+        assert e.seconds > 0
+        assert e.chars_per_sec == pytest.approx(nb * cfg.batch_size * cfg.num_steps / e.seconds, rel=1e-6)
+    assert epochs[-1].perplexity < epochs[0].perplexity
+    assert t.history == epochs and t.epoch == 4
+    samples = [e for e in events if isinstance(e, Sample)]
+    assert [s.prefix for s in samples] == ["the", "a", "分开"] * 2
+    for s in samples:
+        if s.prefix == "分开":  # not in this corpus: reported in the sample, training goes on
+            assert s.text.startswith("分开 ✗") and "分" in s.text[3:]
+        else:
+            assert s.text.startswith(s.prefix) and len(s.text) == len(s.prefix) + 7
+            assert set(s.text) <= set(tiny_corpus.vocab.itos)
+    assert {s.epoch: s.text for s in samples if s.prefix == "the"} == snapshots
+    assert t.samples == samples
+
+
+def test_train_function_yields_the_same_events(tiny_corpus, tiny_config):
+    cfg = tiny_config(epochs=2)
+    a = [e.perplexity for e in train(cfg, tiny_corpus) if isinstance(e, EpochEnd)]
+    b = [e.perplexity for e in Trainer(cfg, tiny_corpus).run() if isinstance(e, EpochEnd)]
+    assert a == b and len(a) == 2
+
+
+@pytest.mark.parametrize("kind", ["scratch", "concise"])
+def test_first_epoch_numbers_are_the_models_own(tiny_text, tiny_config, kind):
+    """One minibatch per epoch: epoch 1's perplexity and gradient norm are those of the initial model."""
+    cfg = tiny_config(model=kind, sampling="consecutive", clip_theta=0.05, epochs=1)
+    corpus = one_batch_corpus(cfg, tiny_text)
+    t = Trainer(cfg, corpus)
+    assert t.batches_per_epoch == 1
+    model = build_model(kind, len(corpus.vocab), cfg.num_hiddens, cfg.seed)
+    rows = corpus.indices[:cfg.batch_size * (cfg.num_steps + 1)].view(cfg.batch_size, -1)
+    X, Y = rows[:, :cfg.num_steps], rows[:, 1:]
+    logits, _ = model(X, model.begin_state(cfg.batch_size))
+    loss = F.cross_entropy(logits, Y.T.reshape(-1))
+    loss.backward()
+    norm = global_norm(p.grad for p in model.parameters())
+    (ev, end) = list(t.run())
+    assert ev.perplexity == pytest.approx(math.exp(loss.item()), rel=1e-5)
+    assert ev.grad_norm == pytest.approx(norm, rel=1e-5) and ev.grad_norm_max == ev.grad_norm
+    assert ev.clipped == (1.0 if norm > 0.05 else 0.0)
+    assert isinstance(end, Finished)
+
+
+# ---------------------------------------------------------------- clipping
+def fresh_grads(kind, seed=0, scale=1.0):
+    V, H = 17, 9
+    model = build_model(kind, V, H, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randint(0, V, (3, 6), generator=g)
+    logits, _ = model(X, model.begin_state(3))
+    (F.cross_entropy(logits, torch.randint(0, V, (18,), generator=g)) * scale).backward()
+    return model
+
+
+def reference_clip(grads, theta):
+    g = torch.cat([x.flatten() for x in grads])
+    norm = g.norm()
+    if theta is not None and norm > theta:
+        return [x * (theta / norm) for x in grads], norm
+    return [x.clone() for x in grads], norm
+
+
+@pytest.mark.parametrize("kind", ["scratch", "concise"])
+@pytest.mark.parametrize("as_generator", [True, False])
+def test_clip_gradients_matches_chapter(kind, as_generator):
+    model = fresh_grads(kind)
+    before = [p.grad.clone() for p in model.parameters()]
+    norm0 = global_norm(before)
+    theta = norm0 / 4  # clipping must happen
+    want, want_norm = reference_clip(before, theta)
+    params = model.parameters() if as_generator else list(model.parameters())
+    got_norm = clip_gradients(params, theta)
+    assert float(got_norm) == pytest.approx(want_norm.item(), rel=1e-6)
+    after = [p.grad for p in model.parameters()]
+    for a, b in zip(after, want):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-9)
+    assert global_norm(after) == pytest.approx(theta, rel=1e-5)
+    # directions are kept: every gradient is scaled by the same factor
+    for a, b in zip(after, before):
+        assert torch.allclose(a, b * (theta / norm0), rtol=1e-4, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["scratch", "concise"])
+@pytest.mark.parametrize("theta", ["above", None])
+def test_clip_gradients_leaves_small_gradients_alone(kind, theta):
+    model = fresh_grads(kind)
+    before = [p.grad.clone() for p in model.parameters()]
+    norm0 = global_norm(before)
+    got = clip_gradients(model.parameters(), None if theta is None else norm0 * 1.5)
+    assert float(got) == pytest.approx(norm0, rel=1e-6)
+    for a, b in zip(model.parameters(), before):
+        assert torch.equal(a.grad, b)
+
+
+def test_books_helper_would_not_clip_a_generator():
+    """Why the generator case matters: the book's two-pass helper sees nothing on its second pass."""
+    model = fresh_grads("concise")
+    params = model.parameters()
+    norm = torch.sqrt(sum((p.grad ** 2).sum() for p in params))
+    seen_second_time = [p for p in params]
+    assert norm > 0 and seen_second_time == []
+
+
+@pytest.mark.parametrize("kind", ["scratch", "concise"])
+def test_clipping_applied_inside_training(tiny_text, tiny_config, kind):
+    """One SGD step with lr 10: the weights move by exactly lr * theta when the gradient is clipped."""
+    lr, theta = 10.0, 1e-3
+    cfg = tiny_config(model=kind, sampling="consecutive", optimizer="sgd", lr=lr, clip_theta=theta, epochs=1)
+    corpus = one_batch_corpus(cfg, tiny_text)
+    t = Trainer(cfg, corpus)
+    before = params_of(t.model)
+    (ev, _) = list(t.run())
+    after = params_of(t.model)
+    assert ev.grad_norm > 10 * theta and ev.clipped == 1.0
+    moved = global_norm(after[k] - before[k] for k in before)
+    assert moved == pytest.approx(lr * theta, rel=2e-3)
+    # without clipping the same step moves lr * ||g||
+    t2 = Trainer(cfg.replace(clip_theta=None), corpus)
+    (ev2, _) = list(t2.run())
+    moved2 = global_norm(v - before[k] for k, v in params_of(t2.model).items())
+    assert ev2.clipped == 0.0 and ev2.grad_norm == pytest.approx(ev.grad_norm, rel=1e-6)
+    assert moved2 == pytest.approx(lr * ev2.grad_norm, rel=2e-3)
+
+
+def test_clip_off_reports_zero_clipped(tiny_corpus, tiny_config):
+    cfg = tiny_config(clip_theta=None, epochs=2, lr=0.5)
+    evs = [e for e in Trainer(cfg, tiny_corpus).run() if isinstance(e, EpochEnd)]
+    assert [e.clipped for e in evs] == [0.0, 0.0]
+    assert all(e.grad_norm > 0 for e in evs)
+    # and a tiny theta clips every minibatch
+    evs = [e for e in Trainer(cfg.replace(clip_theta=1e-6), tiny_corpus).run() if isinstance(e, EpochEnd)]
+    assert [e.clipped for e in evs] == [1.0, 1.0]
+
+
+# ---------------------------------------------------------------- stopping
+def count_forwards(trainer, monkeypatch, on_call=None):
+    calls = {"n": 0}
+    orig = trainer.model.forward
+
+    def forward(X, state):
+        calls["n"] += 1
+        if on_call is not None:
+            on_call(calls["n"])
+        return orig(X, state)
+
+    monkeypatch.setattr(trainer.model, "forward", forward)
+    return calls
+
+
+def test_stop_within_one_minibatch(tiny_corpus, tiny_config, monkeypatch):
+    cfg = tiny_config(epochs=5)
+    t = Trainer(cfg, tiny_corpus)
+    nb = t.batches_per_epoch
+    stop = threading.Event()
+    stop_at = nb + 3  # in the middle of epoch 2
+    at_stop = {}
+
+    def on_call(n):
+        if n == stop_at:
+            stop.set()
+            at_stop["weights"] = params_of(t.model)
+
+    calls = count_forwards(t, monkeypatch, on_call)
+    events = list(t.run(stop))
+    assert calls["n"] - stop_at <= 1
+    assert [type(e) for e in events] == [EpochEnd, Stopped]
+    assert events[-1].epoch == 1 and t.epoch == 1 and "1 of 5" in events[-1].message
+    # the minibatch running when stop was set was finished and applied; the weights are usable
+    now = params_of(t.model)
+    assert any(not torch.equal(now[k], at_stop["weights"][k]) for k in now)
+    assert all(torch.isfinite(v).all() for v in now.values())
+    text = t.sample("the", 20)
+    assert text.startswith("the") and len(text) == 23
+    # and training can go on from there
+    rest = list(t.run())
+    assert isinstance(rest[-1], Finished) and t.epoch == 5
+    assert [e.epoch for e in rest if isinstance(e, EpochEnd)] == [2, 3, 4, 5]
+
+
+def test_stop_from_another_thread(tiny_corpus, tiny_config, monkeypatch):
+    t = Trainer(tiny_config(epochs=1000), tiny_corpus)
+    started = threading.Event()
+    calls = count_forwards(t, monkeypatch, lambda n: started.set() if n == 20 else None)
+    stop = threading.Event()
+    events = []
+    worker = threading.Thread(target=lambda: events.extend(t.run(stop)))
+    worker.start()
+    assert started.wait(60)
+    stop.set()
+    n_at_stop = calls["n"]
+    worker.join(60)
+    assert not worker.is_alive()
+    assert calls["n"] - n_at_stop <= 1
+    assert isinstance(events[-1], Stopped) and sum(isinstance(e, End) for e in events) == 1
+    assert t.epoch < 1000 and events[-1].epoch == t.epoch
+
+
+def test_stop_already_set_trains_nothing(tiny_corpus, tiny_config, monkeypatch):
+    t = Trainer(tiny_config(epochs=3), tiny_corpus)
+    calls = count_forwards(t, monkeypatch)
+    before = params_of(t.model)
+    stop = threading.Event()
+    stop.set()
+    events = list(t.run(stop))
+    assert [type(e) for e in events] == [Stopped] and calls["n"] == 0
+    assert all(torch.equal(before[k], v) for k, v in params_of(t.model).items())
+
+
+# ---------------------------------------------------------------- divergence
+def test_divergence_keeps_initial_weights(tiny_corpus, tiny_config):
+    cfg = tiny_config(lr=1e6, clip_theta=None, epochs=5, num_hiddens=32)
+    t = Trainer(cfg, tiny_corpus)
+    initial = params_of(t.model)
+    events = list(t.run())
+    assert len(events) == 1 and type(events[0]) is Diverged
+    d = events[0]
+    assert d.epoch == 0 and t.epoch == 0 and t.history == [] and d.status == "diverged"
+    assert "lr 1e+06" in d.message and "off" in d.message and "epoch 1" in d.message
+    for k, v in params_of(t.model).items():
+        assert torch.isfinite(v).all() and torch.equal(v, initial[k]), k
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_divergence_restores_last_good_epoch(tiny_corpus, tiny_config, optimizer):
+    cfg = tiny_config(optimizer=optimizer, lr=0.5 if optimizer == "sgd" else 0.01, clip_theta=1.0, epochs=6)
+    t = Trainer(cfg, tiny_corpus)
+    events, good, good_optim = [], None, None
+    gen = t.run()
+    for ev in gen:
+        events.append(ev)
+        if isinstance(ev, EpochEnd) and ev.epoch == 2:
+            good = params_of(t.model)
+            good_optim = {k: {n: (v.clone() if torch.is_tensor(v) else v) for n, v in s.items()}
+                          for k, s in t.optimizer.state_dict()["state"].items()}
+            for group in t.optimizer.param_groups:  # from now on, blow up
+                group["lr"] = 1e12
+            t.config.clip_theta = None
+    assert [type(e) for e in events] == [EpochEnd, EpochEnd, Diverged]
+    assert events[-1].epoch == 2 and t.epoch == 2 and len(t.history) == 2
+    now = params_of(t.model)
+    for k in now:
+        assert torch.isfinite(now[k]).all() and torch.equal(now[k], good[k]), k
+    restored = t.optimizer.state_dict()["state"]
+    assert restored.keys() == good_optim.keys()
+    for k, s in good_optim.items():
+        for n, v in s.items():
+            assert torch.equal(restored[k][n], v) if torch.is_tensor(v) else restored[k][n] == v
+
+
+# ---------------------------------------------------------------- reproducibility
+@pytest.mark.parametrize("preset_fields", [
+    dict(model="scratch", sampling="random", optimizer="sgd", lr=1.0),
+    dict(model="concise", sampling="consecutive", optimizer="adam", lr=0.01),
+])
+def test_same_seed_same_run(tiny_corpus, tiny_config, preset_fields):
+    cfg = tiny_config(epochs=3, pred_period=3, temperature=1.0, top_k=5, **preset_fields)
+
+    def run(c):
+        evs = list(Trainer(c, tiny_corpus).run())
+        return [e.perplexity for e in evs if isinstance(e, EpochEnd)], [e.text for e in evs if isinstance(e, Sample)]
+
+    a, b, c = run(cfg), run(cfg), run(cfg.replace(seed=1))
+    assert a == b  # exact equality, samples included
+    assert a[0] != c[0]
+
+
+def test_random_sampling_order_follows_seed(tiny_corpus, tiny_config, monkeypatch):
+    """Same initial weights, different shuffle seeds: only the minibatch order differs, and it shows."""
+    cfg = tiny_config(sampling="random", epochs=1)
+    firsts = []
+    for seed in (0, 0, 1):
+        t = Trainer(cfg, tiny_corpus)
+        t.shuffle.manual_seed(seed)
+        seen = []
+        orig = t.model.forward
+        monkeypatch.setattr(t.model, "forward", lambda X, s, orig=orig, seen=seen: (seen.append(X.clone()), orig(X, s))[1])
+        list(t.run())
+        firsts.append(torch.stack(seen))
+    assert torch.equal(firsts[0], firsts[1]) and not torch.equal(firsts[0], firsts[2])
+
+
+# ---------------------------------------------------------------- snapshots
+def test_snapshot_is_a_cpu_copy(tiny_corpus, tiny_config):
+    t = Trainer(tiny_config(epochs=1), tiny_corpus)
+    list(t.run())
+    snap = t.snapshot()
+    assert snap is not t.model and not snap.training and t.model.training
+    for (k, a), b in zip(snap.state_dict().items(), t.model.state_dict().values()):
+        assert a.device.type == "cpu" and torch.equal(a, b) and a.data_ptr() != b.data_ptr(), k
+    with torch.no_grad():
+        snap.W_hh.add_(1.0)
+    assert not torch.equal(snap.W_hh, t.model.W_hh)
+    assert predict(t.snapshot(), t.vocab, "the", 15) == t.sample("the", 15)
+
+
+def test_snapshot_is_consistent_while_training(tiny_corpus, tiny_config):
+    t = Trainer(tiny_config(epochs=6), tiny_corpus)
+    states = [params_of(t.model)]
+    orig_step = t.optimizer.step
+
+    def step(*a, **k):
+        out = orig_step(*a, **k)
+        states.append(params_of(t.model))  # the weights after every update (taken under the trainer's lock)
+        return out
+
+    t.optimizer.step = step
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (list(t.run()), done.set()))
+    worker.start()
+    snaps = []
+    while not done.is_set() and len(snaps) < 200:
+        snaps.append({k: v.clone() for k, v in t.snapshot().state_dict().items()})
+    worker.join(120)
+    assert done.is_set() and len(snaps) >= 2
+    keys = list(states[0])
+    index = {tuple(s[k].sum().item() for k in keys): i for i, s in enumerate(states)}
+    for snap in snaps:
+        i = index.get(tuple(snap[k].sum().item() for k in keys))
+        assert i is not None, "a snapshot matches no state the weights were ever in (torn copy)"
+        assert all(torch.equal(snap[k], states[i][k]) for k in keys)
