@@ -131,8 +131,13 @@ def _header(data: bytes, name: str) -> dict[str, Any]:
         raise CheckpointError(f"{name} is not a charrnn checkpoint: its header is not safetensors JSON") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{name} is not a charrnn checkpoint: its header is not a JSON object")
-    end = max((info["data_offsets"][1] for k, info in header.items()
-               if k != "__metadata__" and isinstance(info, dict) and "data_offsets" in info), default=0)
+    if header.get("__metadata__") is not None and not isinstance(header["__metadata__"], dict):
+        raise CheckpointError(f"{name} is not a charrnn checkpoint: its metadata is not a JSON object")
+    try:
+        end = max((int(info["data_offsets"][1]) for k, info in header.items()
+                   if k != "__metadata__" and isinstance(info, dict) and "data_offsets" in info), default=0)
+    except (TypeError, ValueError, IndexError, KeyError):  # offsets that are not a [start, end] pair
+        raise CheckpointError(f"{name} is not a charrnn checkpoint: its header has malformed tensor offsets") from None
     if 8 + n + end > len(data):
         raise CheckpointError(f"{name} is truncated: it has {len(data):,} bytes, its tensors need {8 + n + end:,}")
     return header

@@ -47,10 +47,16 @@ class Slots:
         self._holders: set[object] = set()
         self._queue: collections.deque[object] = collections.deque()
 
+    def enqueue(self, key: object) -> None:
+        """Take a place in the queue now (``acquire`` then waits from that place)."""
+        with self._cv:
+            if key not in self._queue and key not in self._holders:
+                self._queue.append(key)
+
     def acquire(self, key: object, cancelled: threading.Event) -> bool:
         """Block until ``key`` holds a slot (True) or ``cancelled`` is set (False)."""
+        self.enqueue(key)
         with self._cv:
-            self._queue.append(key)
             try:
                 while not (self._queue[0] is key and len(self._holders) < self.limit):
                     if cancelled.is_set():
@@ -142,6 +148,7 @@ class Run:
         self._thread = threading.Thread(target=self._work, name=f"charrnn-run-{number}", daemon=True)
 
     def start(self) -> "Run":
+        self._slots.enqueue(self)  # in the queue before start() returns, so its position is known at once
         self._thread.start()
         return self
 

@@ -11,19 +11,18 @@ import math
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
 
 from . import generate
 from .batches import check_length, epoch_batches, num_batches
+from .checkpoint import Checkpoint, default_path, load_checkpoint, new_run_id, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .corpus import Corpus, CorpusError, Vocab, load_corpus
 from .models import CharModel, build_model, detach_state
 
-if TYPE_CHECKING:
-    from .checkpoint import Checkpoint
 
 
 # ---------------------------------------------------------------- events
@@ -135,7 +134,6 @@ class Trainer:
         self.history: list[EpochEnd] = []
         self.samples: list[Sample] = []
         self.lock = threading.Lock()  # held while the weights change, so snapshots are never torn
-        from .checkpoint import new_run_id
         self.run_id = new_run_id(config)
 
     @property
@@ -236,7 +234,6 @@ class Trainer:
     # -- checkpoints
     def save(self, path: str | None = None) -> str:
         """Write a checkpoint (atomically); the default path is checkpoints/<run-id>/epoch-NNNN.safetensors."""
-        from .checkpoint import default_path, save_checkpoint
         target = path or default_path(self.run_id, self.epoch)
         with self.lock:
             save_checkpoint(target, self.model, self.optimizer, self.config, self.vocab, self.epoch,
@@ -246,11 +243,10 @@ class Trainer:
     @classmethod
     def resume(cls, path: str, data: Corpus | None = None, **changes: Any) -> "Trainer":
         """A trainer that continues the run saved at ``path`` (see ``from_checkpoint``)."""
-        from .checkpoint import load_checkpoint
         return cls.from_checkpoint(load_checkpoint(path), data, **changes)
 
     @classmethod
-    def from_checkpoint(cls, ck: "Checkpoint", data: Corpus | None = None, **changes: Any) -> "Trainer":
+    def from_checkpoint(cls, ck: Checkpoint, data: Corpus | None = None, **changes: Any) -> "Trainer":
         """A trainer that continues a saved run: weights, optimizer, shuffle order, metrics and epoch.
 
         ``changes`` override config fields (raise ``epochs`` to train further, change ``lr``, ...);

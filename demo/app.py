@@ -11,6 +11,7 @@ import asyncio
 import os
 import re
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -127,9 +128,18 @@ def check_settings(*values: Any, session: Session | None = None) -> tuple[TrainC
 
 
 # ---------------------------------------------------------------- the page
+def _prewarm() -> None:
+    """Read the default corpus before anyone presses Train, so the first chart point comes quickly."""
+    try:
+        cached_corpus("jaychou", TrainConfig().max_chars)
+    except (CorpusError, OSError):
+        pass  # reported, with what to do, when a run asks for it
+
+
 def build_app(lab: Lab | None = None) -> gr.Blocks:
     lab = lab or Lab()
     lab.start_reaper()
+    threading.Thread(target=_prewarm, name="charrnn-prewarm", daemon=True).start()
     device = pick_device("auto")
     device_text = (f"GPU · {torch.cuda.get_device_name(0)}" if device.type == "cuda"
                    else f"CPU · {torch.get_num_threads()} threads")

@@ -6,7 +6,7 @@ import importlib
 import pytest
 import torch
 
-from charrnn import Trainer, epoch_batches, from_text, num_batches
+from charrnn import Trainer, epoch_batches, num_batches
 from charrnn.batches import consecutive_batches, random_batches
 from charrnn.models import detach_state
 

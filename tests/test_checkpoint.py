@@ -191,6 +191,25 @@ def test_random_bytes_and_empty(tmp_path):
         load_checkpoint(write(tmp_path, struct.pack("<Q", 2) + b"[]"))
 
 
+def header_file(tmp_path, header: dict, body: bytes = b"\0" * 16):
+    raw = json.dumps(header).encode()
+    return write(tmp_path, struct.pack("<Q", len(raw)) + raw + body)
+
+
+@pytest.mark.parametrize("header", [
+    {"a": {"dtype": "F32", "shape": [1], "data_offsets": 5}},
+    {"a": {"dtype": "F32", "shape": [1], "data_offsets": "ab"}},
+    {"a": {"dtype": "F32", "shape": [1], "data_offsets": [0]}},
+    {"__metadata__": ["x"], "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}},
+    {"__metadata__": {"format": FORMAT, "version": VERSION}, "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}},
+    {"__metadata__": {"format": FORMAT, "version": VERSION}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}},
+], ids=["offsets-int", "offsets-str", "offsets-short", "metadata-list", "shape-mismatch", "negative-offset"])
+def test_malformed_headers(tmp_path, header):
+    """A garbled or hostile header is a CheckpointError too, never a TypeError from deep inside."""
+    with pytest.raises(CheckpointError, match="not a charrnn checkpoint|damaged"):
+        load_checkpoint(header_file(tmp_path, header))
+
+
 def test_foreign_safetensors(tmp_path):
     p = tmp_path / "foreign.safetensors"
     save_file({"weight": torch.ones(3, 4)}, str(p))

@@ -162,7 +162,7 @@ def test_generate_errors_exit_2(cli_run, tmp_path, capsys):
     assert "error: " in captured.err and "'分'" in captured.err and "'开'" in captured.err
     assert main(["generate", "--checkpoint", str(path), "--prefix", ""]) == 2
     assert "empty" in capsys.readouterr().err
-    assert main(["generate", "--checkpoint", str(path), "--length", "-5"]) == 2
+    assert main(["generate", "--checkpoint", str(path), "--prefix", "the", "--length", "-5"]) == 2
     assert "length" in capsys.readouterr().err
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not a checkpoint at all")
