@@ -8,6 +8,7 @@ builds the page, turns its inputs into a TrainConfig and renders what ``charrnn.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import sys
@@ -26,7 +27,7 @@ from charrnn.batches import check_length  # noqa: E402
 from charrnn.checkpoint import CHECKPOINT_DIR, CheckpointError, load_checkpoint  # noqa: E402
 from charrnn.config import PRESETS, ConfigError, TrainConfig, field_help  # noqa: E402
 from charrnn.corpus import CorpusError, cached_corpus, from_file  # noqa: E402
-from charrnn.lab import Lab, Session  # noqa: E402
+from charrnn.lab import Lab, Session, one_thread  # noqa: E402
 from charrnn.train import Trainer, pick_device  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -102,6 +103,7 @@ def load_training_corpus(config: TrainConfig, uploaded: bool):
 
 def check_settings(*values: Any, session: Session | None = None) -> tuple[TrainConfig | None, Any, dict[str, str]]:
     """Validate everything a run needs before it starts: config, corpus, its length, the prefixes."""
+    one_thread()  # torch work outside a run uses one thread (see charrnn.lab.one_thread)
     named = dict(zip(SETTINGS, values))
     resume = named.pop("resume")
     config, problems = settings_to_config(**named)
@@ -168,19 +170,18 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
         config, corpus_obj, problems = await asyncio.to_thread(check_settings, *values, session=session)
         if problems:
             raise gr.Error(" · ".join(f"{k}: {v}" for k, v in problems.items()), title="Not started 未开始")
+
+        def make_trainer() -> Trainer:
+            one_thread()
+            if not resume:
+                return Trainer(config, corpus_obj)
+            ck = session.loaded  # resume: the form's settings, "epochs" more than the checkpoint has
+            keep = ("model", "num_hiddens", "optimizer", "seed")
+            changes = {k: v for k, v in dataclasses.asdict(config).items() if k not in keep}
+            return Trainer.from_checkpoint(ck, corpus_obj, **{**changes, "epochs": ck.epoch + config.epochs})
+
         try:
-            if resume:
-                ck = session.loaded
-                trainer = Trainer.from_checkpoint(ck, corpus_obj, epochs=ck.epoch + config.epochs, lr=config.lr,
-                                                  clip_theta=config.clip_theta, sampling=config.sampling,
-                                                  batch_size=config.batch_size, num_steps=config.num_steps,
-                                                  prefixes=config.prefixes, pred_len=config.pred_len,
-                                                  pred_period=config.pred_period, temperature=config.temperature,
-                                                  top_k=config.top_k, corpus=config.corpus,
-                                                  max_chars=config.max_chars)
-            else:
-                trainer = await asyncio.to_thread(Trainer, config, corpus_obj)
-            run = session.start(trainer)
+            run = session.start(await asyncio.to_thread(make_trainer))
         except (ConfigError, CorpusError, RuntimeError) as e:
             raise gr.Error(str(e), title="Not started 未开始")
         shown, last = -1, 0.0
@@ -240,6 +241,7 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
 
     def download(request: gr.Request):
         session = lab.session(request.session_hash)
+        one_thread()
         trainer = session.latest_trainer()
         if trainer is None:
             raise gr.Error("No model to save yet: train one first · 还没有模型")
@@ -247,6 +249,7 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
 
     def upload_checkpoint(path, request: gr.Request):
         session = lab.session(request.session_hash)
+        one_thread()
         try:
             ck = load_checkpoint(path, max_bytes=MAX_CHECKPOINT_BYTES)
         except CheckpointError as e:
