@@ -94,7 +94,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume:
         given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-        trainer = Trainer.resume(args.resume, **given)
+        ck = load_checkpoint(args.resume)
+        saved = ck.config.replace(**given)
+        data = load_corpus(saved.corpus, saved.max_chars, path=args.corpus_path) if args.corpus_path else None
+        trainer = Trainer.from_checkpoint(ck, data, **given)
         config = trainer.config
     else:
         config = config_from_args(args)
