@@ -144,7 +144,7 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
     threading.Thread(target=_prewarm, name="charrnn-prewarm", daemon=True).start()
     device = pick_device("auto")
     device_text = (f"GPU · {torch.cuda.get_device_name(0)}" if device.type == "cuda"
-                   else f"CPU · {torch.get_num_threads()} threads")
+                   else f"CPU · {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores")
 
     def render_session(session: Session | None, focus=None) -> tuple:
         views = session.views() if session is not None else []

@@ -89,6 +89,10 @@ def _clock(seconds: float | None) -> str:
     return f"{s // 60}:{s % 60:02d}" if s < 3600 else f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
+def _ppl(x: float) -> str:
+    return f"{x:,.3f}" if x < 1e5 else f"{x:.3g}"
+
+
 def status_line(view: RunView | None, busy: int, limit: int) -> str:
     if view is None:
         return "Ready · 就绪 — choose settings and press **Train**."
@@ -100,7 +104,7 @@ def status_line(view: RunView | None, busy: int, limit: int) -> str:
     last = view.last
     parts = [f"epoch **{last.epoch if last else 0}/{view.config.epochs}**"]
     if last:
-        parts += [f"perplexity **{last.perplexity:.3f}**", f"{last.chars_per_sec:,.0f} chars/s",
+        parts += [f"perplexity **{_ppl(last.perplexity)}**", f"{last.chars_per_sec:,.0f} chars/s",
                   f"clipped {last.clipped:.0%}"]
     parts += [f"elapsed {_clock(view.elapsed)}"]
     if view.active:
