@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "demo"))
 import app  # noqa: E402
 
+from charrnn import checkpoint as checkpoint_mod  # noqa: E402
 from charrnn import corpus as corpus_mod  # noqa: E402
 from charrnn.lab import Lab  # noqa: E402
 
@@ -27,13 +28,16 @@ TINY = dict(corpus="offline", corpus_file=None, max_chars=3000, model="scratch",
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
+    mp = pytest.MonkeyPatch()  # saved checkpoints go to a temporary folder, not the project's checkpoints/
+    mp.setattr(checkpoint_mod, "CHECKPOINT_DIR", tmp_path_factory.mktemp("checkpoints"))
     lab = Lab(max_jobs=2, idle_seconds=5, api_idle_seconds=600)
     demo = app.build_app(lab)
     _, url, _ = app.launch(demo, prevent_thread_lock=True, quiet=True, server_port=None)
     yield url, lab
     demo.close()
     lab.shutdown()
+    mp.undo()
 
 
 def client(url: str) -> Client:
