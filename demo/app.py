@@ -91,7 +91,7 @@ def settings_to_config(corpus, corpus_file, max_chars, model, sampling, optimize
     return config, problems
 
 
-_SETTING_OF = {"clip_theta": "theta", "temperature": "temperature", "top_k": "top_k"}
+_SETTING_OF = {"clip_theta": "theta"}  # config fields whose setting on the page has another name
 
 
 def load_training_corpus(config: TrainConfig, uploaded: bool):
