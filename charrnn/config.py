@@ -19,10 +19,6 @@ DEVICES = ("auto", "cpu", "cuda")
 class ConfigError(ValueError):
     """A hyperparameter value that is not allowed; the message says which values are."""
 
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field  # the offending TrainConfig field, when there is one
-
 
 def _f(default: Any, help: str) -> Any:
     if isinstance(default, (list, dict)):
@@ -72,8 +68,8 @@ class TrainConfig:
         """Raise ConfigError for the first field whose value is not allowed, saying what is."""
         problems = self.problems()
         if problems:
-            name, message = next(iter(problems.items()))
-            raise ConfigError(message, field=name)
+            message = next(iter(problems.values()))
+            raise ConfigError(message)
 
     def problems(self) -> dict[str, str]:
         """Every field whose value is not allowed, mapped to a message that says what is allowed."""

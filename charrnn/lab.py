@@ -27,6 +27,11 @@ from .train import End, EpochEnd, Sample, Trainer
 MAX_JOBS_ENV = "CHARRNN_MAX_JOBS"
 
 
+def cpu_cores() -> int:
+    """The CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def default_max_jobs() -> int:
     """$CHARRNN_MAX_JOBS, else the number of CPU cores this process may use."""
     value = os.environ.get(MAX_JOBS_ENV, "").strip()
@@ -34,7 +39,7 @@ def default_max_jobs() -> int:
         if not value.isdigit() or int(value) < 1:
             raise ValueError(f"{MAX_JOBS_ENV}={value!r} is not allowed: use a whole number of at least 1")
         return int(value)
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    return max(1, cpu_cores())
 
 
 # ---------------------------------------------------------------- the queue
@@ -231,8 +236,7 @@ def tune_threads(slots: Slots) -> int:
     torch's thread count (OpenMP and MKL) is per calling thread, so each run sets its own; checked
     every epoch, so a run alone uses every core and runs side by side do not oversubscribe them.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = max(1, cores // max(1, slots.busy))
+    n = max(1, cpu_cores() // max(1, slots.busy))
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
@@ -381,8 +385,3 @@ class Lab:
             keys = list(self._sessions)
         for k in keys:
             self.close(k)
-
-    @property
-    def sessions(self) -> int:
-        with self._lock:
-            return len(self._sessions)

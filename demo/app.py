@@ -27,7 +27,7 @@ from charrnn.batches import check_length  # noqa: E402
 from charrnn.checkpoint import CHECKPOINT_DIR, CheckpointError, load_checkpoint  # noqa: E402
 from charrnn.config import PRESETS, ConfigError, TrainConfig, field_help  # noqa: E402
 from charrnn.corpus import CorpusError, cached_corpus, from_file  # noqa: E402
-from charrnn.lab import Lab, Session, one_thread  # noqa: E402
+from charrnn.lab import Lab, Session, cpu_cores, one_thread  # noqa: E402
 from charrnn.train import Trainer, pick_device  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -144,7 +144,7 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
     threading.Thread(target=_prewarm, name="charrnn-prewarm", daemon=True).start()
     device = pick_device("auto")
     device_text = (f"GPU · {torch.cuda.get_device_name(0)}" if device.type == "cuda"
-                   else f"CPU · {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores")
+                   else f"CPU · {cpu_cores()} cores")
 
     def render_session(session: Session | None, focus=None) -> tuple:
         views = session.views() if session is not None else []
