@@ -3,7 +3,8 @@
 Importing it never imports gradio or plotly. The pieces, one noun per module:
 config (TrainConfig, presets), corpus (corpora, Vocab), batches (random/consecutive sampling),
 models (scratch, concise), train (Trainer, events), generate (greedy/temperature/top-k),
-checkpoint (safetensors files), cli (``python -m charrnn``).
+checkpoint (safetensors files), cli (``python -m charrnn``). Imported on their own: lab (sessions and
+background runs for a server) and threads (how many torch threads each thread uses).
 """
 from .batches import epoch_batches, num_batches
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint

@@ -26,7 +26,8 @@ from .models import CharModel, build_model
 FORMAT = "charrnn-checkpoint"
 VERSION = "1"
 CHECKPOINT_DIR = PROJECT_DIR / "checkpoints"
-MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024  # a larger file is refused before it is read
+CHECKPOINT_DIR_ENV = "CHARRNN_CHECKPOINT_DIR"  # where the CLI and the library save by default, if set
+MAX_FILE_BYTES = 512 * 1024 * 1024  # load_checkpoint refuses a larger file (by default) before reading it
 
 
 class CheckpointError(ValueError):
@@ -51,7 +52,9 @@ def new_run_id(config: TrainConfig) -> str:
 
 
 def default_path(run_id: str, epoch: int) -> Path:
-    return CHECKPOINT_DIR / run_id / f"epoch-{epoch:04d}.safetensors"
+    """``<checkpoints>/<run-id>/epoch-NNNN.safetensors``; <checkpoints> is $CHARRNN_CHECKPOINT_DIR or checkpoints/."""
+    folder = Path(os.environ[CHECKPOINT_DIR_ENV]) if os.environ.get(CHECKPOINT_DIR_ENV) else CHECKPOINT_DIR
+    return folder / run_id / f"epoch-{epoch:04d}.safetensors"
 
 
 def _digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -194,8 +197,11 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], optim: dict[str, Any]) ->
     return {"state": state, "param_groups": optim["groups"]}
 
 
-def load_checkpoint(path: str | os.PathLike, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Checkpoint:
-    """Load and validate the checkpoint at ``path``; nothing but the file is needed."""
+def load_checkpoint(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> Checkpoint:
+    """Load and validate the checkpoint at ``path``; nothing but the file is needed.
+
+    A file above ``max_bytes`` (default ``MAX_FILE_BYTES``, 512 MiB) is refused before it is read.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {str(path)!r}")

@@ -10,9 +10,10 @@ import argparse
 import dataclasses
 import sys
 import threading
-from typing import Any, Sequence, get_args
+import types
+from typing import Any, Sequence, Union, get_args, get_origin, get_type_hints
 
-from .config import PRESETS, ConfigError, TrainConfig, field_help, preset_for
+from .config import CHOICES, PRESETS, ConfigError, TrainConfig, field_help, preset_for
 from .corpus import CorpusError, load_corpus
 from .checkpoint import CheckpointError, load_checkpoint
 from .generate import PrefixError, stream
@@ -33,18 +34,26 @@ def _typed(kind: type, optional: bool):
     return parse
 
 
+def _unwrap(hint: Any) -> tuple[Any, bool]:
+    """``int | None`` -> (int, True); ``float`` -> (float, False)."""
+    if get_origin(hint) in (Union, types.UnionType):
+        kinds = [t for t in get_args(hint) if t is not type(None)]
+        if len(kinds) != 1:
+            raise TypeError(f"no flag for a field of type {hint}")
+        return kinds[0], len(kinds) < len(get_args(hint))
+    return hint, False
+
+
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    hints = get_type_hints(TrainConfig)  # the annotations as types, not strings
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         hint = f"{field_help(f.name)} (default: {_chapter_values(f.name)})"
-        if f.name == "prefixes":
+        kind, optional = _unwrap(hints[f.name])
+        if get_origin(kind) is list:  # prefixes: one or more words
             p.add_argument(flag, nargs="+", default=argparse.SUPPRESS, help=hint)
             continue
-        kinds = [t for t in get_args(eval(f.type)) if t is not type(None)] if "|" in str(f.type) else [eval(f.type)]
-        optional = "None" in str(f.type)
-        kind = kinds[0]
-        choices = {"model": ("scratch", "concise"), "sampling": ("random", "consecutive"),
-                   "optimizer": ("sgd", "adam"), "device": ("auto", "cpu", "cuda")}.get(f.name)
+        choices = CHOICES.get(f.name)
         p.add_argument(flag, type=_typed(kind, optional) if kind in (int, float) else str, choices=choices,
                        default=argparse.SUPPRESS, help=hint, metavar=None if choices else f.name.upper())
 

@@ -14,6 +14,11 @@ MODELS = ("scratch", "concise")
 SAMPLINGS = ("random", "consecutive")
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
+# The fields that take one of a fixed set of words, and the words (the CLI's choices, the app's menus).
+CHOICES: dict[str, tuple[str, ...]] = {"model": MODELS, "sampling": SAMPLINGS, "optimizer": OPTIMIZERS,
+                                       "device": DEVICES}
+MAX_PREFIX = 1000  # characters in one prefix (TrainConfig.prefixes, and text to write from); longer is refused
+MAX_PREFIXES = 20  # prefixes in TrainConfig.prefixes
 
 
 class ConfigError(ValueError):
@@ -79,10 +84,8 @@ class TrainConfig:
             if not ok and name not in out:
                 out[name] = f"{name}={getattr(self, name)!r} is not allowed: {allowed}"
 
-        need(self.model in MODELS, "model", f"choose one of {', '.join(MODELS)}")
-        need(self.sampling in SAMPLINGS, "sampling", f"choose one of {', '.join(SAMPLINGS)}")
-        need(self.optimizer in OPTIMIZERS, "optimizer", f"choose one of {', '.join(OPTIMIZERS)}")
-        need(self.device in DEVICES, "device", f"choose one of {', '.join(DEVICES)}")
+        for name, words in CHOICES.items():
+            need(getattr(self, name) in words, name, f"choose one of {', '.join(words)}")
         need(isinstance(self.corpus, str) and bool(self.corpus.strip()), "corpus", "a corpus name or a file path")
         need(self.max_chars is None or _int(self.max_chars) and self.max_chars >= 2, "max_chars",
              "an integer of at least 2, or None for the whole text")
@@ -96,8 +99,9 @@ class TrainConfig:
         need(_int(self.seed) and 0 <= self.seed < 2**63, "seed", "an integer from 0 to 2**63-1")
         need(_int(self.pred_period) and self.pred_period >= 1, "pred_period", "an integer of at least 1")
         need(_int(self.pred_len) and 0 <= self.pred_len <= 10_000, "pred_len", "an integer from 0 to 10000")
-        need(isinstance(self.prefixes, list) and all(isinstance(p, str) and p for p in self.prefixes)
-             and len(self.prefixes) <= 20, "prefixes", "a list of at most 20 non-empty strings")
+        need(isinstance(self.prefixes, list) and len(self.prefixes) <= MAX_PREFIXES
+             and all(isinstance(p, str) and 1 <= len(p) <= MAX_PREFIX for p in self.prefixes), "prefixes",
+             f"a list of at most {MAX_PREFIXES} non-empty strings, each at most {MAX_PREFIX} characters")
         need(_num(self.temperature) and 0 <= self.temperature <= 100, "temperature",
              "a number from 0 (greedy) to 100")
         need(self.top_k is None or _int(self.top_k) and self.top_k >= 1, "top_k",

@@ -9,10 +9,9 @@ from typing import Iterator
 
 import torch
 
-from .corpus import Vocab
+from .config import MAX_PREFIX  # the one prefix limit, shared with TrainConfig.prefixes
+from .corpus import Vocab, describe_unknown
 from .models import CharModel
-
-MAX_PREFIX = 1000  # characters; a longer prefix is refused rather than run
 
 
 class PrefixError(ValueError):
@@ -27,9 +26,8 @@ def check_prefix(vocab: Vocab, prefix: str) -> list[int]:
         raise PrefixError(f"the prefix has {len(prefix):,} characters; at most {MAX_PREFIX:,} are allowed")
     missing = vocab.unknown(prefix)
     if missing:
-        shown = " ".join(repr(c) for c in missing[:20]) + (" ..." if len(missing) > 20 else "")
-        raise PrefixError(f"the prefix {prefix!r} has {len(missing)} character(s) the model has never seen: {shown}. "
-                          "Use characters from its training text.")
+        raise PrefixError(f"the prefix {prefix!r} has {len(missing)} character(s) the model has never seen: "
+                          f"{describe_unknown(missing)}. Use characters from its training text.")
     return [vocab.stoi[c] for c in prefix]
 
 

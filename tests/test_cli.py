@@ -1,6 +1,9 @@
 """``python -m charrnn``: the chapter's printout, generation from a checkpoint, flags, presets and errors."""
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import inspect
 import re
 import subprocess
 import sys
@@ -8,8 +11,10 @@ import sys
 import pytest
 
 import charrnn.checkpoint as ck_mod
-from charrnn import PRESETS, load_checkpoint, predict
+import charrnn.cli as cli_mod
+from charrnn import PRESETS, TrainConfig, load_checkpoint, predict
 from charrnn.cli import build_parser, config_from_args, main
+from charrnn.config import CHOICES
 from conftest import REPO, make_text, subprocess_env
 
 EPOCH_LINE = re.compile(r"^epoch \d+, perplexity \d+\.\d{6}, time \d+\.\d{2} sec$")
@@ -125,6 +130,69 @@ def test_optional_values():
     assert config_for("--prefixes", "我", "你好").prefixes == ["我", "你好"]
 
 
+def train_flags(parser: argparse.ArgumentParser | None = None) -> dict[str, argparse.Action]:
+    parser = parser or build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {a.option_strings[0]: a for a in sub.choices["train"]._actions if a.option_strings}
+
+
+def test_every_config_field_is_a_flag_with_its_type_and_choices():
+    flags = train_flags()
+    fields = {"--" + f.name.replace("_", "-"): f.name for f in dataclasses.fields(TrainConfig)}
+    assert set(flags) == {*fields, "-h", "--preset", "--corpus-path", "--save", "--save-every", "--resume",
+                          "--no-progress"}
+    for flag, name in fields.items():
+        a = flags[flag]
+        assert a.dest == name and a.default is argparse.SUPPRESS
+        assert a.choices == CHOICES.get(name)
+        assert a.metavar == (None if name in CHOICES or name == "prefixes" else name.upper())
+    assert set(CHOICES) == {"model", "sampling", "optimizer", "device"}
+    assert flags["--prefixes"].nargs == "+" and flags["--model"].nargs is None
+    # the parsers the annotations call for: int | None, float | None, int, float, str
+    assert flags["--max-chars"].type("none") is None and flags["--max-chars"].type("7") == 7
+    assert flags["--clip-theta"].type("off") is None and flags["--clip-theta"].type("0.5") == 0.5
+    assert flags["--top-k"].type("3") == 3 and flags["--epochs"].type("3") == 3 and flags["--lr"].type("2") == 2.0
+    assert flags["--corpus"].type is str
+    for flag, message in [("--epochs", "'none' is not an integer"), ("--lr", "'off' is not a number")]:
+        with pytest.raises(argparse.ArgumentTypeError, match=f"^{message}$"):
+            flags[flag].type(message.split("'")[1])
+    assert "eval(" not in inspect.getsource(cli_mod)
+
+
+def test_choices_come_from_config(monkeypatch):
+    monkeypatch.setitem(CHOICES, "model", ("scratch", "concise", "lstm"))
+    monkeypatch.setitem(CHOICES, "device", ("auto", "cpu"))
+    flags = train_flags()
+    assert flags["--model"].choices == ("scratch", "concise", "lstm")
+    assert flags["--device"].choices == ("auto", "cpu")
+    assert build_parser().parse_args(["train", "--model", "lstm"]).model == "lstm"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--device", "cuda"])
+
+
+def test_help_shows_flags_choices_and_chapter_defaults():
+    r = subprocess.run([sys.executable, "-m", "charrnn", "train", "--help"], cwd=REPO, capture_output=True, text=True,
+                       encoding="utf-8", env=subprocess_env(COLUMNS="1000"), timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = [ln.strip() for ln in r.stdout.splitlines()]
+    for expected in [
+        "--model {scratch,concise}",
+        "--sampling {random,consecutive}",
+        "--optimizer {sgd,adam}",
+        "--device {auto,cpu,cuda}",
+        "--lr LR",
+        "--clip-theta CLIP_THETA",
+        "--max-chars MAX_CHARS",
+        "--prefixes PREFIXES [PREFIXES ...]",
+    ]:
+        assert any(ln.startswith(expected) for ln in lines), expected
+    assert ("scratch (explicit W_xh, W_hh, W_hq) or concise (torch.nn.RNN + Linear) "
+            "(default: scratch for scratch-random, scratch for scratch-consecutive, concise for concise)") in r.stdout
+    assert "(default: 100.0 for scratch-random, 100.0 for scratch-consecutive, 0.001 for concise)" in r.stdout
+    assert "norm; None turns clipping off (default: 0.01)" in r.stdout
+    assert "(default: ['分开', '不分开'])" in r.stdout
+
+
 @pytest.mark.parametrize("argv, words", [
     (["--lr", "-1"], "lr=-1.0 is not allowed"),
     (["--lr", "0"], "lr=0.0 is not allowed"),
@@ -132,6 +200,7 @@ def test_optional_values():
     (["--batch-size", "0"], "batch_size=0 is not allowed"),
     (["--clip-theta", "-2"], "clip_theta=-2.0 is not allowed"),
     (["--temperature", "-1"], "temperature=-1.0 is not allowed"),
+    (["--prefixes", "a", "b" * 1001], "each at most 1000 characters"),
     (["--corpus", "no-such-corpus"], "unknown corpus 'no-such-corpus'"),
 ])
 def test_bad_values_exit_2(argv, words, capsys):
