@@ -43,16 +43,36 @@ _resolve_data_dir()
 
 import torch  # noqa: E402
 
-# The suite's models are tiny: one thread runs them fastest, and many times faster than two threads
-# contending with other work on a 2-core machine. The chapter runs (test_chapter_setups.py) restore
-# torch's own choice for their large matrices.
-TORCH_THREADS = torch.get_num_threads()
-torch.set_num_threads(1)
+
+def _requested_threads() -> int | None:
+    """The torch thread count asked for explicitly: $CHARRNN_TEST_THREADS, else $OMP_NUM_THREADS, else None."""
+    for name in ("CHARRNN_TEST_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            first = value.split(",")[0]  # OpenMP also accepts a nested list such as "4,2"
+            if not first.isdigit() or int(first) < 1:
+                raise pytest.UsageError(f"${name}={value!r}: give a whole number of threads, 1 or more")
+            return int(first)
+    return None
+
+
+# Threads. By default the suite runs torch on one thread: its models are tiny, one thread runs them
+# fastest, and many times faster than two threads contending with other work on a 2-core machine.
+# But summation order (and so float32 rounding) can depend on the thread count, and the suite must
+# pass whatever it is: so an explicit $OMP_NUM_THREADS (or $CHARRNN_TEST_THREADS, which wins) is
+# honoured: here, with set_num_threads (torch by itself caps $OMP_NUM_THREADS=4 at the cores: 2 on a
+# 2-core machine), by the chapter runs (test_chapter_setups.py) and by the CLI subprocesses (their
+# $OMP_NUM_THREADS). Without either, the chapter runs pick their own count for their large matrices
+# (torch's own choice, TORCH_THREADS, or 1 when that is faster).
+TORCH_THREADS = torch.get_num_threads()  # torch's own choice at start-up (here: at most the cores)
+REQUESTED_THREADS = _requested_threads()
+SUITE_THREADS = REQUESTED_THREADS or 1
+torch.set_num_threads(SUITE_THREADS)
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
-    """The environment for ``python -m charrnn`` subprocesses: one thread, UTF-8 output."""
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONIOENCODING": "utf-8", **extra}
+    """The environment for ``python -m charrnn`` subprocesses: the suite's thread count, UTF-8 output."""
+    return {**os.environ, "OMP_NUM_THREADS": str(SUITE_THREADS), "PYTHONIOENCODING": "utf-8", **extra}
 
 
 def data_dir() -> Path | None:
@@ -112,13 +132,17 @@ def tiny_corpus(tiny_text):
 
 @pytest.fixture
 def tiny_config():
-    """A configuration that trains in a fraction of a second on ``tiny_corpus``."""
+    """A configuration that trains in a fraction of a second on ``tiny_corpus``.
+
+    No prefixes: a run writes samples at its end, and most tests count events or forward calls
+    exactly; the tests of samples give their own prefixes.
+    """
     from charrnn import TrainConfig
 
     def make(**changes):
         base = dict(corpus="tiny", max_chars=None, model="scratch", num_hiddens=16, batch_size=4, num_steps=8,
                     optimizer="sgd", lr=1.0, clip_theta=1.0, epochs=3, seed=0, device="cpu", pred_period=1000,
-                    pred_len=10, prefixes=["the"], temperature=0.0, top_k=None)
+                    pred_len=10, prefixes=[], temperature=0.0, top_k=None)
         base.update(changes)
         return TrainConfig(**base)
     return make

@@ -1,6 +1,7 @@
 """The two models, each against an explicit computation written the chapter's way with the same weights."""
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -12,13 +13,55 @@ from charrnn.models import detach_state
 
 V, H, BATCH, STEPS = 23, 12, 3, 5
 
+# Float32 against a float64 reference. Rounding a sum of k terms costs at most about k * eps * (the sum of
+# their sizes) (eps = 1.19e-7). Every sum in these models has at most K terms (the one row of the input
+# weights a one-hot input picks, H recurrent or output terms, two biases), each at most w = max|weight| in
+# size (inputs are 0/1, |h| <= 1 after tanh): K * eps * K * w per sum, STEPS such sums in a chain (tanh'
+# <= 1 passes an error on without growing it; the recurrent weights here do not blow it up in 5 steps).
+EPS = torch.finfo(torch.float32).eps
+K = H + 3
+
+
+def output_tolerance(model) -> float:
+    """Bound on |float32 - float64| for outputs and hidden states: STEPS * K * eps * K * w.
+
+    N(0, 0.5) weights (w ~ 1.7): 5 x 15 x 1.2e-7 x 15 x 1.7 ~ 2.3e-4, measured 2e-6 (outputs ~ 3.6);
+    nn.RNN's init (w = 0.29): 3.9e-5. A wrong formula (a bias dropped, W_hh transposed) moves them > 1e-2.
+    """
+    w = max(p.detach().abs().max().item() for p in model.parameters())
+    return STEPS * K * EPS * K * w
+
+
+def gradient_tolerance(model, grads) -> float:
+    """Bound on |float32 - float64| for gradients of the mean loss over the N = STEPS * BATCH rows.
+
+    Backpropagation runs the same sums in reverse (same K, same w, same STEPS), so the relative error is
+    the outputs' one, plus N * eps for the sum over the rows; scaled by the largest gradient entry:
+    (5 x 15 x 15 x 1.7 + 15) x 1.2e-7 x 0.28 ~ 6e-5, measured 8e-8. Cutting the graph through time or
+    dropping a term moves gradients by > 1e-3.
+    """
+    g = max(x.abs().max().item() for x in grads)
+    return (output_tolerance(model) + STEPS * BATCH * EPS) * g
+
+
+def float64_copy(model):
+    return copy.deepcopy(model).double()
+
+
+def widen(model):
+    """N(0, 0.5) weights instead of the initial ones: tanh is not linear and a mistake moves outputs by O(1)."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.5, generator=torch.Generator().manual_seed(p.numel()))
+    return model
+
 
 def chapter_scratch(model: ScratchRNN, X: torch.Tensor, state):
     """The chapter's rnn(): per step one_hot(X_t) @ W_xh + H @ W_hh + b_h, tanh, O_t = H W_hq + b_q."""
     (Hs,) = state
     outputs = []
     for t in range(X.shape[1]):
-        x = F.one_hot(X[:, t], model.vocab_size).float()  # (batch, V)
+        x = F.one_hot(X[:, t], model.vocab_size).to(model.W_xh.dtype)  # (batch, V)
         Hs = torch.tanh(torch.matmul(x, model.W_xh) + torch.matmul(Hs, model.W_hh) + model.b_h)
         outputs.append(torch.matmul(Hs, model.W_hq) + model.b_q)
     return torch.cat(outputs, dim=0), (Hs,)
@@ -27,10 +70,11 @@ def chapter_scratch(model: ScratchRNN, X: torch.Tensor, state):
 def chapter_concise(model: ConciseRNN, X: torch.Tensor, state):
     """nn.RNN's equations with its own weights: h_t = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh); dense per step."""
     rnn = model.rnn
-    h = state[0][0] if state is not None else torch.zeros(X.shape[0], model.num_hiddens)
+    dtype = rnn.weight_ih_l0.dtype
+    h = state[0][0] if state is not None else torch.zeros(X.shape[0], model.num_hiddens, dtype=dtype)
     outputs = []
     for t in range(X.shape[1]):
-        x = F.one_hot(X[:, t], model.vocab_size).float()
+        x = F.one_hot(X[:, t], model.vocab_size).to(dtype)
         h = torch.tanh(x @ rnn.weight_ih_l0.T + rnn.bias_ih_l0 + h @ rnn.weight_hh_l0.T + rnn.bias_hh_l0)
         outputs.append(h @ model.dense.weight.T + model.dense.bias)
     return torch.cat(outputs, dim=0), (h[None],)
@@ -47,27 +91,28 @@ def random_state(model, seed=1):
 
 
 def check_against(model, reference, state):
+    """The model (float32) against ``reference`` run in float64 on copies of the same weights and state."""
     X, Y = batch()
     logits, (h_out,) = model(X, state)
-    want, (h_want,) = reference(model, X, state)
-    assert logits.shape == (STEPS * BATCH, V)
-    assert torch.allclose(logits, want, atol=1e-6, rtol=1e-5)
-    assert torch.allclose(h_out, h_want, atol=1e-6, rtol=1e-5)
+    model64 = float64_copy(model)
+    want, (h_want,) = reference(model64, X, tuple(s.double() for s in state))
+    assert logits.shape == (STEPS * BATCH, V) and logits.dtype == torch.float32
+    tol = output_tolerance(model)
+    assert (logits.double() - want).abs().max() <= tol
+    assert (h_out.double() - h_want).abs().max() <= tol
     # gradients of the chapter's loss (labels: Y transposed, flattened) agree too
     labels = Y.T.reshape(-1)
     grads = torch.autograd.grad(F.cross_entropy(logits, labels), list(model.parameters()))
-    grads_want = torch.autograd.grad(F.cross_entropy(want, labels), list(model.parameters()))
+    grads_want = torch.autograd.grad(F.cross_entropy(want, labels), list(model64.parameters()))
+    gtol = gradient_tolerance(model, grads_want)
     for (name, _), a, b in zip(model.named_parameters(), grads, grads_want):
-        assert torch.allclose(a, b, atol=1e-6, rtol=1e-4), name
+        assert (a.double() - b).abs().max() <= gtol, name
         assert a.abs().sum() > 0, name  # every parameter really takes part
 
 
 @pytest.mark.parametrize("state_kind", ["zeros", "random"])
 def test_scratch_forward_and_grads_equal_chapter(state_kind):
-    model = build_model("scratch", V, H, seed=3)
-    with torch.no_grad():  # larger weights than 0.01 so tanh is not linear and mistakes would show
-        for p in model.parameters():
-            p.normal_(0, 0.5, generator=torch.Generator().manual_seed(p.numel()))
+    model = widen(build_model("scratch", V, H, seed=3))  # 0.01 weights would keep tanh linear, hiding mistakes
     state = model.begin_state(BATCH) if state_kind == "zeros" else random_state(model)
     check_against(model, chapter_scratch, state)
 
@@ -84,13 +129,14 @@ def test_concise_zero_state_equals_none_state():
     X, _ = batch()
     a, (ha,) = model(X, model.begin_state(BATCH))
     b, hb = model.rnn(F.one_hot(X.T, V).float(), None)  # the chapter: a state of None means zeros
-    assert torch.allclose(a, model.dense(b.reshape(-1, H)), atol=1e-6)
-    assert torch.allclose(ha, hb, atol=1e-6)
+    tol = 2 * output_tolerance(model)  # both sides float32, each within output_tolerance of the exact value
+    assert (a - model.dense(b.reshape(-1, H))).abs().max() <= tol
+    assert (ha - hb).abs().max() <= tol
 
 
 @pytest.mark.parametrize("kind", ["scratch", "concise"])
 def test_contract(kind):
-    model = build_model(kind, V, H, seed=0)
+    model = widen(build_model(kind, V, H, seed=0))  # outputs of size ~1: a row in the wrong place shows
     assert isinstance(model, CharModel) and model.kind == kind
     assert (model.vocab_size, model.num_hiddens) == (V, H)
     state = model.begin_state(BATCH)
@@ -105,8 +151,9 @@ def test_contract(kind):
     for t in range(STEPS):
         out, s = model(X[:, t:t + 1], s)
         rows.append(out)
-    assert torch.allclose(torch.cat(rows), logits, atol=1e-6)
-    assert torch.allclose(s[0], new_state[0], atol=1e-6)
+    tol = 2 * output_tolerance(model)  # both sides float32, each within output_tolerance of the exact value
+    assert (torch.cat(rows) - logits).abs().max() <= tol
+    assert (s[0] - new_state[0]).abs().max() <= tol
     # detach_state cuts the graph but keeps the numbers
     d = detach_state(new_state)
     assert isinstance(d, tuple) and d[0].grad_fn is None and torch.equal(d[0], new_state[0])
@@ -118,14 +165,22 @@ def test_scratch_shapes_and_init_statistics():
     shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
     assert shapes == {"W_xh": (Vb, hb), "W_hh": (hb, hb), "b_h": (hb,), "W_hq": (hb, Vb), "b_q": (Vb,)}
     for name in ("W_xh", "W_hq", "W_hh"):
-        w = getattr(model, name).detach()
-        assert abs(w.mean().item()) < 5e-4, name
-        assert w.std().item() == pytest.approx(0.01, rel=0.03 if w.numel() > 100_000 else 0.05), name
+        w = getattr(model, name).detach().double()
+        n = w.numel()
+        # 5 standard errors (a two-sided miss once in ~2 million seeds): the mean of n draws of N(0, 0.01)
+        # has standard error 0.01 / sqrt(n) (1.9e-5 to 3.9e-5 here; measured within 1.7 of them); the sample
+        # standard deviation has relative standard error 1 / sqrt(2n) (0.0014 to 0.0028; measured within 0.2).
+        # Weights of std 0.012 or 0.008 are 70+ standard errors off.
+        assert abs(w.mean().item()) < 5 * 0.01 / math.sqrt(n), name
+        assert w.std().item() == pytest.approx(0.01, rel=5 / math.sqrt(2 * n)), name
     assert torch.count_nonzero(model.b_h) == 0 and torch.count_nonzero(model.b_q) == 0
     # and a fresh model guesses uniformly: loss ~ log V
     X = torch.randint(0, Vb, (4, 10), generator=torch.Generator().manual_seed(0))
     logits, _ = model(X, model.begin_state(4))
     loss = F.cross_entropy(logits, X.T.reshape(-1)).item()
+    # loss - log V = logsumexp(z) - log V - z_y lies within 2 max|z|; the logits z are sums of 256 products of
+    # two ~0.01 numbers: std ~2e-3 (measured: loss - log V = -2e-4). 0.01 bounds that; weights of std 0.1
+    # (10x the chapter's) give logits of std ~0.8 and a loss 0.35 above log V.
     assert loss == pytest.approx(math.log(Vb), abs=0.01)
 
 
@@ -136,8 +191,12 @@ def test_concise_init_statistics():
         p = p.detach()
         assert p.abs().max().item() <= bound, name
         if p.numel() > 1000:
+            # the largest |p| of n > 1000 draws from Uniform(-b, b) is below 0.95 b with probability 0.95^n < 1e-22
             assert p.abs().max().item() > 0.95 * bound, name
-            assert p.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.1), name  # Uniform(-b, b)
+            # Uniform(-b, b) has std b / sqrt(3); the sample std's relative standard error is sqrt((kurtosis - 1)
+            # / 4n) = sqrt(0.2 / n) (kurtosis 9/5): 0.004 to 0.007 here, measured within 1.5 of them; 5 of them
+            # allowed. Normal(0, b) weights would be 0.7 relative off, and fail the max check above too.
+            assert p.std().item() == pytest.approx(bound / math.sqrt(3), rel=5 * math.sqrt(0.2 / p.numel())), name
 
 
 @pytest.mark.parametrize("kind", ["scratch", "concise"])
