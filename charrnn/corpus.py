@@ -11,9 +11,9 @@ import ast
 import functools
 import hashlib
 import importlib.util
-import io
 import json
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +57,21 @@ NAMED = (*REMOTE, "offline")
 
 
 # ---------------------------------------------------------------- vocabulary
+def describe_unknown(chars: Sequence[str], limit: int = 20) -> str:
+    """Characters a vocabulary lacks, for a message: ``'x' 'y' 'z'``, or ``'x' 'y' (and 3 more)``.
+
+    Each is shown as its repr (so a space or a control character is visible), in order, once; beyond
+    ``limit`` only the count is given. Every "not in the vocabulary" message of charrnn uses this.
+    """
+    distinct = list(dict.fromkeys(chars))
+    limit = max(0, limit)
+    shown = " ".join(repr(c) for c in distinct[:limit])
+    rest = len(distinct) - limit
+    if rest > 0:
+        shown = f"{shown} (and {rest} more)" if shown else f"(and {rest} more)"
+    return shown
+
+
 class Vocab:
     """Characters in a deterministic order (sorted by code point), so indices survive a new process."""
 
@@ -84,8 +99,7 @@ class Vocab:
     def encode(self, text: str) -> list[int]:
         missing = self.unknown(text)
         if missing:
-            shown = " ".join(repr(c) for c in missing[:20]) + (" ..." if len(missing) > 20 else "")
-            raise CorpusError(f"{len(missing)} character(s) not in the vocabulary: {shown}")
+            raise CorpusError(f"{len(missing)} character(s) not in the vocabulary: {describe_unknown(missing)}")
         return [self.stoi[c] for c in text]
 
     def decode(self, indices: Iterable[int]) -> str:
@@ -113,6 +127,25 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.text)
+
+    @property
+    def identity(self) -> str:
+        """What the corpus is, never where it lies: its name if named, else its text's SHA-256 and length."""
+        return self.name if self.name in NAMED else text_identity(self.text)
+
+
+TEXT_ID = re.compile(r"text:sha256=([0-9a-f]{64}):chars=(\d+)")
+
+
+def text_identity(text: str) -> str:
+    """``text:sha256=<hex>:chars=<n>``: a text named by what it is (a checkpoint records this, not a path)."""
+    return f"text:sha256={hashlib.sha256(text.encode('utf-8')).hexdigest()}:chars={len(text)}"
+
+
+def describe_source(source: str) -> str:
+    """A corpus source for people: a name as it is, a text identity as ``a text of its own (sha256 …, n characters)``."""
+    m = TEXT_ID.fullmatch(source)
+    return f"a text of its own (sha256 {m[1][:12]}…, {int(m[2]):,} characters)" if m else source
 
 
 def preprocess(text: str, max_chars: int | None) -> str:
@@ -178,6 +211,9 @@ def load_corpus(source: str = "jaychou", max_chars: int | None = 10_000, *, path
         spec = REMOTE[source]
         raw = read_remote(spec, fetch(spec, path=path, data_dir=data_dir, url=url, progress=progress))
         return from_text(decode_bytes(raw, spec.fname), name=source, max_chars=max_chars)
+    if TEXT_ID.fullmatch(source):
+        raise CorpusError(f"this run was trained on {describe_source(source)}, which is not kept: give that text "
+                          "again (a file path, or upload it)")
     if Path(source).is_file():
         return from_file(source, max_chars=max_chars)
     raise CorpusError(f"unknown corpus {source!r}: use one of {', '.join(NAMED)}, or the path of a UTF-8 .txt file")
@@ -279,7 +315,7 @@ def offline_text(modules: Sequence[str] = OFFLINE_MODULES) -> str:
         if not origin or not origin.endswith(".py") or not os.path.isfile(origin):
             continue
         try:
-            tree = ast.parse(io.open(origin, encoding="utf-8").read())
+            tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
         except (SyntaxError, UnicodeDecodeError, OSError):
             continue
         for node in ast.walk(tree):

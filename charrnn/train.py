@@ -20,7 +20,7 @@ from . import generate
 from .batches import check_length, epoch_batches, num_batches
 from .checkpoint import Checkpoint, default_path, load_checkpoint, new_run_id, save_checkpoint
 from .config import ConfigError, TrainConfig
-from .corpus import Corpus, CorpusError, Vocab, load_corpus
+from .corpus import NAMED, Corpus, CorpusError, Vocab, load_corpus
 from .models import CharModel, build_model, detach_state
 
 
@@ -143,16 +143,22 @@ class Trainer:
 
     # -- the loop
     def run(self, stop: threading.Event | None = None) -> Iterator[Event]:
-        """Train until ``config.epochs``; ``stop.set()`` from any thread ends it within one minibatch."""
+        """Train until ``config.epochs``; ``stop.set()`` from any thread ends it within one minibatch.
+
+        Samples come every ``pred_period`` epochs and once more when the run ends, whatever the period,
+        so even a run shorter than the period shows what it learnt.
+        """
         c = self.config
         while self.epoch < c.epochs:
             good = self._state_copy()
             event = self._epoch(stop)
             if event is None:
+                yield from self._final_samples()
                 yield Stopped(self.epoch, f"stopped by request after {self.epoch} of {c.epochs} epochs")
                 return
             if not math.isfinite(event.perplexity) or not math.isfinite(event.grad_norm):
                 self._restore(good)
+                yield from self._final_samples()
                 yield Diverged(self.epoch, f"the loss became {'NaN' if math.isnan(event.perplexity) else 'infinite'} "
                                f"in epoch {self.epoch + 1} (lr {c.lr:g}, θ "
                                f"{'off' if c.clip_theta is None else f'{c.clip_theta:g}'}): the weights after "
@@ -162,14 +168,24 @@ class Trainer:
             self.history.append(event)
             yield event
             if self.epoch % c.pred_period == 0:
-                for prefix in c.prefixes:
-                    s = Sample(self.epoch, prefix, self.sample(prefix))
-                    self.samples.append(s)
-                    yield s
+                yield from self._samples()
             if stop is not None and stop.is_set() and self.epoch < c.epochs:
+                yield from self._final_samples()
                 yield Stopped(self.epoch, f"stopped by request after {self.epoch} of {c.epochs} epochs")
                 return
+        yield from self._final_samples()
         yield Finished(self.epoch, f"finished {self.epoch} epochs")
+
+    def _samples(self) -> Iterator[Sample]:
+        for prefix in self.config.prefixes:
+            s = Sample(self.epoch, prefix, self.sample(prefix))
+            self.samples.append(s)
+            yield s
+
+    def _final_samples(self) -> Iterator[Sample]:
+        """The samples of the last epoch, unless it has them already (or no epoch was trained)."""
+        if self.epoch > 0 and not any(s.epoch == self.epoch for s in self.samples):
+            yield from self._samples()
 
     def _epoch(self, stop: threading.Event | None) -> EpochEnd | None:
         """One epoch; None if a stop was requested before it ended (its finished minibatches stay applied)."""
@@ -236,9 +252,16 @@ class Trainer:
         """Write a checkpoint (atomically); the default path is checkpoints/<run-id>/epoch-NNNN.safetensors."""
         target = path or default_path(self.run_id, self.epoch)
         with self.lock:
-            save_checkpoint(target, self.model, self.optimizer, self.config, self.vocab, self.epoch,
+            save_checkpoint(target, self.model, self.optimizer, self.saved_config(), self.vocab, self.epoch,
                             [e.as_dict() for e in self.history], self.run_id, self.shuffle.get_state())
         return str(target)
+
+    def saved_config(self) -> TrainConfig:
+        """The config as a checkpoint records it: a text that is not a named corpus by its SHA-256 and length,
+        never by the path it was read from (on a server, a path says whose upload it was)."""
+        if self.config.corpus in NAMED or self.corpus is None:
+            return self.config
+        return self.config.replace(corpus=self.corpus.identity)
 
     @classmethod
     def resume(cls, path: str, data: Corpus | None = None, **changes: Any) -> "Trainer":

@@ -13,7 +13,9 @@ from safetensors.torch import save, save_file
 
 from charrnn import (CheckpointError, ConfigError, EpochEnd, Trainer, load_checkpoint, predict,
                      save_checkpoint)
-from charrnn.checkpoint import FORMAT, VERSION, _digest
+import charrnn.checkpoint as ck_mod
+from charrnn.corpus import CorpusError, from_file, text_identity
+from charrnn.checkpoint import FORMAT, MAX_FILE_BYTES, VERSION, _digest
 
 
 def header_of(path):
@@ -38,7 +40,9 @@ def test_roundtrip(tmp_path, tiny_corpus, tiny_config, fields):
     path = tmp_path / "run" / "model.safetensors"
     assert t.save(str(path)) == str(path)
     ck = load_checkpoint(path)
-    assert ck.config == t.config and ck.vocab == t.vocab and ck.epoch == 2 and ck.run_id == t.run_id
+    # the text is named by what it is (its SHA-256 and length), never by where it was read from
+    assert ck.config == t.config.replace(corpus=text_identity(tiny_corpus.text))
+    assert ck.vocab == t.vocab and ck.epoch == 2 and ck.run_id == t.run_id
     assert ck.metrics == [e.as_dict() for e in t.history] and len(ck.metrics) == 2
     assert [EpochEnd(**m) for m in ck.metrics] == t.history
     assert not ck.model.training and ck.model.kind == fields["model"]
@@ -98,7 +102,10 @@ def test_resume_reads_the_corpus_again_and_refuses_structural_changes(tmp_path, 
     list(t.run())
     path = tmp_path / "ck.safetensors"
     t.save(str(path))
-    r = Trainer.resume(str(path), epochs=2, lr=0.5)
+    assert str(src) not in path.read_bytes().decode("utf-8", "replace"), "the checkpoint records the text's path"
+    with pytest.raises(CorpusError, match=rf"trained on a text of its own \(sha256 [0-9a-f]{{12}}…, {len(tiny_text):,} characters\)"):
+        Trainer.resume(str(path), epochs=2)  # the text is not kept: it must be given again
+    r = Trainer.resume(str(path), from_file(src), epochs=2, lr=0.5)
     assert r.config.lr == 0.5 and all(g["lr"] == 0.5 for g in r.optimizer.param_groups)
     assert r.vocab == t.vocab and torch.equal(r.data, t.data)
     for change in (dict(model="concise"), dict(num_hiddens=8), dict(optimizer="adam")):
@@ -107,7 +114,6 @@ def test_resume_reads_the_corpus_again_and_refuses_structural_changes(tmp_path, 
 
 
 def test_default_path_is_under_checkpoints(tiny_corpus, tiny_config, monkeypatch, tmp_path):
-    import charrnn.checkpoint as ck_mod
     monkeypatch.setattr(ck_mod, "CHECKPOINT_DIR", tmp_path / "checkpoints")
     t = trained(tiny_corpus, tiny_config, epochs=1)
     saved = t.save()
@@ -133,7 +139,6 @@ def test_failed_save_keeps_previous_file(tmp_path, tiny_corpus, tiny_config, mon
     elif fail_in == "fsync":
         monkeypatch.setattr(os, "fsync", boom)
     else:
-        import charrnn.checkpoint as ck_mod
         monkeypatch.setattr(ck_mod, "to_bytes", boom)
     with pytest.raises(OSError, match="simulated"):
         t.save(str(path))
@@ -248,6 +253,16 @@ def test_over_max_bytes_and_missing(tmp_path, good_file):
         load_checkpoint(good_file, max_bytes=size - 1)
     with pytest.raises(CheckpointError, match="no checkpoint at"):
         load_checkpoint(tmp_path / "nope.safetensors")
+
+
+def test_default_size_limit_is_512_mib(tmp_path):
+    assert MAX_FILE_BYTES == 512 * 1024 * 1024 and not hasattr(ck_mod, "MAX_CHECKPOINT_BYTES")
+    big = tmp_path / "big.safetensors"
+    with open(big, "wb") as f:  # sparse: the size is there, the disk space is not
+        f.truncate(MAX_FILE_BYTES + 1)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(big)  # refused by its size alone, before a byte is read
+    assert str(e.value) == "big.safetensors is 536,870,913 bytes; checkpoints above 536,870,912 bytes are refused"
 
 
 def test_file_is_pure_safetensors(good_file):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import http.server
 import json
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import torch
 
 import charrnn.corpus as corpus_mod
 from charrnn import CorpusError, Trainer, Vocab, from_file, from_text, load_corpus
+from charrnn.corpus import describe_unknown
 from conftest import JAYCHOU_ZIP, REPO, TIMEMACHINE_TXT, subprocess_env
 
 JAYCHOU_SHA1 = "9529987e701a4f37048ab778270a5dde9a762a0b"
@@ -145,11 +148,49 @@ def test_encode_decode_roundtrip_and_unknown_chars():
     assert Vocab.from_json(v.to_json()) == v
     with pytest.raises(CorpusError) as e:
         v.encode("help xylophone")
-    msg = str(e.value)
-    for ch in "pxyn":
-        assert repr(ch) in msg
-    assert repr("h") not in msg and "4 character(s)" in msg
+    assert str(e.value) == "4 character(s) not in the vocabulary: 'p' 'x' 'y' 'n'"
     assert v.unknown("help xylophone") == ["p", "x", "y", "n"]
+
+
+def test_encode_names_at_most_20_unknown_characters():
+    v = Vocab("ab")
+    text = "ab" + "".join(chr(0x4E00 + i) for i in range(25))
+    with pytest.raises(CorpusError) as e:
+        v.encode(text)
+    shown = " ".join(repr(chr(0x4E00 + i)) for i in range(20))
+    assert str(e.value) == f"25 character(s) not in the vocabulary: {shown} (and 5 more)"
+
+
+@pytest.mark.parametrize("chars, limit, expected", [
+    ([], 20, ""),
+    (["x"], 20, "'x'"),
+    (["x", "y", "分"], 20, "'x' 'y' '分'"),
+    ("xyx", 20, "'x' 'y'"),                        # each once, in order of appearance
+    ([" ", "\n", "\t", "'"], 20, "' ' '\\n' '\\t' \"'\""),  # reprs: spaces and control characters show
+    (list("abcd"), 2, "'a' 'b' (and 2 more)"),
+    (list("abcd"), 4, "'a' 'b' 'c' 'd'"),
+    (list("abcd"), 3, "'a' 'b' 'c' (and 1 more)"),
+    (list("abcd"), 0, "(and 4 more)"),
+    ([chr(0x4E00 + i) for i in range(21)], 20,
+     " ".join(repr(chr(0x4E00 + i)) for i in range(20)) + " (and 1 more)"),
+])
+def test_describe_unknown(chars, limit, expected):
+    assert describe_unknown(chars, limit) == expected
+
+
+def test_describe_unknown_default_limit_is_20():
+    assert describe_unknown(list("abcdefghijklmnopqrstuvwxyz")).endswith("'s' 't' (and 6 more)")
+
+
+def test_the_prefix_message_names_unknown_characters_the_same_way():
+    from charrnn.generate import PrefixError, check_prefix
+    v = Vocab("ab ")
+    prefix = "ab " + "".join(chr(0x4E00 + i) for i in range(22)) + "分"
+    with pytest.raises(PrefixError) as e:
+        check_prefix(v, prefix)
+    assert str(e.value) == (f"the prefix {prefix!r} has 23 character(s) the model has never seen: "
+                            f"{describe_unknown([chr(0x4E00 + i) for i in range(20)])} (and 3 more). "
+                            "Use characters from its training text.")
 
 
 def test_vocab_from_json_refuses_unsorted():
@@ -293,6 +334,15 @@ def test_offline_corpus(tiny_config):
     V = len(small.vocab)
     assert ppl[0] < 1.5 * V                        # starts near the uniform guess (or better) ...
     assert ppl[-1] < 0.6 * ppl[0] and ppl[-1] < V / 2  # ... and learns
+
+
+def test_offline_text_closes_the_files_it_reads():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        text = corpus_mod.offline_text(("json", "abc", "no_such_module_here"))
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert "JSON (JavaScript Object Notation)" in text and len(text) > 1000
 
 
 # ---------------------------------------------------------------- user texts
