@@ -16,20 +16,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .corpus import Vocab
+from .files import Caps, DiskQuota, SessionFiles
 from .models import CharModel
+from .threads import cpu_cores, one_thread, tune_threads
 from .train import End, EpochEnd, Sample, Trainer
 
 MAX_JOBS_ENV = "CHARRNN_MAX_JOBS"
-
-
-def cpu_cores() -> int:
-    """The CPU cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def default_max_jobs() -> int:
@@ -118,6 +113,11 @@ class RunView:
         return self.history[-1] if self.history else None
 
     @property
+    def epoch(self) -> int:
+        """Epochs completed (a resumed run counts the checkpoint's too)."""
+        return self.history[-1].epoch if self.history else 0
+
+    @property
     def active(self) -> bool:
         return self.status in ("queued", "running")
 
@@ -169,11 +169,11 @@ class Run:
             return
         try:
             self._set(status="running", message="training", _started=time.monotonic())
-            tune_threads(self._slots)
+            tune_threads(self._slots.busy)
             for ev in self.trainer.run(self.stop_event):
                 self._record(ev)
                 if isinstance(ev, EpochEnd):
-                    tune_threads(self._slots)
+                    tune_threads(self._slots.busy)
         except Exception as e:  # a bug or resource error must end this run, never the server
             self._set(status="error", message=f"training failed: {type(e).__name__}: {e}")
         finally:
@@ -218,43 +218,35 @@ class Run:
                 version=self.version)
 
 
-def one_thread() -> None:
-    """Use one torch thread in the calling thread (every thread but a training run's should).
-
-    libgomp keeps a pool of worker threads for each thread that ever ran a parallel region with more
-    than one thread; once pools outnumber the cores it stops spin-waiting and a run's two threads go
-    2x slower (measured: 0.23 s/epoch instead of 0.11). So only runs use more than one thread, and a
-    run's pool goes away with its thread.
-    """
-    if torch.get_num_threads() != 1:
-        torch.set_num_threads(1)
-
-
-def tune_threads(slots: Slots) -> int:
-    """Give the calling run's thread its share of the cores: cores // (runs training now), at least 1.
-
-    torch's thread count (OpenMP and MKL) is per calling thread, so each run sets its own; checked
-    every epoch, so a run alone uses every core and runs side by side do not oversubscribe them.
-    """
-    n = max(1, cpu_cores() // max(1, slots.busy))
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-    return n
-
-
 # ---------------------------------------------------------------- one user's session
+class TrainRequest:
+    """A Train press that has not started a run yet: a Stop that arrives meanwhile cancels it."""
+    EXPIRES = 60.0  # seconds; an older request was never taken (its client went away) and is replaced
+
+    def __init__(self) -> None:
+        self.made = time.monotonic()
+        self.cancelled = False
+        self.checked: Any = None  # what the app's check of the settings found, kept for the start
+
+    @property
+    def stale(self) -> bool:
+        return time.monotonic() - self.made > self.EXPIRES
+
+
 class Session:
     """One browser session: its runs (kept for comparison) and the model it writes with."""
 
-    def __init__(self, key: str, slots: Slots):
-        self.key = key
+    def __init__(self, slots: Slots, files: SessionFiles | None = None):
         self._slots = slots
+        self.files = files or SessionFiles(Caps.from_env(), DiskQuota(Caps.from_env().server_bytes))
         self._lock = threading.Lock()
         self.runs: list[Run] = []
         self.loaded: Checkpoint | None = None  # an uploaded checkpoint, until the next run starts
         self._numbers = 0
         self.last_seen = time.monotonic()
         self.heartbeats = False  # True once a browser tab's timer has pinged it
+        self._request: TrainRequest | None = None
+        self._idle_stop_at: float | None = None  # browser clock of the latest Stop that found nothing to stop
 
     def touch(self, heartbeat: bool = False) -> None:
         self.last_seen = time.monotonic()
@@ -263,26 +255,74 @@ class Session:
     @property
     def active(self) -> Run | None:
         with self._lock:
-            return next((r for r in reversed(self.runs) if r.alive or r.status == "queued"), None)
+            return self._active()
 
-    def start(self, trainer: Trainer, label: str | None = None) -> Run:
-        """Start training ``trainer`` in the background. One run per session at a time."""
-        if self.active is not None:
-            raise RuntimeError("a run is already training in this session: stop it first")
+    def _active(self) -> Run | None:
+        """The run in progress (queued or training); the caller holds ``self._lock``."""
+        return next((r for r in reversed(self.runs) if r.alive or r.status == "queued"), None)
+
+    def start(self, trainer: Trainer, label: str | None = None, request: TrainRequest | None = None) -> Run | None:
+        """Start training ``trainer`` in the background. One run per session at a time.
+
+        The check and the start happen under one lock, so two clicks at once start one run, not two.
+        ``request``: the Train request this run answers; if a Stop cancelled it meanwhile, nothing starts
+        (None is returned).
+        """
         with self._lock:
+            if request is not None:
+                if self._request is request:
+                    self._request = None
+                if request.cancelled:
+                    return None
+            if self._active() is not None:
+                raise RuntimeError("a run is already training in this session: stop it first")
             for old in self.runs:  # only the newest run's model is used to write: free the others
                 old.release()
             self._numbers += 1
             run = Run(self._numbers, trainer, self._slots, label)
             self.runs.append(run)
             self.loaded = None
-        return run.start()
+            return run.start()
 
-    def stop(self, timeout: float = 1.0) -> Run | None:
-        run = self.active
+    def request_train(self, new: bool = False, pressed_at: float | None = None) -> TrainRequest:
+        """The pending Train request: a new one if ``new``, none is pending, or the pending one is stale.
+
+        ``pressed_at`` is the browser's clock when Train was pressed: a Stop pressed after it that reached
+        the server first (two requests in flight can swap) cancels it all the same.
+        """
+        with self._lock:
+            if new or self._request is None or self._request.stale:
+                self._request = TrainRequest()
+                if pressed_at is not None and self._idle_stop_at is not None and self._idle_stop_at >= pressed_at:
+                    self._request.cancelled = True
+            return self._request
+
+    def pending_request(self) -> TrainRequest | None:
+        """The Train request waiting for its run (it stays pending until ``start`` or ``drop_request``)."""
+        with self._lock:
+            return None if self._request is None or self._request.stale else self._request
+
+    def drop_request(self, request: TrainRequest | None) -> None:
+        """Forget a Train request that will start nothing (its settings were refused)."""
+        with self._lock:
+            if request is not None and self._request is request:
+                self._request = None
+
+    def stop(self, timeout: float = 1.0, pressed_at: float | None = None) -> Run | TrainRequest | None:
+        """Stop the run in progress, or cancel the Train request that is about to start one.
+
+        ``pressed_at``: the browser's clock when Stop was pressed (see ``request_train``).
+        """
+        with self._lock:
+            run, request = self._active(), self._request
+            if request is not None:
+                request.cancelled = True
+            elif run is None and pressed_at is not None:
+                self._idle_stop_at = pressed_at
         if run is not None:
             run.stop(timeout)
-        return run
+            return run
+        return request if request is not None and not request.stale else None
 
     def clear(self) -> None:
         """Forget every run but the one in progress (and the latest, which is the model to write with)."""
@@ -313,11 +353,12 @@ class Session:
             return self.runs[-1].trainer if self.runs else None
 
     def close(self) -> None:
-        """Stop every run and drop every model."""
+        """Stop every run, drop every model and delete every file the session holds."""
         with self._lock:
             runs, self.runs, self.loaded = self.runs, [], None
         for r in runs:
             r.stop_event.set()
+        self.files.close()
 
 
 # ---------------------------------------------------------------- every session
@@ -330,8 +371,11 @@ class Lab:
     other sessions (API clients) after ``api_idle_seconds``. A run's stream also stops it when closed.
     """
 
-    def __init__(self, max_jobs: int | None = None, idle_seconds: float = 120.0, api_idle_seconds: float = 600.0):
+    def __init__(self, max_jobs: int | None = None, idle_seconds: float = 120.0, api_idle_seconds: float = 600.0,
+                 caps: Caps | None = None):
         self.slots = Slots(max_jobs or default_max_jobs())
+        self.caps = caps or Caps.from_env()
+        self.quota = DiskQuota(self.caps.server_bytes)  # every session's files together
         one_thread()  # the creating (main) thread, and the default for threads started later
         self.idle_seconds = idle_seconds
         self.api_idle_seconds = api_idle_seconds
@@ -345,7 +389,7 @@ class Lab:
         with self._lock:
             s = self._sessions.get(key)
             if s is None:
-                s = self._sessions[key] = Session(key, self.slots)
+                s = self._sessions[key] = Session(self.slots, SessionFiles(self.caps, self.quota))
         s.touch(heartbeat)
         return s
 
