@@ -44,13 +44,18 @@ def _layout(fig: go.Figure, title: str, ytitle: str) -> go.Figure:
     return fig
 
 
+def _mode(view: RunView) -> str:
+    """A line, or a dot while a run has a single epoch (a line of one point draws nothing)."""
+    return "lines" if len(view.history) > 1 else "markers"
+
+
 def perplexity_figure(views: list[RunView]) -> go.Figure:
     """Perplexity per epoch on a log axis, one trace per run, and the uniform-guess line at V."""
     fig = go.Figure()
     names = labels(views)
     for v in views:
         fig.add_trace(go.Scatter(x=[e.epoch for e in v.history], y=[e.perplexity for e in v.history],
-                                 mode="lines", name=names[v.number], line=dict(color=color(v.number), width=2)))
+                                 mode=_mode(v), name=names[v.number], line=dict(color=color(v.number), width=2)))
     for V in sorted({v.vocab_size for v in views}):
         fig.add_hline(y=V, line=dict(color="#888", dash="dot", width=1),
                       annotation_text=f"uniform guess = vocabulary size {V}", annotation_position="bottom right",
@@ -69,7 +74,7 @@ def grad_norm_figure(views: list[RunView]) -> go.Figure:
     for v in views:
         c = color(v.number)
         xs = [e.epoch for e in v.history]
-        fig.add_trace(go.Scatter(x=xs, y=[e.grad_norm for e in v.history], mode="lines", name=names[v.number],
+        fig.add_trace(go.Scatter(x=xs, y=[e.grad_norm for e in v.history], mode=_mode(v), name=names[v.number],
                                  line=dict(color=c, width=2),
                                  customdata=[[e.grad_norm_max, e.clipped * 100] for e in v.history],
                                  hovertemplate="mean %{y:.3g} · max %{customdata[0]:.3g} · "
@@ -174,3 +179,13 @@ def progress(view: RunView | None, busy: int, limit: int) -> dict[str, Any]:
         "config": dataclasses.asdict(view.config),
     }
 
+
+
+def session_outputs(views: list[RunView], focus: RunView | None, busy: int, limit: int) -> tuple:
+    """Everything the page shows of a session's runs: status, the two charts, newest samples, history, progress.
+
+    ``focus`` is the run the status line and samples describe (default: the newest).
+    """
+    view = focus if focus is not None else (views[-1] if views else None)
+    return (status_line(view, busy, limit), perplexity_figure(views), grad_norm_figure(views),
+            latest_samples(view), sample_history(view), progress(view, busy, limit))

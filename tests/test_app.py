@@ -30,7 +30,7 @@ TINY = dict(corpus="offline", corpus_file=None, max_chars=3000, model="scratch",
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     mp = pytest.MonkeyPatch()  # saved checkpoints go to a temporary folder, not the project's checkpoints/
-    mp.setattr(checkpoint_mod, "CHECKPOINT_DIR", tmp_path_factory.mktemp("checkpoints"))
+    mp.setattr(checkpoint_mod, "CHECKPOINT_DIR", tmp_path_factory.mktemp("checkpoints"))  # nothing the app does writes here
     lab = Lab(max_jobs=2, idle_seconds=5, api_idle_seconds=600)
     demo = app.build_app(lab)
     _, url, _ = app.launch(demo, prevent_thread_lock=True, quiet=True, server_port=None)
@@ -298,3 +298,84 @@ def test_queue_position_when_all_slots_are_busy(server):
     wait_for(lambda: not any(r.alive for r in runs), timeout=10)
     for c in clients:
         c.close()
+
+
+# ---------------------------------------------------------------- the API as a client sees it
+def test_every_endpoint_parameter_has_a_default(server):
+    url, _ = server
+    c = client(url)
+    endpoints = c.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert {"/train", "/stop", "/generate", "/clear", "/save_checkpoint", "/load_checkpoint"} <= set(endpoints)
+    for name, info in endpoints.items():
+        missing = [p["parameter_name"] for p in info["parameters"] if not p["parameter_has_default"]]
+        assert not missing, f"{name} needs {missing}: a client should pass only what it changes"
+    import form
+    assert [p["parameter_name"] for p in endpoints["/train"]["parameters"]] == list(form.NAMES)
+    assert {p["parameter_name"]: p["parameter_default"] for p in endpoints["/train"]["parameters"]} == form.DEFAULTS
+    c.close()
+
+
+def test_load_checkpoint_without_a_file_says_what_to_send(server):
+    url, _ = server
+    c = client(url)
+    msg = c.predict(api_name="/load_checkpoint")[0]
+    assert msg.startswith("✗ send a .safetensors checkpoint") and "64 MB" in msg
+    c.close()
+
+
+@pytest.mark.parametrize("changes, field, words", [
+    (dict(seed=0.5), "seed", "seed=0.5 is not allowed: an integer"),
+    (dict(pred_len=0.5), "pred_len", "pred_len=0.5 is not allowed: an integer"),
+    (dict(epochs=2.5), "epochs", "epochs=2.5 is not allowed: an integer"),
+    (dict(prefixes="t" * 1001), "prefixes", "each at most 1000 characters"),
+])
+def test_fractions_and_long_prefixes_are_refused_like_other_settings(server, changes, field, words):
+    url, lab = server
+    c = client(url)
+    with pytest.raises(ValidationError) as err:
+        train_job(c, **changes).result()
+    assert f"- {field}: " in str(err.value) and words in str(err.value)
+    s = session_of(lab, c)
+    assert s is None or not s.runs
+    c.close()
+
+
+def test_a_run_shorter_than_the_sample_period_ends_with_samples(server):
+    url, _ = server
+    c = client(url)
+    final = progress_updates(train_job(c, epochs=3, pred_period=50))[-1]
+    assert final["status"] == "finished" and final["sample_epochs"] == [3]
+    assert set(final["samples"]) == {"the", "of"}
+    c.close()
+
+
+def test_stop_right_after_train_stops_the_run_it_starts(server):
+    """Stop as soon as the server has seen the Train (before the run exists): the run must not train on."""
+    url, lab = server
+    c = client(url)
+    job = train_job(c, epochs=5000, pred_period=1000)
+    session = wait_for(lambda: session_of(lab, c))
+    wait_for(lambda: session.pending_request() is not None or session.runs, step=0.001)
+    msg = c.predict(api_name="/stop")
+    assert msg.startswith("■ Stopped"), msg
+    outputs = job.outputs() if job.done() else list(job)
+    wait_for(lambda: job.done(), timeout=20)
+    assert not any(r.alive for r in session.runs)
+    trained = [r.view().epoch for r in session.runs]
+    assert all(e < 50 for e in trained), f"the run trained on after Stop: {trained}, {outputs[-1:]}"
+    c.close()
+
+
+def test_train_while_training_says_so(server):
+    url, lab = server
+    c = client(url)
+    first = train_job(c, epochs=5000, pred_period=1000)
+    session = wait_for(lambda: (s := session_of(lab, c)) and s.runs and s)
+    second = train_job(c, epochs=2)
+    second.result()
+    out = second.outputs()[-1]
+    assert out[5]["status"] == "busy" and "stop it first" in out[6] and "停止" in out[6]
+    assert len(session.runs) == 1 and session.runs[0].alive
+    c.predict(api_name="/stop")
+    wait_for(lambda: first.done(), timeout=20)
+    c.close()

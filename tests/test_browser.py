@@ -58,17 +58,41 @@ def _points(page) -> int:
     }""")
 
 
-def test_teacher_loads_a_preset_trains_watches_and_stops(page_url):
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+
+
+@pytest.fixture
+def browser():
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1500, "height": 1000})
-        page.goto(page_url)
-        page.get_by_role("button", name="▶ 训练 · Train", exact=True).wait_for(timeout=30_000)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_page(browser, url):
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    page.goto(url)
+    page.get_by_role("button", name="▶ 训练 · Train", exact=True).wait_for(timeout=30_000)
+    return page
+
+
+def button(page, name):
+    return page.get_by_role("button", name=name, exact=True)
+
+
+def set_number(page, label, value):
+    box = page.get_by_label(label)
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def test_teacher_loads_a_preset_trains_watches_and_stops(page_url, browser):
+    if True:
+        page = open_page(browser, page_url)
         # one click loads the chapter's second setup
         page.get_by_role("button", name="② 从零开始 · 相邻采样  scratch · consecutive", exact=True).click()
         page.wait_for_function("""() => [...document.querySelectorAll('input[type=radio]')]
@@ -105,5 +129,45 @@ def test_teacher_loads_a_preset_trains_watches_and_stops(page_url):
                                timeout=20_000)
         assert page.locator("#written textarea").input_value().startswith("分开")
         page.screenshot(path=str(ARTIFACTS / "browser.png"), full_page=True)
-        browser.close()
     assert (ARTIFACTS / "browser.png").stat().st_size > 10_000
+
+
+def test_stop_pressed_right_after_train_and_train_while_training(page_url, browser):
+    page = open_page(browser, page_url)
+    set_number(page, "迭代周期 · epochs", 3000)
+    button(page, "▶ 训练 · Train").click()
+    button(page, "■ 停止 · Stop").click()  # back to back: before the run has registered
+    page.wait_for_function("() => document.querySelector('#train-note').innerText.includes('Stopped')",
+                           timeout=10_000)
+    time.sleep(3)  # a run that was not stopped would show epochs by now
+    assert "epoch" not in page.locator("#status").inner_text() or "■" in page.locator("#status").inner_text()
+    # Train while a run is going: the note says so next to the button, and one click stops it and starts anew
+    button(page, "▶ 训练 · Train").click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('perplexity')",
+                           timeout=30_000)
+    button(page, "▶ 训练 · Train").click()
+    page.wait_for_function("() => document.querySelector('#train-note').innerText.includes('stop it first')",
+                           timeout=10_000)
+    assert "请先停止" in page.locator("#train-note").inner_text()
+    restart = button(page, "■▶ 停止并开始新的训练 · Stop it and train the new settings")
+    restart.click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('#2')", timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "browser-restart.png"), full_page=False)
+    button(page, "■ 停止 · Stop").click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('stopped')", timeout=10_000)
+
+
+def test_uploading_a_text_suggests_prefixes_from_it(page_url, browser, tmp_path):
+    page = open_page(browser, page_url)
+    path = tmp_path / "poem.txt"
+    path.write_text("静夜思 床前明月光 疑是地上霜 举头望明月 低头思故乡\n" * 40, encoding="utf-8")
+    page.locator("#setting-corpus input").click()
+    page.get_by_role("option", name="上传 .txt · upload a .txt").click()
+    page.locator("#setting-corpus_file input[type=file]").set_input_files(str(path))
+    page.wait_for_function("() => document.querySelector('#setting-prefixes textarea, #setting-prefixes input')"
+                           ".value === '静夜, 床前'", timeout=20_000)
+    set_number(page, "迭代周期 · epochs", 2)
+    set_number(page, "批量大小 · batch size", 8)
+    button(page, "▶ 训练 · Train").click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('epoch 2/2')", timeout=30_000)
+    assert page.locator(".sample .prefix").first.inner_text() == "静夜"

@@ -1,0 +1,109 @@
+"""Every code example in README.md runs: the API example against a live app, the library snippet, the CLI lines.
+
+The examples are read from README.md itself, so a README that drifts from the code fails here.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, subprocess_env
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+CLI_EPOCHS = "3"  # the CLI lines run as written plus --epochs 3 (a later flag wins): the full runs are
+#                   test_chapter_setups.py's job, here what matters is that each line is right
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+def block_with(marker: str) -> str:
+    found = [b for b in python_blocks() if marker in b]
+    assert len(found) == 1, f"README.md should have one python example with {marker!r}"
+    return found[0]
+
+
+def cli_lines() -> list[str]:
+    """The indented ``python -m charrnn ...`` lines of README.md (a trailing backslash joins lines)."""
+    text = README.replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines() if line.startswith("    python -m charrnn")]
+
+
+def test_readme_has_the_examples_it_should():
+    assert len(python_blocks()) == 2
+    assert len(cli_lines()) >= 4
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_library_snippet_runs(jaychou_zip, in_tmp):
+    code = block_with("import charrnn")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md (library)", "exec"), {})
+    lines = out.getvalue().splitlines()
+    epochs = [line.split() for line in lines if re.match(r"^\d+ [\d.]+ ", line)]
+    assert [int(e[0]) for e in epochs] == list(range(1, 101))
+    assert lines[-3].startswith("分开") and len(lines[-3]) == 52  # greedy: the prefix and 50 characters
+    assert len(lines[-2]) == 50  # sampled: the 50 new characters
+    last_epoch, last_ppl = lines[-1].split()
+    assert int(last_epoch) == 150 and float(last_ppl) < float(epochs[-1][1])
+    assert (in_tmp / "checkpoints" / "mine" / "epoch-0100.safetensors").is_file()
+
+
+def test_api_example_runs_as_written(jaychou_zip, monkeypatch):
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    sys.path.insert(0, str(REPO / "demo"))
+    import app
+    from charrnn.lab import Lab
+
+    lab = Lab(max_jobs=2)
+    demo = app.build_app(lab)
+    _, url, _ = app.launch(demo, prevent_thread_lock=True, quiet=True)
+    try:
+        code = block_with("gradio_client")
+        assert 'Client("http://127.0.0.1:7860/")' in code
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(code.replace("http://127.0.0.1:7860/", url), "README.md (API)", "exec"), {})
+    finally:
+        demo.close()
+        lab.shutdown()
+    lines = out.getvalue().splitlines()
+    epochs = [int(line.split()[0]) for line in lines if re.match(r"^\d+ ", line)]
+    assert epochs and epochs == sorted(epochs) and epochs[-1] == 100
+    assert "分开" in lines[-2] and "不分开" in lines[-2]  # the newest samples of the two prefixes
+    assert lines[-1].startswith("('分开") and "written by run #1" in lines[-1]
+
+
+def test_cli_lines_run(jaychou_zip, timemachine_txt, tmp_path):
+    env = subprocess_env(CHARRNN_CHECKPOINT_DIR=str(tmp_path / "checkpoints"), PYTHONPATH=str(REPO))
+    saved = None
+    for line in cli_lines():
+        argv = shlex.split(line, comments=True)
+        if argv[3] == "train":
+            argv += ["--epochs", CLI_EPOCHS, "--no-progress"]
+        if "<run-id>" in line:
+            assert saved is not None, "a line that saves a checkpoint comes before the one that reads it"
+            argv = [saved if "<run-id>" in a else a for a in argv]
+        done = subprocess.run([sys.executable, *argv[1:]], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
+        found = re.search(r"^saved (.+\.safetensors)$", done.stdout, flags=re.M)
+        saved = found[1] if found else saved
+        if argv[3] == "generate":
+            assert done.stdout.startswith("分开") and len(done.stdout.rstrip("\n")) == 102  # prefix + 100
+    assert saved is not None and Path(saved).is_relative_to(tmp_path / "checkpoints")
