@@ -88,6 +88,7 @@ class SessionFiles:
         self._dir: Path | None = None
         self._files: dict[Path, int] = {}   # every file this session holds -> its size in bytes
         self._counted: list[Path] = []      # the ones that count as the session's files (oldest first)
+        self._upload: Path | None = None    # the uploaded text in use (one at a time; never deleted to make room)
         self._copies: dict[Path, list[Path]] = {}  # a counted file -> the copies made of it
         self._warned = False                # the cap's message was shown; the next save makes room
         self.closed = False
@@ -134,27 +135,36 @@ class SessionFiles:
                 if not over:
                     self._warned = False
                     return
-                if not (make_room and self._warned and self._counted):
+                evictable = [p for p in self._counted if p != self._upload]
+                if not (make_room and self._warned and evictable):
                     self._warned = True
                     raise QuotaError(f"this session keeps {len(self._counted)} files ({_mb(sum(self._files.values()))}); "
                                      f"its limit is {caps.session_files} files and {_mb(caps.session_bytes)}. "
                                      "Download the checkpoints you want to keep, then try again: the oldest files are "
                                      "deleted to make room · 已达上限：请先下载需要的检查点，再试一次（将删除最早的文件）")
-                oldest = self._counted[0]
+                oldest = evictable[0]
             for path in [oldest, *self._copies.pop(oldest, [])]:
                 self.remove(path)
 
-    def add(self, path: str | os.PathLike, copy_of: str | os.PathLike | None = None) -> Path:
-        """Hold an existing file for this session (deleted when the session closes); QuotaError if over.
+    def add(self, path: str | os.PathLike, copy_of: str | os.PathLike | None = None, make_room: bool = False,
+            upload: bool = False) -> Path:
+        """Hold an existing file for this session (deleted when the session closes); QuotaError if over a cap.
 
-        ``copy_of``: the file is a copy of one the session holds (the framework's downloadable copy of a
-        saved checkpoint): its bytes count, but not as one more file, and it goes when the original goes.
+        A file already held is not counted again. ``copy_of``: the file is a copy of one the session holds
+        (the framework's downloadable copy of a saved checkpoint): its bytes count, but not as one more
+        file, and it goes when the original goes. ``make_room``: see ``fits``. ``upload``: the session's
+        text to train on, which replaces (deletes) the one before and is never deleted to make room.
         """
         path = Path(path)
         size = path.stat().st_size
         with self._lock:
             if path in self._files:
                 return path
+            previous = self._upload if upload else None
+        if previous is not None:
+            self.remove(previous)
+        if copy_of is None:
+            self.fits(size, make_room)
         self.quota.take(size)
         with self._lock:
             if self.closed:
@@ -162,6 +172,8 @@ class SessionFiles:
                 _unlink(path)
                 raise QuotaError("this session has ended: reload the page")
             self._files[path] = size
+            if upload:
+                self._upload = path
             if copy_of is None:
                 self._counted.append(path)
             else:
@@ -174,6 +186,8 @@ class SessionFiles:
             size = self._files.pop(path, None)
             if path in self._counted:
                 self._counted.remove(path)
+            if path == self._upload:
+                self._upload = None
             keep = self._dir
         if size is not None:
             self.quota.give(size)
@@ -183,7 +197,7 @@ class SessionFiles:
         """Delete every file of the session and its folder."""
         with self._lock:
             self.closed = True
-            files, self._files, self._counted, self._copies = self._files, {}, [], {}
+            files, self._files, self._counted, self._copies, self._upload = self._files, {}, [], {}, None
             folder, self._dir = self._dir, None
         for path, size in files.items():
             _unlink(path)

@@ -174,8 +174,7 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
     def hold_upload(session: Session, path: str) -> None:
         """An uploaded text belongs to the session: deleted when it closes, or now if it does not fit its caps."""
         try:
-            session.files.fits(Path(path).stat().st_size, make_room=True)
-            session.files.add(path)
+            session.files.add(path, make_room=True, upload=True)
         except QuotaError:
             Path(path).unlink(missing_ok=True)
             raise
@@ -223,11 +222,10 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
             path = session.files.new_path(f"{trainer.run_id}-epoch-{trainer.epoch:04d}.safetensors")
             trainer.save(str(path))
             try:
-                session.files.fits(path.stat().st_size, make_room=True)
+                session.files.add(path, make_room=True)
             except QuotaError:
                 path.unlink(missing_ok=True)
                 raise
-            session.files.add(path)
             download = session.files.add(processing_utils.save_file_to_cache(path, demo.GRADIO_CACHE), copy_of=path)
         except QuotaError as e:
             return gr.skip(), f"✗ {e}"
