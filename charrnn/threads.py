@@ -3,20 +3,22 @@
 torch's thread count (OpenMP and MKL) is per calling thread. libgomp keeps a pool of worker threads
 for each thread that ever ran a parallel region with more than one thread; once pools outnumber the
 cores it stops spin-waiting and a run's two threads go 2x slower (measured: 0.23 s/epoch instead of
-0.11). So every thread but a training run's calls ``one_thread``, and a run's pool goes away with its
-thread; each run calls ``tune_threads`` with the number of runs training now, so a run alone uses every
-core and runs side by side do not oversubscribe them.
+0.11). So every thread but a training worker's calls ``one_thread``; the scheduler's workers are a
+fixed set and only one of them ever uses several threads (all the cores, when it trains a run alone;
+see ``charrnn.scheduler``). ``tune_threads`` gives a thread its share of the cores (a run trained on
+its own, as ``gpu_trial`` does).
 """
 from __future__ import annotations
 
-import os
-
 import torch
+
+from .device import available_cores
 
 
 def cpu_cores() -> int:
-    """The CPU cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """The CPU cores this process may use: $CPU_CORES on a Hugging Face Space, else the affinity mask
+    (``charrnn.device.available_cores``, the one place that decides; read at every call)."""
+    return available_cores()
 
 
 def one_thread() -> None:

@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Generator, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +21,7 @@ from .batches import check_length, epoch_batches, num_batches
 from .checkpoint import Checkpoint, default_path, load_checkpoint, new_run_id, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .corpus import NAMED, Corpus, CorpusError, Vocab, load_corpus
+from .device import training_device
 from .models import CharModel, build_model, detach_state
 
 
@@ -75,11 +76,9 @@ Event = EpochEnd | Sample | End
 
 # ---------------------------------------------------------------- pieces
 def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device='cuda' is not allowed here: this machine has no CUDA GPU; use auto or cpu")
-    return torch.device(name)
+    """Where a run of ``TrainConfig.device == name`` trains; ``charrnn.device`` decides (and knows ZeroGPU,
+    where CUDA is reported but unusable outside @spaces.GPU calls)."""
+    return training_device(name)
 
 
 def clip_gradients(params: Iterable[torch.nn.Parameter], theta: float | None) -> torch.Tensor:
@@ -148,55 +147,67 @@ class Trainer:
         Samples come every ``pred_period`` epochs and once more when the run ends, whatever the period,
         so even a run shorter than the period shows what it learnt.
         """
+        for events in self.work(stop):
+            yield from events
+
+    def work(self, stop: threading.Event | None = None) -> Iterator[list[Event]]:
+        """``run`` in slices: an empty list after every minibatch (a place where a scheduler may pause the
+        run and train another), the epoch's events after each epoch, the end's events at the end.
+
+        The generator may be resumed from any thread, one at a time. An epoch's ``seconds`` count only
+        the time spent training it, not the pauses between its slices.
+        """
         c = self.config
         while self.epoch < c.epochs:
             good = self._state_copy()
-            event = self._epoch(stop)
+            event = yield from self._epoch(stop)
             if event is None:
-                yield from self._final_samples()
-                yield Stopped(self.epoch, f"stopped by request after {self.epoch} of {c.epochs} epochs")
+                yield [*self._final_samples(),
+                       Stopped(self.epoch, f"stopped by request after {self.epoch} of {c.epochs} epochs")]
                 return
             if not math.isfinite(event.perplexity) or not math.isfinite(event.grad_norm):
                 self._restore(good)
-                yield from self._final_samples()
-                yield Diverged(self.epoch, f"the loss became {'NaN' if math.isnan(event.perplexity) else 'infinite'} "
-                               f"in epoch {self.epoch + 1} (lr {c.lr:g}, θ "
-                               f"{'off' if c.clip_theta is None else f'{c.clip_theta:g}'}): the weights after "
-                               f"epoch {self.epoch} are kept. Try a smaller learning rate or turn clipping on.")
+                yield [*self._final_samples(),
+                       Diverged(self.epoch, f"the loss became {'NaN' if math.isnan(event.perplexity) else 'infinite'} "
+                                f"in epoch {self.epoch + 1} (lr {c.lr:g}, θ "
+                                f"{'off' if c.clip_theta is None else f'{c.clip_theta:g}'}): the weights after "
+                                f"epoch {self.epoch} are kept. Try a smaller learning rate or turn clipping on.")]
                 return
             self.epoch += 1
             self.history.append(event)
-            yield event
+            events: list[Event] = [event]
             if self.epoch % c.pred_period == 0:
-                yield from self._samples()
+                events += self._samples()
             if stop is not None and stop.is_set() and self.epoch < c.epochs:
-                yield from self._final_samples()
-                yield Stopped(self.epoch, f"stopped by request after {self.epoch} of {c.epochs} epochs")
+                yield [*events, *self._final_samples(),
+                       Stopped(self.epoch, f"stopped by request after {self.epoch} of {c.epochs} epochs")]
                 return
-        yield from self._final_samples()
-        yield Finished(self.epoch, f"finished {self.epoch} epochs")
+            yield events
+        yield [*self._final_samples(), Finished(self.epoch, f"finished {self.epoch} epochs")]
 
-    def _samples(self) -> Iterator[Sample]:
-        for prefix in self.config.prefixes:
-            s = Sample(self.epoch, prefix, self.sample(prefix))
-            self.samples.append(s)
-            yield s
+    def _samples(self) -> list[Sample]:
+        out = [Sample(self.epoch, prefix, self.sample(prefix)) for prefix in self.config.prefixes]
+        self.samples += out
+        return out
 
-    def _final_samples(self) -> Iterator[Sample]:
+    def _final_samples(self) -> list[Sample]:
         """The samples of the last epoch, unless it has them already (or no epoch was trained)."""
         if self.epoch > 0 and not any(s.epoch == self.epoch for s in self.samples):
-            yield from self._samples()
+            return self._samples()
+        return []
 
-    def _epoch(self, stop: threading.Event | None) -> EpochEnd | None:
-        """One epoch; None if a stop was requested before it ended (its finished minibatches stay applied)."""
+    def _epoch(self, stop: threading.Event | None) -> Generator[list, None, EpochEnd | None]:
+        """One epoch, pausing (yielding []) after each minibatch; returns its EpochEnd, or None if a stop was
+        requested before it ended (its finished minibatches stay applied)."""
         c, model = self.config, self.model
-        model.train()
-        start = time.perf_counter()
+        seconds = 0.0
         state = None
         losses, norms = [], []
         for X, Y in epoch_batches(self.data, c.batch_size, c.num_steps, c.sampling, self.shuffle):
             if stop is not None and stop.is_set():
                 return None
+            start = time.perf_counter()
+            model.train()
             if state is None or c.sampling == "random":
                 state = model.begin_state(c.batch_size, self.device)  # unrelated windows: fresh state
             else:
@@ -210,10 +221,13 @@ class Trainer:
                 self.optimizer.step()
             losses.append(loss.detach())
             norms.append(norm)
+            seconds += time.perf_counter() - start
+            yield []
+        start = time.perf_counter()
         mean_loss, norm_t = torch.stack(losses).mean(), torch.stack(norms)
         clipped = (norm_t > c.clip_theta).float().mean() if c.clip_theta is not None else torch.zeros(())
         stats = torch.stack([mean_loss, norm_t.mean(), norm_t.max(), clipped.to(norm_t)]).tolist()  # one sync
-        seconds = time.perf_counter() - start
+        seconds += time.perf_counter() - start
         return EpochEnd(epoch=self.epoch + 1, epochs=c.epochs, perplexity=_exp(stats[0]), grad_norm=stats[1],
                         grad_norm_max=stats[2], clipped=stats[3], seconds=seconds,
                         chars_per_sec=len(losses) * c.batch_size * c.num_steps / max(seconds, 1e-9))
