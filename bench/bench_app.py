@@ -36,11 +36,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(max_jobs: int | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(max_runs: int | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
-    if max_jobs:
-        env["CHARRNN_MAX_JOBS"] = str(max_jobs)
+    if max_runs:
+        env["CHARRNN_MAX_RUNS"] = str(max_runs)
     proc = subprocess.Popen([sys.executable, str(ROOT / "demo" / "app.py")], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
@@ -130,7 +130,7 @@ def main() -> None:
         proc.terminate()
         proc.wait(10)
 
-    # 3. many users at once, on a fresh server with the default CHARRNN_MAX_JOBS
+    # 3. many users at once, on a fresh server with the default limits
     proc, url = start_server()
     try:
         app_run(url, "scratch-random", 2, 1000)

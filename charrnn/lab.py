@@ -1,94 +1,57 @@
-"""Many users, one machine: training runs in background threads, grouped by user session.
+"""Many users, one machine: sessions own runs, runs share the machine fairly, nothing outlives its session.
 
-``Lab`` keys ``Session`` objects by an opaque session id (the app uses Gradio's session hash). A
-session owns its runs and the model it writes with. ``Slots`` lets at most ``max_jobs`` runs train
-at once; the others wait in a first-come queue and can ask for their position. Sessions that stop
-being seen are closed by ``Lab.reap``: their runs stop and their models are dropped.
+``Lab`` holds every ``Session`` of a server. A session is found by a secret key: a browser page keeps
+its key (the app stores it in the browser) and gets its session back after a reload or when a phone
+wakes up; an API client's session is keyed by its connection. A session owns its runs (kept for
+comparison), the model it writes with and its files. Runs are trained by the lab's ``Scheduler``: every
+run that has started makes progress (see ``charrnn.scheduler``). A run belongs to its session, not to
+whoever watches it: it ends when it finishes, when Stop is pressed, or when its session closes (every
+page of it gone for ``reconnect_seconds``, or no sign of life for ``idle_seconds``).
+
+Limits a server's operator sets (environment variables, read when the lab is made):
+``CHARRNN_MAX_RUNS`` runs training at once (default 48; more wait in a queue and see their place),
+``CHARRNN_BUSY_RUNS`` from how many runs the server counts as busy (default 4 per core), and
+``CHARRNN_BUSY_EPOCHS``, the most epochs a run started while busy may have (default 300),
+``CHARRNN_IDLE_SECONDS`` (default 120) and ``CHARRNN_RECONNECT_SECONDS`` (default 60).
 
 Nothing here draws anything: a UI reads ``Run.view()`` and renders it.
 """
 from __future__ import annotations
 
-import collections
-import os
+import ctypes
+import gc
+import secrets
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .corpus import Vocab
-from .files import Caps, DiskQuota, SessionFiles
+from .files import Caps, DiskQuota, SessionFiles, env_int
 from .models import CharModel
-from .threads import cpu_cores, one_thread, tune_threads
-from .train import End, EpochEnd, Sample, Trainer
-
-MAX_JOBS_ENV = "CHARRNN_MAX_JOBS"
-
-
-def default_max_jobs() -> int:
-    """$CHARRNN_MAX_JOBS, else the number of CPU cores this process may use."""
-    value = os.environ.get(MAX_JOBS_ENV, "").strip()
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"{MAX_JOBS_ENV}={value!r} is not allowed: use a whole number of at least 1")
-        return int(value)
-    return max(1, cpu_cores())
+from .scheduler import Scheduler
+from .threads import cpu_cores, one_thread
+from .train import End, EpochEnd, Event, Sample, Trainer
 
 
-# ---------------------------------------------------------------- the queue
-class Slots:
-    """At most ``limit`` holders at once; waiters are served first come, first served."""
+@dataclass(frozen=True)
+class Limits:
+    max_runs: int = 48
+    busy_runs: int = 8
+    busy_epochs: int = 300
+    idle_seconds: float = 120.0
+    reconnect_seconds: float = 60.0
 
-    def __init__(self, limit: int):
-        self.limit = limit
-        self._cv = threading.Condition()
-        self._holders: set[object] = set()
-        self._queue: collections.deque[object] = collections.deque()
-
-    def enqueue(self, key: object) -> None:
-        """Take a place in the queue now (``acquire`` then waits from that place)."""
-        with self._cv:
-            if key not in self._queue and key not in self._holders:
-                self._queue.append(key)
-
-    def acquire(self, key: object, cancelled: threading.Event) -> bool:
-        """Block until ``key`` holds a slot (True) or ``cancelled`` is set (False)."""
-        self.enqueue(key)
-        with self._cv:
-            try:
-                while not (self._queue[0] is key and len(self._holders) < self.limit):
-                    if cancelled.is_set():
-                        return False
-                    self._cv.wait(0.05)
-                self._queue.popleft()
-                self._holders.add(key)
-                return True
-            finally:
-                if key in self._queue:
-                    self._queue.remove(key)
-                self._cv.notify_all()
-
-    def release(self, key: object) -> None:
-        with self._cv:
-            self._holders.discard(key)
-            self._cv.notify_all()
-
-    def position(self, key: object) -> int | None:
-        """0 while holding a slot, k when k-th in the queue, None otherwise."""
-        with self._cv:
-            if key in self._holders:
-                return 0
-            for i, k in enumerate(self._queue):
-                if k is key:
-                    return i + 1
-            return None
-
-    @property
-    def busy(self) -> int:
-        with self._cv:
-            return len(self._holders)
+    @classmethod
+    def from_env(cls) -> "Limits":
+        return cls(max_runs=env_int("CHARRNN_MAX_RUNS", 48), busy_runs=env_int("CHARRNN_BUSY_RUNS", 4 * cpu_cores()),
+                   busy_epochs=env_int("CHARRNN_BUSY_EPOCHS", 300),
+                   idle_seconds=env_int("CHARRNN_IDLE_SECONDS", 120, low=5),
+                   reconnect_seconds=env_int("CHARRNN_RECONNECT_SECONDS", 60, low=1))
 
 
 # ---------------------------------------------------------------- one run
@@ -100,13 +63,16 @@ class RunView:
     config: TrainConfig
     status: str                      # queued, running, finished, stopped, diverged, error
     message: str
-    queue_position: int | None       # 1-based while queued
+    queue_position: int | None       # 1-based while queued (the server's run limit is reached)
     history: list[EpochEnd]
     samples: list[Sample]
     vocab_size: int
     device: str
     elapsed: float                   # seconds since training began (0 while queued)
     version: int                     # grows with every change
+    eta: float | None = None         # seconds until it ends, sharing the machine with every other run
+    note: str = ""                   # a limit that applies to this run, said to its user
+    running_runs: int = 0            # runs training on the server when the view was taken
 
     @property
     def last(self) -> EpochEnd | None:
@@ -123,84 +89,127 @@ class RunView:
 
     @property
     def remaining(self) -> float | None:
-        """Seconds left, from the mean epoch time so far."""
-        if not self.history:
-            return None
-        per_epoch = self.elapsed / len(self.history)
-        return max(self.config.epochs - self.history[-1].epoch, 0) * per_epoch
+        return self.eta
 
 
 class Run:
-    """One Trainer in a background thread, recording its events for readers on other threads."""
+    """One Trainer, trained slice by slice by the lab's workers; records its events for readers."""
 
-    def __init__(self, number: int, trainer: Trainer, slots: Slots, label: str | None = None):
+    def __init__(self, number: int, trainer: Trainer, scheduler: Scheduler, label: str | None = None,
+                 note: str = ""):
         self.number = number
         self.trainer: Trainer | None = trainer  # None once released: the curves stay, the weights go
         self.config = trainer.config
         self.vocab_size = len(trainer.vocab)
         self.device = str(trainer.device)
         self.label = label or trainer.config.label()
-        self._slots = slots
+        self.note = note
+        self._scheduler = scheduler
         self._lock = threading.Lock()
         self.stop_event = threading.Event()
-        self.status = "queued"
-        self.message = "waiting for a free slot"
+        self._ended = threading.Event()
+        self.status = "running"
+        self.message = "training"
         self.history: list[EpochEnd] = list(trainer.history)
         self.samples: list[Sample] = []
         self.version = 0
+        self._work = None
+        self._costs: list[float] = []  # thread-seconds of each epoch trained here
+        self._slice_cost = 0.0
         self._started: float | None = None
-        self._ended: float | None = None
-        self._thread = threading.Thread(target=self._work, name=f"charrnn-run-{number}", daemon=True)
+        self._ended_at: float | None = None
+
+    # ------------------------------------------------------------ the scheduler's side
+    @property
+    def stopping(self) -> bool:
+        return self.stop_event.is_set()
 
     def start(self) -> "Run":
-        self._slots.enqueue(self)  # in the queue before start() returns, so its position is known at once
-        self._thread.start()
+        self._scheduler.submit(self)
         return self
 
-    def _set(self, **changes: Any) -> None:
-        with self._lock:
-            for k, v in changes.items():
-                setattr(self, k, v)
-            self.version += 1
-
-    def _work(self) -> None:
-        if not self._slots.acquire(self, self.stop_event):
-            self._set(status="stopped", message="stopped before it started")
-            return
-        try:
-            self._set(status="running", message="training", _started=time.monotonic())
-            tune_threads(self._slots.busy)
-            for ev in self.trainer.run(self.stop_event):
-                self._record(ev)
-                if isinstance(ev, EpochEnd):
-                    tune_threads(self._slots.busy)
-        except Exception as e:  # a bug or resource error must end this run, never the server
-            self._set(status="error", message=f"training failed: {type(e).__name__}: {e}")
-        finally:
-            self._slots.release(self)
+    def advance(self, seconds: float) -> bool:
+        """Train for about ``seconds`` (whole minibatches); False once the run has ended."""
+        if self._ended.is_set():
+            return False
+        trainer = self.trainer
+        if self._work is None:
+            if trainer is None or self.stop_event.is_set():  # stopped (or its session closed) before it began
+                self._end("stopped", "stopped before it started")
+                return False
             with self._lock:
-                self._ended = time.monotonic()
+                self._started = time.monotonic()
+            self._work = trainer.work(self.stop_event)
+        threads = torch.get_num_threads()
+        deadline = time.perf_counter() + seconds
+        try:
+            for events in self._work:
+                if events:
+                    self._record(events, threads)
+                    if isinstance(events[-1], End):
+                        return False
+                if time.perf_counter() >= deadline:
+                    return True
+        except Exception as e:  # a bug or resource error ends this run, never the server
+            self._end("error", f"training failed: {type(e).__name__}: {e}")
+            return False
+        self._end("error", "training ended without saying how")
+        return False
 
-    def _record(self, ev: Any) -> None:
+    def _record(self, events: list[Event], threads: int) -> None:
         with self._lock:
-            if isinstance(ev, EpochEnd):
-                self.history.append(ev)
-            elif isinstance(ev, Sample):
-                self.samples.append(ev)
-            elif isinstance(ev, End):
-                self.status, self.message = ev.status, ev.message
+            for ev in events:
+                if isinstance(ev, EpochEnd):
+                    self.history.append(ev)
+                    self._costs.append(ev.seconds * threads)
+                elif isinstance(ev, Sample):
+                    self.samples.append(ev)
+                elif isinstance(ev, End):
+                    self.status, self.message = ev.status, ev.message
             self.version += 1
+        if isinstance(events[-1], End):
+            self._end()
 
+    def _end(self, status: str | None = None, message: str | None = None) -> None:
+        with self._lock:
+            if status is not None:
+                self.status, self.message = status, message
+            self._ended_at = time.monotonic()
+            self.version += 1
+        self._work = None
+        self._ended.set()
+
+    def work_left(self) -> float | None:
+        """Thread-seconds of training still to do, from the pace of its recent epochs (None before the first)."""
+        with self._lock:
+            if not self._costs:
+                return None
+            recent = self._costs[-10:]
+            left = max(self.config.epochs - (self.history[-1].epoch if self.history else 0), 0)
+        return left * sum(recent) / len(recent)
+
+    def cancel(self) -> None:
+        """The server is going away: end now, whatever the state."""
+        self.stop_event.set()
+        if not self._ended.is_set():
+            self._end("stopped", "the server stopped")
+
+    # ------------------------------------------------------------ the user's side
     def stop(self, timeout: float = 0.0) -> bool:
         """Ask the run to stop (honoured within one minibatch); wait up to ``timeout`` s. True if ended."""
         self.stop_event.set()
-        if timeout > 0 and self._thread.is_alive():
-            self._thread.join(timeout)
-        return not self._thread.is_alive()
+        if self._scheduler.withdraw(self):  # never started: it ends here
+            self._end("stopped", "stopped before it started")
+        else:
+            self._scheduler.wake()
+        return self._ended.wait(timeout) if timeout > 0 else self._ended.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._ended.wait(timeout)
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return not self._ended.is_set()
 
     def release(self) -> None:
         """Drop the model and optimizer of a run that has ended; its curves and samples stay for comparison."""
@@ -208,14 +217,18 @@ class Run:
             self.trainer = None
 
     def view(self) -> RunView:
+        position = self._scheduler.position(self) if self.alive else None
+        eta = self._scheduler.estimate(self) if self.alive and position is None else None
         with self._lock:
-            now = self._ended or time.monotonic()
+            now = self._ended_at or time.monotonic()
+            status = "queued" if position is not None else self.status
+            message = "waiting for the server's run limit" if position is not None else self.message
             return RunView(
-                number=self.number, label=self.label, config=self.config, status=self.status,
-                message=self.message, queue_position=self._slots.position(self) if self.status == "queued" else None,
-                history=list(self.history), samples=list(self.samples), vocab_size=self.vocab_size,
-                device=self.device, elapsed=(now - self._started) if self._started else 0.0,
-                version=self.version)
+                number=self.number, label=self.label, config=self.config, status=status, message=message,
+                queue_position=position, history=list(self.history), samples=list(self.samples),
+                vocab_size=self.vocab_size, device=self.device,
+                elapsed=(now - self._started) if self._started else 0.0, version=self.version, eta=eta,
+                note=self.note, running_runs=self._scheduler.running)
 
 
 # ---------------------------------------------------------------- one user's session
@@ -234,17 +247,26 @@ class TrainRequest:
 
 
 class Session:
-    """One browser session: its runs (kept for comparison) and the model it writes with."""
+    """One user's session: its runs (kept for comparison), the model it writes with, its files."""
 
-    def __init__(self, slots: Slots, files: SessionFiles | None = None):
-        self._slots = slots
-        self.files = files or SessionFiles(Caps.from_env(), DiskQuota(Caps.from_env().server_bytes))
+    def __init__(self, key: str, scheduler: Scheduler, files: SessionFiles, limits: Limits = Limits(),
+                 keyed: bool = False):
+        self.key = key                  # the secret that finds this session (a page keeps it)
+        self.keyed = keyed              # True once a page attached by key: it may come back after a reload
+        self._scheduler = scheduler
+        self._limits = limits
+        self.files = files
         self._lock = threading.Lock()
         self.runs: list[Run] = []
         self.loaded: Checkpoint | None = None  # an uploaded checkpoint, until the next run starts
         self._numbers = 0
+        self._cleared = 0
         self.last_seen = time.monotonic()
-        self.heartbeats = False  # True once a browser tab's timer has pinged it
+        self.heartbeats = False         # True once a browser tab's timer has pinged it
+        self.pages: set[str] = set()    # the connections (Gradio session hashes) attached now
+        self.orphaned_at: float | None = None  # when its last page went away
+        self.closed = False
+        self.shared: Any = None         # what the app keeps for the session (render cache, class code)
         self._request: TrainRequest | None = None
         self._idle_stop_at: float | None = None  # browser clock of the latest Stop that found nothing to stop
 
@@ -259,14 +281,20 @@ class Session:
 
     def _active(self) -> Run | None:
         """The run in progress (queued or training); the caller holds ``self._lock``."""
-        return next((r for r in reversed(self.runs) if r.alive or r.status == "queued"), None)
+        return next((r for r in reversed(self.runs) if r.alive), None)
+
+    def state_key(self) -> tuple:
+        """Changes whenever anything shown of the session's runs changes (for caching renders)."""
+        with self._lock:
+            runs = list(self.runs)
+        return (self._cleared, *((r.number, r.version) for r in runs))
 
     def start(self, trainer: Trainer, label: str | None = None, request: TrainRequest | None = None) -> Run | None:
-        """Start training ``trainer`` in the background. One run per session at a time.
+        """Start training ``trainer``. One run per session at a time.
 
         The check and the start happen under one lock, so two clicks at once start one run, not two.
         ``request``: the Train request this run answers; if a Stop cancelled it meanwhile, nothing starts
-        (None is returned).
+        (None is returned). When the server is busy the run's epochs are capped, and its note says so.
         """
         with self._lock:
             if request is not None:
@@ -274,15 +302,27 @@ class Session:
                     self._request = None
                 if request.cancelled:
                     return None
+            if self.closed:
+                raise RuntimeError("this session has ended: reload the page")
             if self._active() is not None:
                 raise RuntimeError("a run is already training in this session: stop it first")
+            note = self._busy_limit(trainer)
             for old in self.runs:  # only the newest run's model is used to write: free the others
                 old.release()
             self._numbers += 1
-            run = Run(self._numbers, trainer, self._slots, label)
+            run = Run(self._numbers, trainer, self._scheduler, label, note)
             self.runs.append(run)
             self.loaded = None
             return run.start()
+
+    def _busy_limit(self, trainer: Trainer) -> str:
+        running, limits = self._scheduler.running, self._limits
+        cap = trainer.epoch + limits.busy_epochs
+        if running < limits.busy_runs or trainer.config.epochs <= cap:
+            return ""
+        trainer.config = trainer.config.replace(epochs=cap)
+        return (f"the server is busy ({running} runs training): this run is limited to {limits.busy_epochs} "
+                f"epochs · 服务器繁忙：本次最多训练 {limits.busy_epochs} 个周期")
 
     def request_train(self, new: bool = False, pressed_at: float | None = None) -> TrainRequest:
         """The pending Train request: a new one if ``new``, none is pending, or the pending one is stale.
@@ -331,6 +371,7 @@ class Session:
             if not keep and self.runs:
                 keep = [self.runs[-1]]
             self.runs = keep
+            self._cleared += 1
 
     def views(self) -> list[RunView]:
         with self._lock:
@@ -344,9 +385,10 @@ class Session:
             loaded, run = self.loaded, (self.runs[-1] if self.runs else None)
         if loaded is not None:
             return loaded.model, loaded.vocab, f"uploaded checkpoint ({loaded.config.label()}, epoch {loaded.epoch})"
-        if run is None:
+        trainer = run.trainer if run is not None else None
+        if trainer is None:
             return None
-        return run.trainer.snapshot(), run.trainer.vocab, f"run #{run.number} ({run.label}, epoch {run.trainer.epoch})"
+        return trainer.snapshot(), trainer.vocab, f"run #{run.number} ({run.label}, epoch {trainer.epoch})"
 
     def latest_trainer(self) -> Trainer | None:
         with self._lock:
@@ -355,65 +397,135 @@ class Session:
     def close(self) -> None:
         """Stop every run, drop every model and delete every file the session holds."""
         with self._lock:
-            runs, self.runs, self.loaded = self.runs, [], None
+            self.closed = True
+            runs, self.runs, self.loaded, self.shared = self.runs, [], None, None
         for r in runs:
-            r.stop_event.set()
+            r.stop()
+            r.trainer = None  # the scheduler lets go of a stopped run within a slice; the weights go now
         self.files.close()
 
 
 # ---------------------------------------------------------------- every session
 class Lab:
-    """All sessions of one server, the shared training slots, and the reaper of abandoned sessions.
+    """All sessions of one server, the scheduler that trains their runs, and the reaper of abandoned ones.
 
-    The app closes a session as soon as Gradio reports its tab closed (the unload event). As a fallback,
-    a session that a browser's heartbeat has pinged is closed ``idle_seconds`` after its last sign of
-    life (long enough for a background tab whose timers the browser throttles to once a minute);
-    other sessions (API clients) after ``api_idle_seconds``. A run's stream also stops it when closed.
+    A page attaches to its session by key (``attach``); an API client's connection gets a session of its
+    own on first use (``session``). When a connection goes (``detach``: Gradio's unload event), a
+    session that a page attached by key waits ``reconnect_seconds`` for a page to come back (a reload, a
+    phone waking up), then closes; an API session closes at once. The reaper also closes sessions with
+    no sign of life for ``idle_seconds`` (a page pings every few seconds; API clients get 10 minutes).
     """
 
-    def __init__(self, max_jobs: int | None = None, idle_seconds: float = 120.0, api_idle_seconds: float = 600.0,
-                 caps: Caps | None = None):
-        self.slots = Slots(max_jobs or default_max_jobs())
+    API_IDLE_SECONDS = 600.0
+
+    def __init__(self, max_runs: int | None = None, caps: Caps | None = None, limits: Limits | None = None,
+                 workers: int | None = None, **overrides: float):
+        limits = limits or Limits.from_env()
+        if max_runs is not None:
+            overrides["max_runs"] = max_runs
+        self.limits = Limits(**{**limits.__dict__, **overrides})
+        self.scheduler = Scheduler(workers=workers, max_runs=self.limits.max_runs)
         self.caps = caps or Caps.from_env()
         self.quota = DiskQuota(self.caps.server_bytes)  # every session's files together
         one_thread()  # the creating (main) thread, and the default for threads started later
-        self.idle_seconds = idle_seconds
-        self.api_idle_seconds = api_idle_seconds
-        self._sessions: dict[str, Session] = {}
+        self._sessions: dict[str, Session] = {}          # key -> session
+        self._by_page: dict[str, str] = {}               # Gradio session hash -> key
         self._lock = threading.Lock()
         self._reaper: threading.Thread | None = None
         self._closing = threading.Event()
 
-    def session(self, key: str | None, heartbeat: bool = False) -> Session:
-        key = key or "anonymous"
-        with self._lock:
-            s = self._sessions.get(key)
-            if s is None:
-                s = self._sessions[key] = Session(self.slots, SessionFiles(self.caps, self.quota))
-        s.touch(heartbeat)
-        return s
+    # ------------------------------------------------------------ finding sessions
+    def attach(self, page: str, key: str | None) -> Session:
+        """Attach a page's connection to the session of ``key``.
 
-    def peek(self, key: str | None) -> Session | None:
+        An unknown key (a first visit, or a server restarted since) makes the page's session keyed, and
+        new if the page has none yet."""
         with self._lock:
-            return self._sessions.get(key or "anonymous")
+            session = self._sessions.get(key or "")
+            if session is None:
+                session = self._sessions.get(self._by_page.get(page, "")) or self._new(keyed=True)
+            old = self._sessions.get(self._by_page.get(page, ""))
+            if old is not None and old is not session:
+                old.pages.discard(page)
+            self._by_page[page] = session.key
+            session.pages.add(page)
+            session.keyed = True
+            session.orphaned_at = None
+        session.touch(heartbeat=True)
+        return session
 
-    def close(self, key: str | None) -> None:
+    def session(self, page: str | None, heartbeat: bool = False) -> Session:
+        """The session of a connection (a new one, keyed by nobody, on first use).
+
+        A connection that went away and came back (a phone waking up) finds its session again."""
+        page = page or "anonymous"
         with self._lock:
-            s = self._sessions.pop(key or "anonymous", None)
-        if s is not None:
-            s.close()
+            session = self._sessions.get(self._by_page.get(page, ""))
+            if session is None:
+                session = self._new(keyed=False)
+                self._by_page[page] = session.key
+            session.pages.add(page)
+            session.orphaned_at = None
+        session.touch(heartbeat)
+        return session
+
+    def _new(self, keyed: bool) -> Session:
+        key = secrets.token_urlsafe(24)
+        session = Session(key, self.scheduler, SessionFiles(self.caps, self.quota), self.limits, keyed)
+        self._sessions[key] = session
+        return session
+
+    def peek(self, page: str | None) -> Session | None:
+        with self._lock:
+            return self._sessions.get(self._by_page.get(page or "anonymous", ""))
+
+    def by_key(self, key: str) -> Session | None:
+        with self._lock:
+            return self._sessions.get(key)
+
+    def sessions(self) -> list[Session]:
+        with self._lock:
+            return list(self._sessions.values())
+
+    # ------------------------------------------------------------ ending sessions
+    def detach(self, page: str | None) -> None:
+        """A connection went away (its tab closed, or its network). A page's session waits for it to return."""
+        page = page or "anonymous"
+        with self._lock:
+            session = self._sessions.get(self._by_page.get(page, ""))
+            if session is None:
+                return
+            session.pages.discard(page)
+            if session.pages:
+                return
+            if session.keyed:
+                session.orphaned_at = time.monotonic()
+                return
+        self.close(session.key)
+
+    def close(self, key: str) -> None:
+        with self._lock:
+            session = self._sessions.pop(key, None)
+            for page in [p for p, k in self._by_page.items() if k == key]:
+                del self._by_page[page]
+        if session is not None:
+            session.close()
 
     def reap(self, now: float | None = None) -> list[str]:
-        """Close the sessions nobody has shown signs of life in; returns their keys."""
+        """Close the sessions whose pages are gone for good, or that show no sign of life; returns their keys."""
         now = time.monotonic() if now is None else now
+        limits = self.limits
         with self._lock:
             gone = [k for k, s in self._sessions.items()
-                    if now - s.last_seen > (self.idle_seconds if s.heartbeats else self.api_idle_seconds)]
+                    if (s.orphaned_at is not None and now - s.orphaned_at > limits.reconnect_seconds)
+                    or now - s.last_seen > (limits.idle_seconds if s.heartbeats else self.API_IDLE_SECONDS)]
         for k in gone:
             self.close(k)
+        if gone:
+            release_memory()
         return gone
 
-    def start_reaper(self, every: float = 5.0) -> None:
+    def start_reaper(self, every: float = 2.0) -> None:
         if self._reaper is not None:
             return
 
@@ -425,7 +537,24 @@ class Lab:
 
     def shutdown(self) -> None:
         self._closing.set()
-        with self._lock:
-            keys = list(self._sessions)
-        for k in keys:
-            self.close(k)
+        for s in self.sessions():
+            self.close(s.key)
+        self.scheduler.shutdown()
+
+    def stats(self) -> dict[str, Any]:
+        """What the server is doing, for its operator and the benchmarks."""
+        sessions = self.sessions()
+        return {"sessions": len(sessions), "pages": sum(len(s.pages) for s in sessions),
+                "runs_training": self.scheduler.running, "runs_queued": self.scheduler.queued,
+                "workers": self.scheduler.workers, "cores": self.scheduler.cores,
+                "trained_seconds": round(self.scheduler.trained_seconds, 3), "threads": threading.active_count(),
+                "files_bytes": self.quota.used}
+
+
+def release_memory() -> None:
+    """Give freed memory back to the system (glibc keeps freed blocks of large tensors otherwise)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+from gradio.components.plot import PlotData
 
 import form
 import render
@@ -58,6 +59,8 @@ class Page:
     save_note: gr.Markdown
     ck_upload: gr.File
     ck_note: gr.Markdown
+    gpu_run: gr.Button
+    gpu_note: gr.Markdown
 
     @property
     def run_outputs(self) -> list[gr.components.Component]:
@@ -67,6 +70,11 @@ class Page:
     @property
     def write_inputs(self) -> list[gr.components.Component]:
         return [self.w_prefix, self.w_length, self.w_decoding, self.w_temperature, self.w_top_k, self.w_seed]
+
+
+def plot(figure_json: str) -> PlotData:
+    """A chart for ``gr.Plot`` from plotly JSON (Gradio sends it as it is, with no plotly objects built)."""
+    return PlotData(type="plotly", plot=figure_json)
 
 
 def setting_component(s: form.Setting) -> gr.components.Component:
@@ -101,7 +109,13 @@ def settings_panel() -> dict[str, gr.components.Component]:
     return {name: out[name] for name in form.NAMES}
 
 
-def build(header: str, slots: int) -> Page:
+def preset_values(name: str) -> list:
+    """The settings of one of the chapter's setups, in the order of ``form.NAMES`` (others unchanged)."""
+    values = form.preset_form(name)
+    return [values.get(n, gr.skip()) for n in form.NAMES]
+
+
+def build(header: str, gpu: bool = False) -> Page:
     """Lay out the page inside the current ``gr.Blocks``."""
     gr.Markdown(header)
     with gr.Row(equal_height=False):
@@ -118,10 +132,11 @@ def build(header: str, slots: int) -> Page:
             with gr.Accordion("设置 · Settings", open=True):
                 settings = settings_panel()
         with gr.Column(scale=5):
-            status = gr.Markdown(render.status_line(None, 0, slots), elem_id="status")
+            status = gr.Markdown(render.status_line(None), elem_id="status")
             with gr.Row():
-                ppl_plot = gr.Plot(render.perplexity_figure([]), label="perplexity", show_label=False)
-                grad_plot = gr.Plot(render.grad_norm_figure([]), label="gradient norm", show_label=False)
+                empty = [plot(f) for f in render.figures([])]
+                ppl_plot = gr.Plot(empty[0], label="perplexity", show_label=False, elem_id="ppl-plot")
+                grad_plot = gr.Plot(empty[1], label="gradient norm", show_label=False, elem_id="grad-plot")
             gr.Markdown("### 最新歌词 · Newest lyrics")
             latest = gr.HTML(render.latest_samples(None))
             with gr.Accordion("历史 · Samples by epoch (the chapter's printout)", open=False):
@@ -149,9 +164,15 @@ def build(header: str, slots: int) -> Page:
                 ck_upload = gr.File(label="上传检查点 · upload a .safetensors checkpoint (max 64 MB)",
                                     file_types=[".safetensors"], type="filepath")
                 ck_note = gr.Markdown("")
+            with gr.Accordion("GPU 试验 · Try the GPU", open=False, visible=gpu):
+                gr.Markdown("Train the current settings for a few epochs on the GPU and on the CPU, and compare "
+                            "the time per epoch (on ZeroGPU this uses your daily GPU minutes) · "
+                            "在 GPU 和 CPU 上各训练几个周期，比较速度")
+                gpu_run = gr.Button("在 GPU 上试一试 · Run on the GPU")
+                gpu_note = gr.Markdown("")
     return Page(settings=settings, presets=presets, train=train, stop=stop, restart=restart, clock=clock, train_note=train_note,
                 status=status, ppl_plot=ppl_plot, grad_plot=grad_plot, latest=latest, history=history, clear=clear,
                 progress=progress, w_prefix=w_prefix, w_length=w_length, w_decoding=w_decoding,
                 w_temperature=w_temperature, w_top_k=w_top_k, w_seed=w_seed, write=write, written=written,
                 write_note=write_note, save=save, saved_file=saved_file, save_note=save_note, ck_upload=ck_upload,
-                ck_note=ck_note)
+                ck_note=ck_note, gpu_run=gpu_run, gpu_note=gpu_note)

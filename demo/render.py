@@ -1,11 +1,12 @@
-"""Turns what charrnn reports (RunView objects) into what the page shows: plotly figures and text."""
+"""Turns what charrnn reports (RunView objects) into what the page shows: plotly figures (as JSON) and text."""
 from __future__ import annotations
 
 import dataclasses
 import html
+import json
+import math
+from dataclasses import dataclass
 from typing import Any
-
-import plotly.graph_objects as go
 
 from charrnn.lab import RunView
 
@@ -35,13 +36,51 @@ def _short(value: Any) -> str:
     return text if len(text) <= 18 else "…" + text[-17:]
 
 
-def _layout(fig: go.Figure, title: str, ytitle: str) -> go.Figure:
-    fig.update_layout(
-        title=dict(text=title, x=0.01, font=dict(size=15)), height=330, margin=dict(l=60, r=20, t=40, b=40),
-        xaxis_title="epoch", yaxis_title=ytitle, template="plotly_white", uirevision="keep",
-        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0, font=dict(size=11)),
-        hovermode="x unified")
-    return fig
+@dataclass(frozen=True)
+class Style:
+    """How big the charts are drawn: for a laptop, or for a projector at the back of a room."""
+    height: int = 330
+    font: int = 12          # tick labels; titles and legend scale from it
+    line: float = 2.0       # curve width
+
+
+NORMAL = Style()
+PRESENT = Style(height=520, font=18, line=4.0)
+GRID = "#e5ecf6"
+
+
+def _layout(title: str, ytitle: str, style: Style, **yaxis: Any) -> dict[str, Any]:
+    f = style.font
+    axis = dict(gridcolor=GRID, zerolinecolor=GRID, tickfont=dict(size=f), linecolor="#bbb", automargin=True)
+    return dict(
+        title=dict(text=title, x=0.01, font=dict(size=f + 3)), height=style.height,
+        margin=dict(l=50 + 3 * f, r=20, t=30 + 2 * f, b=40 + f), paper_bgcolor="white", plot_bgcolor="white",
+        font=dict(size=f, family="Noto Sans CJK SC, sans-serif"), uirevision="keep", hovermode="x unified",
+        xaxis=dict(title=dict(text="epoch", font=dict(size=f + 1)), **axis),
+        yaxis=dict(title=dict(text=ytitle, font=dict(size=f + 1)), **axis, **yaxis),
+        legend=dict(orientation="h", yanchor="top", y=-0.18 - 0.01 * f, x=0, font=dict(size=f - 1)))
+
+
+def _hline(y: float, color: str, dash: str, text: str, style: Style, top: bool) -> tuple[dict, dict]:
+    """A horizontal line across the plot at ``y`` on a log axis, and its label (annotations on a log axis
+    take log10 of the value; shapes take the value)."""
+    shape = dict(type="line", xref="x domain", x0=0, x1=1, yref="y", y0=y, y1=y,
+                 line=dict(color=color, dash=dash, width=max(1.0, style.line / 2)))
+    label = dict(text=text, xref="x domain", x=0 if top else 1, xanchor="left" if top else "right",
+                 yref="y", y=math.log10(y), yanchor="bottom" if top else "top", showarrow=False,
+                 font=dict(size=style.font - 1, color=color if top else "#666"))
+    return shape, label
+
+
+MAX_POINTS = 400  # per trace: a long run's curve keeps its shape and the chart stays small to send
+
+
+def thin(history: list, limit: int = MAX_POINTS) -> list:
+    """At most ``limit`` epochs, evenly spread, always with the first and the newest."""
+    if len(history) <= limit:
+        return history
+    step = (len(history) - 1) / (limit - 1)
+    return [history[round(i * step)] for i in range(limit)]
 
 
 def _mode(view: RunView) -> str:
@@ -49,42 +88,49 @@ def _mode(view: RunView) -> str:
     return "lines" if len(view.history) > 1 else "markers"
 
 
-def perplexity_figure(views: list[RunView]) -> go.Figure:
-    """Perplexity per epoch on a log axis, one trace per run, and the uniform-guess line at V."""
-    fig = go.Figure()
+def perplexity_figure(views: list[RunView], style: Style = NORMAL) -> dict[str, Any]:
+    """Perplexity per epoch on a log axis, one trace per run, and the uniform-guess line at V (a plotly figure
+    as plain JSON-ready dicts: building plotly objects cost 0.1-0.3 s a render, this a millisecond)."""
     names = labels(views)
+    data = []
     for v in views:
-        fig.add_trace(go.Scatter(x=[e.epoch for e in v.history], y=[e.perplexity for e in v.history],
-                                 mode=_mode(v), name=names[v.number], line=dict(color=color(v.number), width=2)))
+        h = thin(v.history)
+        data.append(dict(type="scatter", x=[e.epoch for e in h], y=[e.perplexity for e in h], mode=_mode(v),
+                         name=names[v.number], line=dict(color=color(v.number), width=style.line),
+                         marker=dict(color=color(v.number), size=2 * style.line + 2)))
+    shapes, notes = [], []
     for V in sorted({v.vocab_size for v in views}):
-        fig.add_hline(y=V, line=dict(color="#888", dash="dot", width=1),
-                      annotation_text=f"uniform guess = vocabulary size {V}", annotation_position="bottom right",
-                      annotation_font=dict(size=11, color="#666"))
-    fig.update_yaxes(type="log")
+        shape, label = _hline(V, "#888", "dot", f"uniform guess = vocabulary size {V}", style, top=False)
+        shapes.append(shape)
+        notes.append(label)
     if not views:
-        fig.add_annotation(text="press Train · 点击“训练”", showarrow=False, font=dict(size=16, color="#999"),
-                           xref="paper", yref="paper", x=0.5, y=0.5)
-    return _layout(fig, "perplexity 困惑度 (log scale)", "perplexity")
+        notes.append(dict(text="press Train · 点击“训练”", showarrow=False, font=dict(size=style.font + 4, color="#999"),
+                          xref="paper", yref="paper", x=0.5, y=0.5))
+    layout = _layout("perplexity 困惑度 (log scale)", "perplexity", style, type="log")
+    return dict(data=data, layout=dict(layout, shapes=shapes, annotations=notes))
 
 
-def grad_norm_figure(views: list[RunView]) -> go.Figure:
+def grad_norm_figure(views: list[RunView], style: Style = NORMAL) -> dict[str, Any]:
     """Gradient norm before clipping per epoch (mean, with the epoch's max), and each run's θ."""
-    fig = go.Figure()
     names = labels(views)
+    data, shapes, notes = [], [], []
     for v in views:
         c = color(v.number)
-        xs = [e.epoch for e in v.history]
-        fig.add_trace(go.Scatter(x=xs, y=[e.grad_norm for e in v.history], mode=_mode(v), name=names[v.number],
-                                 line=dict(color=c, width=2),
-                                 customdata=[[e.grad_norm_max, e.clipped * 100] for e in v.history],
-                                 hovertemplate="mean %{y:.3g} · max %{customdata[0]:.3g} · "
-                                               "clipped %{customdata[1]:.0f}%<extra></extra>"))
+        h = thin(v.history)
+        data.append(dict(type="scatter", x=[e.epoch for e in h], y=[e.grad_norm for e in h], mode=_mode(v),
+                         name=names[v.number], line=dict(color=c, width=style.line),
+                         marker=dict(color=c, size=2 * style.line + 2),
+                         customdata=[[e.grad_norm_max, e.clipped * 100] for e in h],
+                         hovertemplate="mean %{y:.3g} · max %{customdata[0]:.3g} · "
+                                       "clipped %{customdata[1]:.0f}%<extra></extra>"))
         if v.config.clip_theta is not None:
-            fig.add_hline(y=v.config.clip_theta, line=dict(color=c, dash="dash", width=1),
-                          annotation_text=f"θ = {v.config.clip_theta:g} (#{v.number})",
-                          annotation_position="top left", annotation_font=dict(size=11, color=c))
-    fig.update_yaxes(type="log", dtick=1)  # a tick per decade: 0.01, 0.1, 1, 10
-    return _layout(fig, "gradient norm before clipping 裁剪前的梯度范数", "L2 norm of all gradients")
+            shape, label = _hline(v.config.clip_theta, c, "dash", f"θ = {v.config.clip_theta:g} (#{v.number})",
+                                  style, top=True)
+            shapes.append(shape)
+            notes.append(label)
+    layout = _layout("gradient norm before clipping 裁剪前的梯度范数", "L2 norm of all gradients", style,
+                     type="log", dtick=1)  # a tick per decade: 0.01, 0.1, 1, 10
+    return dict(data=data, layout=dict(layout, shapes=shapes, annotations=notes))
 
 
 def _clock(seconds: float | None) -> str:
@@ -98,14 +144,13 @@ def _ppl(x: float) -> str:
     return f"{x:,.3f}" if x < 1e5 else f"{x:.3g}"
 
 
-def status_line(view: RunView | None, busy: int, limit: int) -> str:
+def status_line(view: RunView | None) -> str:
     if view is None:
         return "Ready · 就绪 — choose settings and press **Train**."
     head = f"**#{view.number}** {html.escape(view.label)}"
     if view.status == "queued":
-        pos = view.queue_position or 1
-        return (f"… {head} — **waiting · 排队中**: you are number **{pos}** in the queue "
-                f"({busy} of {limit} training slots busy)")
+        return (f"… {head} — **waiting · 排队中**: the server trains {view.running_runs} runs, its limit; you are "
+                f"number **{view.queue_position or 1}** in the queue")
     last = view.last
     parts = [f"epoch **{last.epoch if last else 0}/{view.config.epochs}**"]
     if last:
@@ -113,10 +158,14 @@ def status_line(view: RunView | None, busy: int, limit: int) -> str:
                   f"clipped {last.clipped:.0%}"]
     parts += [f"elapsed {_clock(view.elapsed)}"]
     if view.active:
-        parts += [f"remaining {_clock(view.remaining)}"]
+        shared = f", sharing the machine with {view.running_runs - 1} other run{'s' if view.running_runs != 2 else ''}" \
+            if view.running_runs > 1 else ""
+        parts += [f"ends in about {_clock(view.eta)}{shared}" if view.eta is not None else "estimating the end…"]
     parts += [f"device **{view.device}**"]
     icon = {"running": "▶", "finished": "✓", "stopped": "■", "diverged": "✗", "error": "✗"}.get(view.status, "")
     line = f"{icon} {head} — " + " · ".join(parts)
+    if view.note:
+        line += f"  \n⚠ {html.escape(view.note)}"
     if view.status in ("stopped", "diverged", "error"):
         line += f"  \n**{view.status}**: {html.escape(view.message)}"
     return line
@@ -158,7 +207,7 @@ def _mean_rate(view: RunView) -> float | None:
     return sum(e.chars_per_sec * e.seconds for e in view.history) / seconds if seconds else None
 
 
-def progress(view: RunView | None, busy: int, limit: int) -> dict[str, Any]:
+def progress(view: RunView | None) -> dict[str, Any]:
     """A JSON summary of the run for API clients (``gradio_client``)."""
     if view is None:
         return {"status": "idle"}
@@ -168,11 +217,11 @@ def progress(view: RunView | None, busy: int, limit: int) -> dict[str, Any]:
         newest[s.prefix] = s.text
     return {
         "run": view.number, "label": view.label, "status": view.status, "message": view.message,
-        "queue_position": view.queue_position, "busy_slots": busy, "slots": limit,
+        "queue_position": view.queue_position, "running_runs": view.running_runs, "note": view.note,
         "epoch": last.epoch if last else 0, "epochs": view.config.epochs,
         "perplexity": last.perplexity if last else None, "grad_norm": last.grad_norm if last else None,
         "clipped": last.clipped if last else None, "chars_per_sec": last.chars_per_sec if last else None,
-        "elapsed": round(view.elapsed, 3), "remaining": view.remaining, "device": view.device,
+        "elapsed": round(view.elapsed, 3), "remaining": view.eta, "device": view.device,
         "mean_chars_per_sec": _mean_rate(view), "train_seconds": sum(e.seconds for e in view.history),
         "vocab_size": view.vocab_size, "perplexities": [e.perplexity for e in view.history],
         "samples": newest, "sample_epochs": sorted({s.epoch for s in view.samples}),
@@ -181,11 +230,11 @@ def progress(view: RunView | None, busy: int, limit: int) -> dict[str, Any]:
 
 
 
-def session_outputs(views: list[RunView], focus: RunView | None, busy: int, limit: int) -> tuple:
-    """Everything the page shows of a session's runs: status, the two charts, newest samples, history, progress.
+def figures(views: list[RunView], style: Style = NORMAL) -> tuple[str, str]:
+    """The two charts of a session's runs as plotly JSON (what the page receives; the app caches it)."""
+    return json.dumps(perplexity_figure(views, style)), json.dumps(grad_norm_figure(views, style))
 
-    ``focus`` is the run the status line and samples describe (default: the newest).
-    """
-    view = focus if focus is not None else (views[-1] if views else None)
-    return (status_line(view, busy, limit), perplexity_figure(views), grad_norm_figure(views),
-            latest_samples(view), sample_history(view), progress(view, busy, limit))
+
+def texts(view: RunView | None) -> tuple[str, str, str, dict[str, Any]]:
+    """Status line, newest samples, the history printout and the progress dict of one run (cheap)."""
+    return status_line(view), latest_samples(view), sample_history(view), progress(view)

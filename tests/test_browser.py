@@ -42,7 +42,7 @@ def page_url():
         load_corpus("jaychou", progress=False)
     except CorpusError as e:
         pytest.skip(f"the Jay Chou corpus is not available: {e}")
-    demo = app.build_app(Lab(max_jobs=2))
+    demo = app.build_app(Lab(max_runs=2))
     _, url, _ = app.launch(demo, prevent_thread_lock=True, quiet=True)
     yield url
     demo.close()
@@ -171,3 +171,20 @@ def test_uploading_a_text_suggests_prefixes_from_it(page_url, browser, tmp_path)
     button(page, "▶ 训练 · Train").click()
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('epoch 2/2')", timeout=30_000)
     assert page.locator(".sample .prefix").first.inner_text() == "静夜"
+
+
+def test_a_reloaded_page_finds_its_run_still_going(page_url, browser):
+    page = open_page(browser, page_url)
+    set_number(page, "迭代周期 · epochs", 3000)
+    button(page, "▶ 训练 · Train").click()
+    page.wait_for_function("() => /epoch \\d+\\/3000/.test(document.querySelector('#status').innerText)",
+                           timeout=30_000)
+    page.reload()  # the stream that showed the run is gone; the run is the session's and goes on
+    page.wait_for_function("() => { const s = document.querySelector('#status');"
+                           " return s && /▶ #1 .* epoch \\d+\\/3000/.test(s.innerText); }", timeout=30_000)
+    first = int(page.locator("#status").inner_text().split("epoch ")[1].split("/")[0])
+    page.wait_for_function(f"() => parseInt(document.querySelector('#status').innerText.split('epoch ')[1]) > {first}",
+                           timeout=30_000)
+    assert _points(page) >= 1
+    button(page, "■ 停止 · Stop").click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('stopped')", timeout=10_000)

@@ -1,25 +1,41 @@
-"""charrnn.lab: one run per session even when two starts race; runs tell the thread policy how many train."""
+"""charrnn.lab: sessions own runs, runs share the machine fairly, sessions end when their pages are gone."""
 from __future__ import annotations
 
 import threading
 import time
 
-import charrnn.lab as lab
+import pytest
+
+import charrnn.lab as lab_mod
 from charrnn import Trainer
-from charrnn.lab import Lab, Session, Slots
+from charrnn.files import Caps, DiskQuota, SessionFiles
+from charrnn.lab import Lab, Limits, Session
+from charrnn.scheduler import Scheduler
 
 
 def wait_until(cond, timeout=30.0):
     end = time.monotonic() + timeout
-    while not cond():
+    while not (value := cond()):
         assert time.monotonic() < end, "timed out"
         time.sleep(0.01)
+    return value
+
+
+@pytest.fixture
+def lab():
+    lab = Lab(max_runs=8, limits=Limits(busy_runs=100))
+    yield lab
+    lab.shutdown()
+
+
+def lone_session(scheduler: Scheduler) -> Session:
+    return Session("k", scheduler, SessionFiles(Caps(10, 2**30, 2**30), DiskQuota(2**30)))
 
 
 def test_two_starts_at_once_start_one_run(tiny_corpus, tiny_config, monkeypatch):
     """Both callers pass a barrier together. Reading ``Session.active`` and building a Run are slowed, so a
     start that checked for an active run outside the lock it starts under would let both callers in."""
-    real_active, real_init = Session.active, lab.Run.__init__
+    real_active, real_init = Session.active, lab_mod.Run.__init__
 
     def slow_active(self):
         found = real_active.fget(self)
@@ -30,9 +46,10 @@ def test_two_starts_at_once_start_one_run(tiny_corpus, tiny_config, monkeypatch)
         time.sleep(0.3)
         real_init(self, *args, **kwargs)
     monkeypatch.setattr(Session, "active", property(slow_active))
-    monkeypatch.setattr(lab.Run, "__init__", slow_init)
+    monkeypatch.setattr(lab_mod.Run, "__init__", slow_init)
 
-    session = Session(Slots(1))
+    scheduler = Scheduler(workers=1, max_runs=4)
+    session = lone_session(scheduler)
     trainers = [Trainer(tiny_config(epochs=100_000), tiny_corpus) for _ in range(2)]
     barrier = threading.Barrier(2)
     started, refused = [], []
@@ -55,22 +72,115 @@ def test_two_starts_at_once_start_one_run(tiny_corpus, tiny_config, monkeypatch)
         assert session.active is started[0]
     finally:
         session.close()
-        for r in started:
-            assert r.stop(timeout=30)
+        scheduler.shutdown()
 
 
-def test_a_session_has_no_key():
-    s = Session(Slots(1))
-    assert not hasattr(s, "key")
-    assert Lab(max_jobs=1).session("abc") is not None
+def test_runs_of_many_sessions_all_progress(lab, tiny_corpus, tiny_config):
+    """Six sessions start long runs at once: within seconds every one has epochs (no first-come queue)."""
+    sessions = [lab.session(f"page{i}") for i in range(6)]
+    runs = [s.start(Trainer(tiny_config(epochs=100_000, seed=i), tiny_corpus)) for i, s in enumerate(sessions)]
+    wait_until(lambda: all(r.view().epoch >= 2 for r in runs), timeout=20)
+    time.sleep(1.0)
+    epochs = [r.view().epoch for r in runs]
+    assert min(epochs) >= 0.5 * max(epochs), f"unfair shares: {epochs}"  # same work per epoch: about level
+    views = [r.view() for r in runs]
+    assert all(v.status == "running" and v.running_runs == 6 and v.eta is not None for v in views)
+    t0 = time.monotonic()
+    assert runs[3].stop(timeout=2.0), "Stop must end a run within a second, however many share the machine"
+    assert time.monotonic() - t0 < 1.0 and runs[3].view().status == "stopped"
 
 
-def test_runs_pass_the_number_training_now(tiny_corpus, tiny_config, monkeypatch):
-    calls = []
-    monkeypatch.setattr(lab, "tune_threads", lambda running: calls.append(running) or 1)
-    session = Session(Slots(2))
-    run = session.start(Trainer(tiny_config(epochs=3), tiny_corpus))
-    wait_until(lambda: not run.alive)
-    assert run.view().status == "finished"
-    assert calls == [1, 1, 1, 1]  # once at the start, then after each of the 3 epochs: it trained alone
-    assert all(type(n) is int for n in calls)
+def test_eta_follows_the_others(lab, tiny_corpus, tiny_config):
+    a = lab.session("a").start(Trainer(tiny_config(epochs=400), tiny_corpus))
+    wait_until(lambda: a.view().eta is not None)
+    alone = a.view().eta
+    others = [lab.session(f"o{i}").start(Trainer(tiny_config(epochs=100_000, seed=i), tiny_corpus)) for i in range(3)]
+    wait_until(lambda: all(r.view().epoch >= 1 for r in others))
+    shared = a.view().eta
+    assert shared > 1.5 * alone * (a.view().epoch < 400), (alone, shared)  # 4 runs on 2 cores: it ends later
+    for r in others:
+        r.stop(timeout=2)
+    a.stop(timeout=2)
+
+
+def test_busy_server_caps_epochs_and_says_so(tiny_corpus, tiny_config):
+    lab = Lab(max_runs=8, limits=Limits(busy_runs=2, busy_epochs=7))
+    try:
+        first = [lab.session(f"p{i}").start(Trainer(tiny_config(epochs=100_000), tiny_corpus)) for i in range(2)]
+        assert all(r.note == "" for r in first)
+        late = lab.session("late").start(Trainer(tiny_config(epochs=100_000), tiny_corpus))
+        assert late.config.epochs == 7 and "limited to 7 epochs" in late.note and "服务器繁忙" in late.note
+        assert wait_until(lambda: not late.alive, timeout=30) and late.view().status == "finished"
+        short = lab.session("short").start(Trainer(tiny_config(epochs=5), tiny_corpus))
+        assert short.note == "" and short.config.epochs == 5  # below the cap: untouched
+    finally:
+        lab.shutdown()
+
+
+def test_queue_beyond_the_run_limit(tiny_corpus, tiny_config):
+    lab = Lab(max_runs=1)
+    try:
+        a = lab.session("a").start(Trainer(tiny_config(epochs=100_000), tiny_corpus))
+        b = lab.session("b").start(Trainer(tiny_config(epochs=3), tiny_corpus))
+        assert b.view().status == "queued" and b.view().queue_position == 1
+        a.stop(timeout=2)
+        assert wait_until(lambda: not b.alive) and b.view().status == "finished"
+        c = lab.session("c").start(Trainer(tiny_config(epochs=100_000), tiny_corpus))
+        d = lab.session("d").start(Trainer(tiny_config(epochs=3), tiny_corpus))
+        assert d.stop(timeout=1) and d.view().status == "stopped" and d.view().message == "stopped before it started"
+        c.stop(timeout=2)
+    finally:
+        lab.shutdown()
+
+
+def test_a_page_that_comes_back_finds_its_run(lab, tiny_corpus, tiny_config):
+    s = lab.attach("tab-1", None)
+    key = s.key
+    run = s.start(Trainer(tiny_config(epochs=100_000), tiny_corpus))
+    lab.detach("tab-1")  # a reload or a phone locking its screen
+    assert s.orphaned_at is not None and run.alive
+    lab.reap()
+    assert lab.by_key(key) is s and run.alive  # within the reconnect time nothing closes
+    again = lab.attach("tab-2", key)  # the reloaded page brings its key
+    assert again is s and again.orphaned_at is None and again.active is run and run.alive
+    # a phone that wakes up on the same connection is found again too
+    lab.detach("tab-2")
+    assert lab.session("tab-2") is s and s.orphaned_at is None
+    # gone for longer than the reconnect time: closed, the run stopped
+    lab.detach("tab-2")
+    lab.reap(now=time.monotonic() + lab.limits.reconnect_seconds + 1)
+    assert lab.by_key(key) is None and s.closed and wait_until(lambda: not run.alive, timeout=5)
+
+
+def test_an_unknown_key_keeps_the_pages_session(lab):
+    api = lab.session("tab")  # a click before the page's load event attached it
+    assert lab.attach("tab", "no-such-key") is api and api.keyed
+    assert len(api.key) >= 32  # 24 random bytes, base64: far beyond guessing
+
+
+def test_api_sessions_close_when_their_connection_goes(lab, tiny_corpus, tiny_config):
+    s = lab.session("client")
+    run = s.start(Trainer(tiny_config(epochs=100_000), tiny_corpus))
+    lab.detach("client")
+    assert s.closed and wait_until(lambda: not run.alive, timeout=5)
+
+
+def test_idle_sessions_are_reaped(lab):
+    page = lab.attach("p", None)
+    api = lab.session("c")
+    now = time.monotonic()
+    assert lab.reap(now=now + lab.limits.idle_seconds - 1) == []
+    assert lab.reap(now=now + lab.limits.idle_seconds + 1) == [page.key]
+    assert lab.reap(now=now + Lab.API_IDLE_SECONDS + 1) == [api.key]
+
+
+def test_threads_stay_flat_over_many_runs(lab, tiny_corpus, tiny_config):
+    before = threading.active_count()
+    for wave in range(3):
+        runs = [lab.session(f"w{wave}-{i}").start(Trainer(tiny_config(epochs=2), tiny_corpus)) for i in range(6)]
+        for r in runs:
+            assert r.wait(20)
+        for s in lab.sessions():
+            lab.close(s.key)
+    # the workers (one per core) start with the first run; nothing else stays
+    assert threading.active_count() <= before + lab.scheduler.workers

@@ -38,7 +38,7 @@ def wait_for(pred, timeout=20.0):
 
 @pytest.fixture
 def served(tmp_path):
-    lab = Lab(max_jobs=2, caps=Caps(session_files=3, session_bytes=50 * 2**20, server_bytes=400 * 2**20))
+    lab = Lab(max_runs=2, caps=Caps(session_files=3, session_bytes=50 * 2**20, server_bytes=400 * 2**20))
     demo = app.build_app(lab)
     _, url, _ = app.launch(demo, prevent_thread_lock=True, quiet=True)
     yield url, lab

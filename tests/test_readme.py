@@ -70,7 +70,7 @@ def test_api_example_runs_as_written(jaychou_zip, monkeypatch):
     import app
     from charrnn.lab import Lab
 
-    lab = Lab(max_jobs=2)
+    lab = Lab(max_runs=2)
     demo = app.build_app(lab)
     _, url, _ = app.launch(demo, prevent_thread_lock=True, quiet=True)
     try:

@@ -1,0 +1,194 @@
+"""Fair sharing of the machine among every run that has started.
+
+A classroom presses Train at once: a first-come queue behind two slots makes the last student wait
+minutes for a first point. Here every admitted run makes progress. Training is cut into slices (the
+minibatches of at most ``slice_seconds``, usually one or two epochs of the chapter's run), and a fixed
+set of workers, one per core, each repeatedly takes the run furthest behind in its share and trains one
+slice of it. A run's share is counted in seconds of a worker's time received; a run that joins starts
+level with the least-served run now training, so it neither waits behind the others nor overtakes them.
+
+Threads: only worker 0 ever uses more than one torch thread (all the cores, when it is the only worker
+with work), the others one each. libgomp keeps a thread pool for every thread that ran a parallel region
+with several threads, and once pools outnumber the cores it stops spin-waiting and everything slows
+down (see ``charrnn.threads``); a fixed set of workers with one multi-threaded keeps that from happening
+and keeps the process's thread count flat however many runs come and go.
+
+Limits protect a shared machine: at most ``max_runs`` runs train at once (the others wait in a queue and
+know their place). What a job must offer: ``advance(seconds) -> bool`` (train about that long; False
+once it has ended), ``stopping`` (a stop was asked: it is served first so it ends at once),
+``work_left()`` (thread-seconds it still needs, or None while unknown) and ``cancel()``.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Protocol
+
+import torch
+
+from .threads import cpu_cores
+
+
+class Job(Protocol):
+    stopping: bool
+
+    def advance(self, seconds: float) -> bool: ...
+    def work_left(self) -> float | None: ...
+    def cancel(self) -> None: ...
+
+
+class Scheduler:
+    def __init__(self, workers: int | None = None, max_runs: int = 48, slice_seconds: float = 0.3,
+                 cores: int | None = None):
+        self.cores = cores or cpu_cores()
+        self.workers = max(1, workers or self.cores)
+        self.max_runs = max_runs
+        self.slice_seconds = slice_seconds
+        self._cv = threading.Condition()
+        self._runs: dict[Job, float] = {}          # admitted jobs -> worker seconds received (their share)
+        self._busy: set[Job] = set()               # being trained by a worker right now
+        self._waiting: collections.deque[Job] = collections.deque()  # not admitted yet (max_runs reached)
+        self._threads: list[threading.Thread] = []
+        self._closing = False
+        self.trained_seconds = 0.0                 # wall seconds of training, all workers together
+
+    # ------------------------------------------------------------ jobs in and out
+    def submit(self, job: Job) -> None:
+        with self._cv:
+            if self._closing:
+                raise RuntimeError("the server is shutting down")
+            if len(self._runs) < self.max_runs:
+                self._admit(job)
+            else:
+                self._waiting.append(job)
+            self._start_workers()
+            self._cv.notify_all()
+
+    def _admit(self, job: Job) -> None:
+        self._runs[job] = min(self._runs.values(), default=0.0)  # level with the least-served run
+
+    def withdraw(self, job: Job) -> bool:
+        """Take a job that has not started out of the queue (True), or do nothing if it is admitted."""
+        with self._cv:
+            if job in self._waiting:
+                self._waiting.remove(job)
+                return True
+            return False
+
+    def wake(self) -> None:
+        """Something changed (a job asked to stop): let an idle worker look again."""
+        with self._cv:
+            self._cv.notify_all()
+
+    def position(self, job: Job) -> int | None:
+        """1-based place in the queue of jobs waiting to be admitted; None if admitted or unknown."""
+        with self._cv:
+            for i, j in enumerate(self._waiting):
+                if j is job:
+                    return i + 1
+            return None
+
+    @property
+    def running(self) -> int:
+        """Jobs admitted and not ended (training or waiting for their next slice)."""
+        with self._cv:
+            return len(self._runs)
+
+    @property
+    def queued(self) -> int:
+        with self._cv:
+            return len(self._waiting)
+
+    # ------------------------------------------------------------ estimates
+    def estimate(self, job: Job) -> float | None:
+        """Seconds until ``job`` ends if every admitted run keeps its pace and shares the cores fairly.
+
+        Processor sharing: n runs each get cores/n thread-seconds per second (a run alone: all of them);
+        the run with the least work left ends first and the others speed up. None while some run's pace
+        is unknown (no epoch yet) or the job waits to be admitted.
+        """
+        with self._cv:
+            jobs = list(self._runs)
+        if job not in jobs:
+            return None
+        work = {j: j.work_left() for j in jobs}
+        if any(w is None for w in work.values()):
+            return None
+        left = sorted(work.values())
+        mine = work[job]
+        t, done = 0.0, 0.0
+        for i, w in enumerate(left):
+            rate = self.cores / (len(left) - i)  # thread-seconds per second for each run still going
+            t += (w - done) / rate
+            done = w
+            if w >= mine:
+                return t
+        return t
+
+    # ------------------------------------------------------------ the workers
+    def _start_workers(self) -> None:
+        while len(self._threads) < self.workers:
+            k = len(self._threads)
+            t = threading.Thread(target=self._work, args=(k,), name=f"charrnn-worker-{k}", daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _pick(self, k: int) -> Job | None:
+        """The job worker ``k`` should train next: a stopping one first, else the least-served idle one.
+
+        Worker k > 0 takes work only when there are more than k jobs, so that a lone run goes to worker 0,
+        the only one that may use every core."""
+        free = [j for j in self._runs if j not in self._busy]
+        stopping = [j for j in free if j.stopping]
+        if stopping:
+            return stopping[0]
+        if not free or len(self._runs) <= k:
+            return None
+        return min(free, key=self._runs.__getitem__)
+
+    def _threads_for(self, k: int) -> int:
+        if k > 0:
+            return 1
+        return max(1, self.cores - min(len(self._runs), self.workers) + 1)
+
+    def _work(self, k: int) -> None:
+        torch.set_num_threads(1)
+        while True:
+            with self._cv:
+                job = None
+                while not self._closing and (job := self._pick(k)) is None:
+                    self._cv.wait(0.5)
+                if self._closing:
+                    return
+                self._busy.add(job)
+                threads = self._threads_for(k)
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+            start = time.perf_counter()
+            try:
+                going = job.advance(self.slice_seconds)
+            except Exception:  # advance reports its own errors; a worker never dies of one
+                going = False
+            spent = time.perf_counter() - start
+            with self._cv:
+                self._busy.discard(job)
+                self.trained_seconds += spent
+                if going and job in self._runs:
+                    self._runs[job] += spent
+                else:
+                    self._runs.pop(job, None)
+                    while self._waiting and len(self._runs) < self.max_runs:
+                        self._admit(self._waiting.popleft())
+                self._cv.notify_all()
+
+    def shutdown(self) -> None:
+        with self._cv:
+            self._closing = True
+            jobs = list(self._runs) + list(self._waiting)
+            self._waiting.clear()
+            self._cv.notify_all()
+        for job in jobs:
+            job.cancel()
+        for t in self._threads:
+            t.join(timeout=5)

@@ -1,0 +1,89 @@
+"""Saving, downloading and uploading checkpoints, and the texts people upload to train on.
+
+Everything a session saves or uploads is its own: held by its ``SessionFiles`` (a private folder, caps,
+deletion when the session closes), and reached only through that session's download link.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from gradio import processing_utils
+
+import form
+from charrnn.checkpoint import CheckpointError, load_checkpoint
+from charrnn.corpus import NAMED, CorpusError, decode_bytes, describe_source
+from charrnn.files import QuotaError
+from charrnn.lab import Lab, Session
+from charrnn.threads import one_thread
+from training import hold_upload
+
+UPLOAD_MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024
+
+
+class Checkpoints:
+    """The handlers of Save, the checkpoint upload and the text upload."""
+
+    def __init__(self, lab: Lab, cache_dir: str):
+        self.lab = lab
+        self.cache_dir = cache_dir  # where Gradio serves downloads from (under unguessable names)
+
+    def session(self, request: gr.Request) -> Session:
+        return self.lab.session(request.session_hash)
+
+    def on_save(self, request: gr.Request):
+        """Save the current model in the session's private folder; only this session's download serves it."""
+        one_thread()
+        session = self.session(request)
+        trainer = session.latest_trainer()
+        if trainer is None:
+            raise gr.Error("No model to save yet: train one first · 还没有模型")
+        try:
+            path = session.files.new_path(f"{trainer.run_id}-epoch-{trainer.epoch:04d}.safetensors")
+            trainer.save(str(path))
+            try:
+                session.files.add(path, make_room=True)
+            except QuotaError:
+                path.unlink(missing_ok=True)
+                raise
+            download = session.files.add(processing_utils.save_file_to_cache(path, self.cache_dir), copy_of=path)
+        except QuotaError as e:
+            return gr.skip(), f"✗ {e}"
+        return str(download), f"saved epoch {trainer.epoch} of run #{session.runs[-1].number} · 已保存"
+
+    def on_upload_checkpoint(self, request: gr.Request, file: str | None = None) -> list:
+        """Load a checkpoint to write with or to resume; its settings fill the form."""
+        if not file:
+            return [f"✗ send a .safetensors checkpoint file saved by charrnn (Save, or `python -m charrnn train "
+                    f"--save`), at most {UPLOAD_MAX_CHECKPOINT_BYTES // 2**20} MB"] + [gr.skip()] * len(form.NAMES)
+        session = self.session(request)
+        one_thread()
+        try:
+            ck = load_checkpoint(file, max_bytes=UPLOAD_MAX_CHECKPOINT_BYTES)
+        except CheckpointError as e:
+            return [f"✗ {e}"] + [gr.skip()] * len(form.NAMES)
+        finally:
+            Path(file).unlink(missing_ok=True)  # the weights are in memory now; the upload is not kept
+        session.loaded = ck
+        values: dict[str, Any] = {**form.config_to_form(ck.config), "resume": True}
+        own_text = ck.config.corpus not in NAMED
+        msg = (f"✓ loaded {ck.config.label()} · epoch {ck.epoch} · vocabulary {len(ck.vocab)} · corpus "
+               f"{describe_source(ck.config.corpus)}. Write with it below, or press Train to resume it (epochs = how "
+               f"many more){': upload that text first' if own_text else ''}.")
+        return [msg] + [values.get(n, gr.skip()) for n in form.NAMES]
+
+    def on_upload_text(self, path: str | None, prefixes: str, request: gr.Request):
+        """Keep the text for this session only; suggest prefixes from it when the current ones do not occur in it."""
+        if not path:
+            return gr.skip(), ""
+        try:
+            hold_upload(self.session(request), path)
+            text = decode_bytes(Path(path).read_bytes(), Path(path).name)
+        except (CorpusError, QuotaError, OSError) as e:
+            return gr.skip(), f"✗ {e}"
+        current = form.parse_prefixes(prefixes)
+        if current and all(p in text for p in current):
+            return gr.skip(), ""
+        suggested = form.suggest_prefixes(text)
+        return suggested, (f"前缀 · prefixes set to “{suggested}”, taken from the text's first words" if suggested else "")

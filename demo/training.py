@@ -1,0 +1,207 @@
+"""Train and Stop, and following a session's runs live: what the page's Train button does.
+
+A run belongs to its session, not to the stream that shows it: a page that reloads follows it again
+(``follow``), and many pages can follow one session (a class watching a teacher's) for the price of one
+render per change (``Renders``).
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+import form
+import layout
+import render
+from charrnn.config import ConfigError
+from charrnn.corpus import CorpusError
+from charrnn.files import QuotaError
+from charrnn.lab import Lab, Run, Session
+from charrnn.threads import one_thread
+from charrnn.train import Trainer
+
+RENDER_EVERY = 0.5   # seconds between updates of a stream (2 per second at most)
+POLL = 0.1           # how often a stream looks for a change
+STOPPED_EARLY = "■ Stopped before it started · 训练开始前已停止"
+BUSY_NOTE = ("A run is training · 正在训练: stop it first, or press the button below to stop it and train "
+             "the new settings · 请先停止，或点下面的按钮停止并用新设置训练")
+
+
+class Renders:
+    """A session's charts and texts, rendered once per change however many pages show them."""
+    total_renders = 0      # every session's, since the server started (the classroom benchmark reads them)
+    total_seconds = 0.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple | None = None
+        self._parts: tuple = ()
+        self.renders = 0
+        self.seconds = 0.0       # time spent building figures (for the classroom benchmark)
+
+    def parts(self, session: Session) -> tuple:
+        """(perplexity figure, grad-norm figure) of the session's runs, rebuilt only when they changed."""
+        with self._lock:
+            key = session.state_key()
+            if key != self._key:
+                start = time.perf_counter()
+                self._parts = tuple(layout.plot(f) for f in render.figures(session.views()))
+                spent = time.perf_counter() - start
+                self.seconds += spent
+                self.renders += 1
+                Renders.total_renders += 1
+                Renders.total_seconds += spent
+                self._key = key
+            return self._parts
+
+
+def renders_of(session: Session) -> Renders:
+    if session.shared is None:
+        session.shared = Renders()
+    return session.shared
+
+
+def outputs(session: Session, focus: Run | None = None) -> tuple:
+    """What the page shows of a session: status, the two charts, newest samples, history, progress."""
+    run = focus or (session.runs[-1] if session.runs else None)
+    view = run.view() if run is not None else None
+    ppl, grad = renders_of(session).parts(session)
+    status, latest, history, progress = render.texts(view)
+    return status, ppl, grad, latest, history, progress
+
+
+async def follow(session: Session, run: Run | None = None, forever: bool = False):
+    """Renders of ``session`` whenever something shown changes, at most 2 per second, until ``run`` ends
+    (or, ``forever``, until the session closes). Outputs that did not change are sent as ``gr.skip()``."""
+    sent: list[Any] = [None] * 6
+    sent_key, last = None, 0.0
+    while True:
+        if session.closed:
+            return
+        ended = run is not None and not run.alive
+        key = session.state_key()
+        if time.monotonic() - last >= RENDER_EVERY or ended or sent_key is None:
+            out = await asyncio.to_thread(outputs, session, run)
+            changed = [key != sent_key if i in (1, 2) else v != sent[i] for i, v in enumerate(out)]
+            if any(changed):
+                last = time.monotonic()
+                yield tuple(v if c else gr.skip() for v, c in zip(out, changed))
+                sent, sent_key = list(out), key
+        if ended or (run is None and not forever):
+            return
+        await asyncio.sleep(POLL)
+
+
+class Training:
+    """The handlers of Train, Stop and Clear."""
+
+    def __init__(self, lab: Lab):
+        self.lab = lab
+
+    def session(self, request: gr.Request) -> Session:
+        return self.lab.session(request.session_hash)
+
+    def on_press(self, pressed_at: float, request: gr.Request) -> tuple[str, Any]:
+        """The first thing Train does: from now on a Stop cancels the run it starts, even before it starts."""
+        self.session(request).request_train(new=True, pressed_at=pressed_at)
+        return "", gr.update(visible=False)
+
+    def validate_train(self, request: gr.Request, **values: Any) -> list:
+        """Runs when Train is pressed: every problem shows next to its setting, and then no run starts."""
+        session = self.session(request)
+        pending = session.request_train()  # the press (on_press), or an API call's request
+        if values.get("corpus") == "upload" and values.get("corpus_file"):
+            try:
+                hold_upload(session, values["corpus_file"])
+            except (QuotaError, OSError) as e:
+                session.drop_request(pending)
+                return [gr.validate(n != "corpus_file", str(e)) for n in form.NAMES]
+        pending.checked = form.check(values, session.loaded)
+        problems = pending.checked.problems
+        if problems:
+            session.drop_request(pending)
+        return [gr.validate(name not in problems, problems.get(name, "")) for name in form.NAMES]
+
+    async def on_train(self, request: gr.Request, *, corpus_file: str | None = None, **values: Any):
+        """Start a run in this session and stream its progress until it ends (the run goes on without it)."""
+        session = self.session(request)
+        pending = session.pending_request()
+        if pending is not None and pending.cancelled:
+            session.drop_request(pending)
+            yield note(STOPPED_EARLY)
+            return
+        if session.active is not None:
+            session.drop_request(pending)
+            yield note(BUSY_NOTE, busy=True)
+            return
+        checked = pending.checked if pending is not None and pending.checked is not None else None
+        if checked is None:
+            checked = await asyncio.to_thread(form.check, {**values, "corpus_file": corpus_file}, session.loaded)
+        if not checked.ok:
+            session.drop_request(pending)
+            raise gr.Error(" · ".join(f"{k}: {v}" for k, v in checked.problems.items()), title="Not started 未开始")
+        try:
+            run = session.start(await asyncio.to_thread(make_trainer, checked, session), request=pending)
+        except RuntimeError as e:  # another Train of this session started its run meanwhile, or it closed
+            yield note(BUSY_NOTE if "already training" in str(e) else f"✗ {e}", busy="already training" in str(e))
+            return
+        except (ConfigError, CorpusError) as e:
+            session.drop_request(pending)
+            raise gr.Error(str(e), title="Not started 未开始")
+        if run is None:  # a Stop came while the run was being prepared
+            yield note(STOPPED_EARLY)
+            return
+        async for out in follow(session, run):
+            yield (*out, gr.skip(), gr.skip())  # the note is Stop's, once pressed
+
+    def on_stop(self, request: gr.Request, pressed_at: float | None = None) -> tuple[str, Any]:
+        """Stop this session's run (within one minibatch), or the one its latest Train is about to start.
+
+        ``pressed_at``: the browser's clock (ms) when Stop was pressed; API clients leave it out.
+        """
+        stopped = self.session(request).stop(timeout=1.0, pressed_at=pressed_at or None)
+        if stopped is None:
+            text = "Nothing is training · 没有正在进行的训练"
+        elif isinstance(stopped, Run):
+            epochs = stopped.view().epoch
+            text = f"■ Stopped run #{stopped.number} after {epochs} epoch{'' if epochs == 1 else 's'} · 已停止"
+        else:
+            text = STOPPED_EARLY
+        return text, gr.update(visible=False)
+
+    def on_clear(self, request: gr.Request) -> tuple:
+        session = self.session(request)
+        session.clear()
+        return outputs(session)
+
+
+def note(text: str, busy: bool = False) -> tuple:
+    """The Train stream's answer when it starts nothing: the note beside the buttons, and for API clients
+    a progress dict that says the same."""
+    progress = {"status": "busy" if busy else "stopped", "message": text}
+    return (*[gr.skip()] * 5, progress, text, gr.update(visible=busy))
+
+
+def hold_upload(session: Session, path: str) -> None:
+    """An uploaded text belongs to the session: deleted when it closes, or now if it does not fit its caps."""
+    try:
+        session.files.add(path, make_room=True, upload=True)
+    except QuotaError:
+        Path(path).unlink(missing_ok=True)
+        raise
+
+
+def make_trainer(checked: form.Checked, session: Session) -> Trainer:
+    """A new Trainer for checked settings; when resuming, the uploaded checkpoint with the form's changes."""
+    one_thread()
+    if not checked.resume:
+        return Trainer(checked.config, checked.corpus)
+    ck = session.loaded  # "epochs" more than the checkpoint has; its structure stays as saved
+    keep = ("model", "num_hiddens", "optimizer", "seed")
+    changes = {k: v for k, v in dataclasses.asdict(checked.config).items() if k not in keep}
+    return Trainer.from_checkpoint(ck, checked.corpus, **{**changes, "epochs": ck.epoch + checked.config.epochs})

@@ -1,0 +1,154 @@
+"""The fair scheduler: every admitted run makes progress, the least-served goes next, limits hold."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from charrnn.scheduler import Scheduler
+
+
+class FakeJob:
+    """A job whose slices take a fixed time; records when each slice ran and with how many threads."""
+
+    def __init__(self, name: str, slices: int, left: float | None = None):
+        self.name, self.todo, self.left = name, slices, left
+        self.stopping = False
+        self.slices: list[tuple[float, int]] = []
+        self.cancelled = False
+        self.done = threading.Event()
+
+    def advance(self, seconds: float) -> bool:
+        self.slices.append((time.monotonic(), torch.get_num_threads()))
+        time.sleep(0.01)
+        self.todo -= 1
+        if self.todo <= 0 or self.stopping:
+            self.done.set()
+            return False
+        return True
+
+    def work_left(self):
+        return self.left
+
+    def cancel(self):
+        self.cancelled = True
+        self.done.set()
+
+
+@pytest.fixture
+def sched():
+    s = Scheduler(workers=2, cores=2, max_runs=4, slice_seconds=0.01)
+    yield s
+    s.shutdown()
+
+
+def test_every_run_progresses_and_the_least_served_goes_next(sched):
+    jobs = [FakeJob(f"j{i}", 30) for i in range(4)]
+    for j in jobs:
+        sched.submit(j)
+    for j in jobs:
+        assert j.done.wait(10)
+    # interleaved, not one after another: each job's slices spread over the whole period
+    firsts = sorted(j.slices[0][0] for j in jobs)
+    lasts = sorted(j.slices[-1][0] for j in jobs)
+    assert firsts[-1] < lasts[0], "a job only started after another had finished"
+    # with equal slices the shares stay level: at any moment no job is more than a few slices ahead
+    events = sorted((t, j.name) for j in jobs for t, _ in j.slices)
+    counts = {j.name: 0 for j in jobs}
+    for _, name in events:
+        counts[name] += 1
+        assert max(counts.values()) - min(counts.values()) <= 3
+
+
+def test_a_newcomer_starts_at_once_and_level_with_the_others(sched):
+    old = [FakeJob(f"old{i}", 10_000) for i in range(3)]
+    for j in old:
+        sched.submit(j)
+    time.sleep(0.5)  # the old ones have had many slices each
+    before = {j.name: len(j.slices) for j in old}
+    new = FakeJob("new", 10_000)
+    t0 = time.monotonic()
+    sched.submit(new)
+    while not new.slices:
+        assert time.monotonic() - t0 < 1.0, "the newcomer waited"
+        time.sleep(0.005)
+    time.sleep(0.8)
+    # from its arrival on it gets its share, about what each old job gets, not every slice until it has
+    # caught up (without levelling it would take one worker's slices for the next ~0.7 s)
+    gained = [len(j.slices) - before[j.name] for j in old]
+    assert min(gained) > 0, "an old job starved after the newcomer came"
+    assert len(new.slices) <= 1.5 * sum(gained) / len(gained) + 3, (len(new.slices), gained)
+    for j in [*old, new]:
+        j.stopping = True
+
+
+def test_only_worker_zero_uses_several_threads(sched):
+    alone = FakeJob("alone", 20)
+    sched.submit(alone)
+    assert alone.done.wait(10)
+    assert {n for _, n in alone.slices} == {2}, "a run alone should use both cores"
+    pair = [FakeJob("a", 40), FakeJob("b", 40)]
+    for j in pair:
+        sched.submit(j)
+    for j in pair:
+        assert j.done.wait(10)
+    assert {n for j in pair for _, n in j.slices[5:-5]} == {1}, "two runs on two cores: one thread each"
+
+
+def test_a_stopping_job_is_served_first(sched):
+    jobs = [FakeJob(f"j{i}", 10_000) for i in range(4)]
+    for j in jobs:
+        sched.submit(j)
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    jobs[2].stopping = True
+    sched.wake()
+    assert jobs[2].done.wait(1.0)
+    assert time.monotonic() - t0 < 0.5
+    for j in jobs:
+        j.stopping = True
+
+
+def test_beyond_max_runs_jobs_wait_with_their_place(sched):
+    jobs = [FakeJob(f"j{i}", 10_000) for i in range(6)]
+    for j in jobs:
+        sched.submit(j)
+    assert sched.running == 4 and sched.queued == 2
+    assert [sched.position(j) for j in jobs] == [None] * 4 + [1, 2]
+    assert sched.withdraw(jobs[4]) and sched.position(jobs[5]) == 1
+    jobs[0].stopping = True
+    sched.wake()
+    deadline = time.monotonic() + 5
+    while not jobs[5].slices:
+        assert time.monotonic() < deadline, "the waiting job was not admitted when a run ended"
+        time.sleep(0.01)
+    assert sched.position(jobs[5]) is None
+    for j in jobs:
+        j.stopping = True
+
+
+def test_estimate_is_processor_sharing():
+    s = Scheduler(workers=2, cores=2, max_runs=10)
+    # jobs that never run (no workers started): only the estimate is exercised
+    a, b, c = FakeJob("a", 1, left=10.0), FakeJob("b", 1, left=30.0), FakeJob("c", 1, left=None)
+    with s._cv:
+        s._runs.update({a: 0.0, b: 0.0})
+    # 2 runs share 2 cores: 1 thread-second/s each. a ends at 10 s; b has 20 left, alone with 2 cores: 10 s more
+    assert s.estimate(a) == pytest.approx(10.0) and s.estimate(b) == pytest.approx(20.0)
+    with s._cv:
+        s._runs[c] = 0.0
+    assert s.estimate(a) is None  # a run whose pace is unknown makes every estimate unknown
+    assert s.estimate(FakeJob("x", 1, left=1.0)) is None  # not admitted
+
+
+def test_shutdown_cancels_every_job():
+    s = Scheduler(workers=1, cores=1, max_runs=1, slice_seconds=0.01)
+    jobs = [FakeJob("a", 10_000), FakeJob("b", 10_000)]
+    for j in jobs:
+        s.submit(j)
+    time.sleep(0.1)
+    s.shutdown()
+    assert all(j.cancelled for j in jobs)
+    assert all(not t.is_alive() for t in s._threads)
