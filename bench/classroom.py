@@ -17,6 +17,7 @@ Usage: CHARRNN_DATA_DIR=../shared/data python bench/classroom.py [--students 30]
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import sys
 import threading
@@ -118,8 +119,10 @@ def main() -> None:
         end = max(r["end"] for r in res) - w["t0"]
         chars = sum(f["mean_chars_per_sec"] * f["train_seconds"] for f in (r["final"] for r in res))
         finished = sum(r["final"]["status"] == "finished" for r in res)
+        ends = collections.Counter(f"{r['final']['status']} at epoch {r['final']['epoch']}" for r in res)
         cpu = after["cpu_s"] - before["cpu_s"]
-        print(f"\nwave 1: {args.students} students, {args.epochs} epochs each, {finished} finished")
+        print(f"\nwave 1: {args.students} students, {args.epochs} epochs each, {finished} finished "
+              f"({', '.join(f'{n}x {k}' for k, n in ends.items())})")
         print(f"  first epoch after pressing Train: p50 {pct(firsts, 50):.1f} s · p90 {pct(firsts, 90):.1f} s · "
               f"max {max(firsts):.1f} s (target max <= 10 s); {args.students - len(firsts)} never got one")
         print(f"  last run ended after {end:.0f} s")
@@ -127,6 +130,10 @@ def main() -> None:
         lat = w["latencies"]
         print(f"  page GET / latency: p50 {pct(lat, 50):.3f} s · p99 {pct(lat, 99):.3f} s (target p99 <= 0.5 s), "
               f"{len(lat)} requests")
+        busy = stats["trained_seconds"] / (stats["workers"] * end)
+        epochs_s = sum(r["final"]["train_seconds"] for r in res)
+        print(f"  training workers busy {busy:.0%} of the wave; epochs' own time {epochs_s:.0f} s of "
+              f"{stats['trained_seconds']:.0f} s in slices")
         print(f"  figures: {stats['renders']} renders, {stats['render_seconds']:.1f} s = "
               f"{stats['render_seconds'] / cpu:.1%} of the server's {cpu:.0f} CPU seconds")
         time.sleep(4)  # sessions closed by the clients' unload; the reaper trims memory

@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -72,6 +72,7 @@ class RunView:
     version: int                     # grows with every change
     eta: float | None = None         # seconds until it ends, sharing the machine with every other run
     note: str = ""                   # a limit that applies to this run, said to its user
+    caption: str = ""                # what to look at, when the run is part of a lesson
     running_runs: int = 0            # runs training on the server when the view was taken
 
     @property
@@ -96,7 +97,7 @@ class Run:
     """One Trainer, trained slice by slice by the lab's workers; records its events for readers."""
 
     def __init__(self, number: int, trainer: Trainer, scheduler: Scheduler, label: str | None = None,
-                 note: str = ""):
+                 note: str = "", caption: str = ""):
         self.number = number
         self.trainer: Trainer | None = trainer  # None once released: the curves stay, the weights go
         self.config = trainer.config
@@ -104,6 +105,8 @@ class Run:
         self.device = str(trainer.device)
         self.label = label or trainer.config.label()
         self.note = note
+        self.caption = caption          # what this run shows, when it is part of a lesson
+        self.on_end: Any = None         # called with the run once it has ended (a lesson starts its next run)
         self._scheduler = scheduler
         self._lock = threading.Lock()
         self.stop_event = threading.Event()
@@ -123,6 +126,11 @@ class Run:
     @property
     def stopping(self) -> bool:
         return self.stop_event.is_set()
+
+    @property
+    def starting(self) -> bool:
+        """No epoch trained yet (a student is waiting for the first point of their curve)."""
+        return not self._costs
 
     def start(self) -> "Run":
         self._scheduler.submit(self)
@@ -148,8 +156,8 @@ class Run:
                     self._record(events, threads)
                     if isinstance(events[-1], End):
                         return False
-                if time.perf_counter() >= deadline:
-                    return True
+                if time.perf_counter() >= deadline and not self.starting:
+                    return True  # a run's first epoch is not cut: its curve starts as soon as possible
         except Exception as e:  # a bug or resource error ends this run, never the server
             self._end("error", f"training failed: {type(e).__name__}: {e}")
             return False
@@ -178,6 +186,8 @@ class Run:
             self.version += 1
         self._work = None
         self._ended.set()
+        if self.on_end is not None:
+            self.on_end(self)
 
     def work_left(self) -> float | None:
         """Thread-seconds of training still to do, from the pace of its recent epochs (None before the first)."""
@@ -228,7 +238,7 @@ class Run:
                 queue_position=position, history=list(self.history), samples=list(self.samples),
                 vocab_size=self.vocab_size, device=self.device,
                 elapsed=(now - self._started) if self._started else 0.0, version=self.version, eta=eta,
-                note=self.note, running_runs=self._scheduler.running)
+                note=self.note, caption=self.caption, running_runs=self._scheduler.running)
 
 
 # ---------------------------------------------------------------- one user's session
@@ -266,7 +276,14 @@ class Session:
         self.pages: set[str] = set()    # the connections (Gradio session hashes) attached now
         self.orphaned_at: float | None = None  # when its last page went away
         self.closed = False
-        self.shared: Any = None         # what the app keeps for the session (render cache, class code)
+        self.shared: Any = None         # what the app keeps for the session (its render cache)
+        self.class_code: str | None = None  # set while the session is shared with a class
+        self.watching: str | None = None    # the key of the class session this one watches, if any
+        self.watched_code: str | None = None  # and that class's code (it outlives the class)
+        self._plan: list[Callable[[Run | None], Trainer]] = []  # the runs a lesson still has to start
+        self._plan_caption = ""
+        self.last_write = 0.0           # when this session last wrote (watchers are rate-limited)
+        self.write_gate = threading.Semaphore(1)  # one writer at a time with this session's model
         self._request: TrainRequest | None = None
         self._idle_stop_at: float | None = None  # browser clock of the latest Stop that found nothing to stop
 
@@ -289,7 +306,8 @@ class Session:
             runs = list(self.runs)
         return (self._cleared, *((r.number, r.version) for r in runs))
 
-    def start(self, trainer: Trainer, label: str | None = None, request: TrainRequest | None = None) -> Run | None:
+    def start(self, trainer: Trainer, label: str | None = None, request: TrainRequest | None = None,
+              caption: str = "") -> Run | None:
         """Start training ``trainer``. One run per session at a time.
 
         The check and the start happen under one lock, so two clicks at once start one run, not two.
@@ -306,14 +324,48 @@ class Session:
                 raise RuntimeError("this session has ended: reload the page")
             if self._active() is not None:
                 raise RuntimeError("a run is already training in this session: stop it first")
+            if self.watching is not None:
+                raise RuntimeError("this page watches a class: it trains nothing")
+            if not caption:
+                self._plan = []  # an ordinary Train ends a lesson that was waiting for its next run
             note = self._busy_limit(trainer)
             for old in self.runs:  # only the newest run's model is used to write: free the others
                 old.release()
             self._numbers += 1
-            run = Run(self._numbers, trainer, self._scheduler, label, note)
+            run = Run(self._numbers, trainer, self._scheduler, label, note, caption)
+            run.on_end = self._next_of_plan
             self.runs.append(run)
             self.loaded = None
             return run.start()
+
+    def start_plan(self, steps: list[Callable[[Run | None], Trainer]], caption: str) -> Run | None:
+        """Start a lesson: runs one after the other, each made by its step from the run before (None for the
+        first). A Stop ends the lesson; a run that ends by itself (finished or diverged) starts the next."""
+        with self._lock:
+            if self._active() is not None:
+                raise RuntimeError("a run is already training in this session: stop it first")
+            self._plan, self._plan_caption = list(steps[1:]), caption
+        return self.start(steps[0](None), caption=caption)
+
+    @property
+    def in_lesson(self) -> bool:
+        """A lesson is going: a run of it trains, or its next run is about to start."""
+        with self._lock:
+            return bool(self._plan) or any(r.alive and r.caption for r in self.runs)
+
+    def _next_of_plan(self, ended: Run) -> None:
+        with self._lock:
+            if not self._plan or ended.status not in ("finished", "diverged") or self.closed:
+                self._plan = []
+                return
+            step, caption = self._plan.pop(0), self._plan_caption
+        try:
+            self.start(step(ended), caption=caption)
+        except Exception as e:  # the lesson ends; the page says why
+            with self._lock:
+                self._plan = []
+            ended.note = f"the lesson's next run could not start: {e}"
+            ended.version += 1
 
     def _busy_limit(self, trainer: Trainer) -> str:
         running, limits = self._scheduler.running, self._limits
@@ -355,6 +407,7 @@ class Session:
         """
         with self._lock:
             run, request = self._active(), self._request
+            self._plan = []  # Stop ends a lesson
             if request is not None:
                 request.cancelled = True
             elif run is None and pressed_at is not None:
@@ -398,6 +451,7 @@ class Session:
         """Stop every run, drop every model and delete every file the session holds."""
         with self._lock:
             self.closed = True
+            self._plan = []
             runs, self.runs, self.loaded, self.shared = self.runs, [], None, None
         for r in runs:
             r.stop()
@@ -430,6 +484,7 @@ class Lab:
         one_thread()  # the creating (main) thread, and the default for threads started later
         self._sessions: dict[str, Session] = {}          # key -> session
         self._by_page: dict[str, str] = {}               # Gradio session hash -> key
+        self._classes: dict[str, str] = {}               # class code -> key of the session it shows
         self._lock = threading.Lock()
         self._reaper: threading.Thread | None = None
         self._closing = threading.Event()
@@ -487,6 +542,23 @@ class Lab:
         with self._lock:
             return list(self._sessions.values())
 
+    # ------------------------------------------------------------ classes
+    def share(self, session: Session) -> str:
+        """The class code of a session (made on first call): anyone with it may watch the session's runs."""
+        with self._lock:
+            if session.class_code is None:
+                code = new_class_code()
+                while code in self._classes:
+                    code = new_class_code()
+                session.class_code = code
+                self._classes[code] = session.key
+            return session.class_code
+
+    def by_class(self, code: str | None) -> Session | None:
+        """The session a class code shows, or None for a code that is unknown or whose class has ended."""
+        with self._lock:
+            return self._sessions.get(self._classes.get(normal_code(code), ""))
+
     # ------------------------------------------------------------ ending sessions
     def detach(self, page: str | None) -> None:
         """A connection went away (its tab closed, or its network). A page's session waits for it to return."""
@@ -508,6 +580,8 @@ class Lab:
             session = self._sessions.pop(key, None)
             for page in [p for p, k in self._by_page.items() if k == key]:
                 del self._by_page[page]
+            if session is not None and session.class_code is not None:
+                self._classes.pop(session.class_code, None)
         if session is not None:
             session.close()
 
@@ -545,10 +619,27 @@ class Lab:
         """What the server is doing, for its operator and the benchmarks."""
         sessions = self.sessions()
         return {"sessions": len(sessions), "pages": sum(len(s.pages) for s in sessions),
+                "classes": sum(s.class_code is not None for s in sessions),
+                "watchers": sum(s.watching is not None for s in sessions),
                 "runs_training": self.scheduler.running, "runs_queued": self.scheduler.queued,
                 "workers": self.scheduler.workers, "cores": self.scheduler.cores,
                 "trained_seconds": round(self.scheduler.trained_seconds, 3), "threads": threading.active_count(),
                 "files_bytes": self.quota.used}
+
+
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols (no 0/O, 1/I): 5 bits each, easy to read out
+
+
+def new_class_code() -> str:
+    """8 random symbols, 40 bits, shown as ``ABCD-EFGH``: far too many to guess, short enough to type."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+    return f"{raw[:4]}-{raw[4:]}"
+
+
+def normal_code(code: str | None) -> str:
+    """A code as typed (any case, with or without the dash or spaces) in its canonical form ("" if malformed)."""
+    raw = "".join(c for c in (code or "").upper() if c.isalnum())
+    return f"{raw[:4]}-{raw[4:]}" if len(raw) == 8 else ""
 
 
 def release_memory() -> None:

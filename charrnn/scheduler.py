@@ -16,7 +16,9 @@ and keeps the process's thread count flat however many runs come and go.
 Limits protect a shared machine: at most ``max_runs`` runs train at once (the others wait in a queue and
 know their place). What a job must offer: ``advance(seconds) -> bool`` (train about that long; False
 once it has ended), ``stopping`` (a stop was asked: it is served first so it ends at once),
-``work_left()`` (thread-seconds it still needs, or None while unknown) and ``cancel()``.
+``work_left()`` (thread-seconds it still needs, or None while unknown), ``cancel()``, and optionally
+``starting`` (True until its first epoch: such a job goes before the others, so every student's curve
+starts within seconds).
 """
 from __future__ import annotations
 
@@ -52,6 +54,8 @@ class Scheduler:
         self._threads: list[threading.Thread] = []
         self._closing = False
         self.trained_seconds = 0.0                 # wall seconds of training, all workers together
+        self._etas: dict[Job, float | None] = {}   # the latest estimates, and when they were made
+        self._etas_at = -1.0
 
     # ------------------------------------------------------------ jobs in and out
     def submit(self, job: Job) -> None:
@@ -106,25 +110,28 @@ class Scheduler:
 
         Processor sharing: n runs each get cores/n thread-seconds per second (a run alone: all of them);
         the run with the least work left ends first and the others speed up. None while some run's pace
-        is unknown (no epoch yet) or the job waits to be admitted.
+        is unknown (no epoch yet) or the job waits to be admitted. Computed for every run at once, at
+        most twice a second (thirty pages asking each second cost nothing then).
         """
+        now = time.monotonic()
         with self._cv:
-            jobs = list(self._runs)
-        if job not in jobs:
-            return None
+            if now - self._etas_at > 0.5:
+                self._etas, self._etas_at = self._all_estimates(list(self._runs)), now
+            return self._etas.get(job)
+
+    def _all_estimates(self, jobs: list[Job]) -> dict[Job, float | None]:
         work = {j: j.work_left() for j in jobs}
         if any(w is None for w in work.values()):
-            return None
-        left = sorted(work.values())
-        mine = work[job]
+            return {}
+        out: dict[Job, float | None] = {}
         t, done = 0.0, 0.0
-        for i, w in enumerate(left):
-            rate = self.cores / (len(left) - i)  # thread-seconds per second for each run still going
-            t += (w - done) / rate
-            done = w
-            if w >= mine:
-                return t
-        return t
+        ordered = sorted(jobs, key=work.__getitem__)
+        for i, j in enumerate(ordered):
+            rate = self.cores / (len(ordered) - i)  # thread-seconds per second for each run still going
+            t += (work[j] - done) / rate
+            done = work[j]
+            out[j] = t
+        return out
 
     # ------------------------------------------------------------ the workers
     def _start_workers(self) -> None:
@@ -135,7 +142,9 @@ class Scheduler:
             t.start()
 
     def _pick(self, k: int) -> Job | None:
-        """The job worker ``k`` should train next: a stopping one first, else the least-served idle one.
+        """The job worker ``k`` should train next: a stopping one first, then one that has not finished its
+        first epoch (its student waits for a first point; the job's slice lasts until that epoch ends),
+        else the least-served idle one.
 
         Worker k > 0 takes work only when there are more than k jobs, so that a lone run goes to worker 0,
         the only one that may use every core."""
@@ -145,7 +154,8 @@ class Scheduler:
             return stopping[0]
         if not free or len(self._runs) <= k:
             return None
-        return min(free, key=self._runs.__getitem__)
+        starting = [j for j in free if getattr(j, "starting", False)]  # first epochs first, in order of arrival
+        return starting[0] if starting else min(free, key=self._runs.__getitem__)
 
     def _threads_for(self, k: int) -> int:
         if k > 0:

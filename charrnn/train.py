@@ -270,6 +270,22 @@ class Trainer:
                             [e.as_dict() for e in self.history], self.run_id, self.shuffle.get_state())
         return str(target)
 
+    def fork(self, **changes: Any) -> "Trainer":
+        """A new trainer that starts where this one is (a copy of its weights, optimizer, metrics and epoch),
+        with config fields changed (not the structural ones): e.g. the same model sampled another way."""
+        with self.lock:
+            state = {"model": copy.deepcopy(self.model.state_dict()),
+                     "optim": copy.deepcopy(self.optimizer.state_dict())}
+        fixed = [k for k in changes if k in ("model", "num_hiddens", "optimizer") and changes[k] != getattr(self.config, k)]
+        if fixed:
+            raise ConfigError(f"cannot change {', '.join(fixed)} in a fork: the weights fix them")
+        twin = Trainer(self.config.replace(**changes), self.corpus, vocab=self.vocab)
+        twin.model.load_state_dict(state["model"])
+        twin.optimizer.load_state_dict(state["optim"])
+        twin.shuffle.set_state(self.shuffle.get_state())
+        twin.epoch, twin.history = self.epoch, list(self.history)
+        return twin
+
     def saved_config(self) -> TrainConfig:
         """The config as a checkpoint records it: a text that is not a named corpus by its SHA-256 and length,
         never by the path it was read from (on a server, a path says whose upload it was)."""

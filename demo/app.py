@@ -2,12 +2,14 @@
 
 The page trains the chapter's character-level RNN while you watch. This file wires the page's events to
 the handlers of its rooms and launches it: ``training`` (Train, Stop, following runs live), ``writing``,
-``checkpoints`` (saves and uploads), with ``form`` (the settings and their rules), ``layout`` (the
-components) and ``render`` (what a run looks like). All the training lives in ``charrnn``.
+``checkpoints`` (saves and uploads), ``classroom`` (share, watch, lessons, links), ``gpu`` (the GPU
+trial), with ``form`` (the settings and their rules), ``layout`` (the components) and ``render`` (what a
+run looks like). All the training lives in ``charrnn``.
 """
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import sys
 import threading
@@ -24,17 +26,28 @@ if on_zero_gpu():
 
 import gradio as gr  # noqa: E402
 
+if importlib.util.find_spec("matplotlib") is None:
+    # Gradio tries ``import matplotlib`` twice around every step of every event; where it is not installed
+    # each try searches every folder of sys.path: with fifty pages streaming, a tenth of the server's time
+    # (py-spy, bench/watchers.py). Marked absent, the import fails at once, as it would anyway.
+    sys.modules["matplotlib"] = None  # type: ignore[assignment]
+
 import gpu  # noqa: E402
 
 import layout  # noqa: E402
 import training  # noqa: E402
 from checkpoints import Checkpoints  # noqa: E402
+from classroom import Classroom  # noqa: E402
 from charrnn.config import TrainConfig  # noqa: E402
 from charrnn.corpus import CorpusError, cached_corpus  # noqa: E402
 from charrnn.lab import Lab  # noqa: E402
 from writing import Writing  # noqa: E402
 
 MAX_UPLOAD = "64mb"  # launch(max_file_size): no upload above this reaches the app
+# Gradio runs at most ``max_threads`` queued events at once (default 40), streams included: 30 students
+# following their runs and 50 screens watching a class would leave every other click waiting. Our handlers
+# are async or short; the streams wait on asyncio, not on threads.
+MAX_STREAMS = 512
 HEADER = ("# 循环神经网络实验室 · RNN live lab\nTrain the character-level RNN of *Dive into Deep Learning* (RNN chapter) "
           "on Jay Chou's lyrics and watch it learn: perplexity falls, gradients get clipped, the lyrics get better. "
           "{machine}")
@@ -44,16 +57,7 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
     lab = lab or Lab()
     lab.start_reaper()
     threading.Thread(target=_prewarm, name="charrnn-prewarm", daemon=True).start()
-    train, write = training.Training(lab), Writing(lab)
-
-    async def on_load(key: str, request: gr.Request):
-        """A page opens (or reloads): it finds its session by the key it keeps, and follows a run still going."""
-        session = lab.attach(request.session_hash, key)
-        yield session.key, *training.outputs(session)
-        run = session.active
-        if run is not None:
-            async for out in training.follow(session, run):
-                yield gr.skip(), *out
+    train, write, room = training.Training(lab), Writing(lab), Classroom(lab)
 
     def on_heartbeat(request: gr.Request) -> None:
         lab.session(request.session_hash, heartbeat=True)
@@ -69,9 +73,9 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
     # Files the app does not track itself (Gradio's own temporary files) go after a day at most.
     with gr.Blocks(title="charrnn · RNN lab", delete_cache=(3600, 86400)) as demo:
         page = layout.build(HEADER.format(machine=f"设备 · Device: **{machine().header()}**"), gpu=gpu.available())
+        page.key = gr.BrowserState("", storage_key="charrnn-session")  # finds this browser's session after a reload
         files = Checkpoints(lab, demo.GRADIO_CACHE)
         s = page.settings
-        key = gr.BrowserState("", storage_key="charrnn-session")  # finds this browser's session after a reload
         for button, name in page.presets:
             button.click(lambda n=name: layout.preset_values(n), None, list(s.values()), api_visibility="private")
         s["corpus"].change(lambda c: gr.update(visible=c == "upload"), s["corpus"], s["corpus_file"],
@@ -79,8 +83,9 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
         s["corpus_file"].upload(files.on_upload_text, [s["corpus_file"], s["prefixes"]],
                                 [s["prefixes"], page.train_note], api_visibility="private")
         train_outputs = [*page.run_outputs, page.train_note, page.restart]
+        # events that stream a run send its outputs as Gradio sends them (training.outputs): postprocess=False
         start = dict(fn=train.on_train, inputs_kwargs=s, outputs=train_outputs, validator=train.validate_train,
-                     concurrency_limit=None, show_progress="hidden", trigger_mode="multiple")
+                     concurrency_limit=None, show_progress="hidden", trigger_mode="multiple", postprocess=False)
         clock = dict(inputs_kwargs={"pressed_at": page.clock}, js="() => Date.now()")  # the browser's time
         # "multiple": a Train pressed while a run streams reaches the server, which says to stop first
         page.train.click(train.on_press, outputs=[page.train_note, page.restart], **clock, trigger_mode="multiple",
@@ -89,17 +94,35 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
                         concurrency_limit=None, queue=False, **clock)
         page.restart.click(train.on_stop, outputs=[page.train_note, page.restart], queue=False, **clock,
                            api_visibility="private").then(api_visibility="private", **start)
+        for button, key in page.lessons:
+            button.click(room.lesson_handler(key), inputs_kwargs={"epochs": s["epochs"]}, outputs=train_outputs,
+                         api_name=f"lesson_{key}", concurrency_limit=None, show_progress="hidden", postprocess=False)
         page.write.click(write.on_write, page.write_inputs, [page.written, page.write_note], api_name="generate",
                          validator=write.validate_write, concurrency_limit=None, show_progress="minimal")
-        page.clear.click(train.on_clear, None, page.run_outputs, api_name="clear", concurrency_limit=None)
+        page.clear.click(train.on_clear, None, page.run_outputs, api_name="clear", concurrency_limit=None,
+                         postprocess=False)
+        page.share.click(room.on_share, None, page.class_panel, api_name="share", concurrency_limit=None)
+        watch = gr.Textbox(visible=False)
+        watch.submit(room.on_watch, inputs_kwargs={"code": watch}, outputs=page.run_outputs, api_name="watch",
+                     concurrency_limit=None, show_progress="hidden", postprocess=False)
+        page.copy_link.click(room.on_copy_link, inputs_kwargs=s, outputs=page.link, api_visibility="private").then(
+            lambda: gr.update(visible=True), None, page.link, js="(t) => { navigator.clipboard?.writeText(t); }",
+            api_visibility="private")
         page.save.click(files.on_save, None, [page.saved_file, page.save_note], api_name="save_checkpoint",
                         concurrency_limit=4)
         page.ck_upload.upload(files.on_upload_checkpoint, None, [page.ck_note, *s.values()],
                               api_name="load_checkpoint", inputs_kwargs={"file": page.ck_upload}, concurrency_limit=4)
         page.gpu_run.click(gpu.handler(), inputs_kwargs=s, outputs=page.gpu_note, api_name="gpu_trial",
                            concurrency_limit=1)
-        demo.load(on_load, key, [key, *page.run_outputs], api_visibility="private", concurrency_limit=None,
-                  show_progress="hidden")
+        opened = list(dict.fromkeys([page.key, page.sidebar, page.banner, page.train_note, *page.teacher_only,
+                                     *s.values(), *(c for c, _, _ in page.texts)]))  # texts: ?lang=
+        demo.load(room.load_handler(page), page.key, opened, api_visibility="private", concurrency_limit=None,
+                  show_progress="hidden").then(
+            room.on_follow, None, page.run_outputs, api_visibility="private", concurrency_limit=None,
+            show_progress="hidden", postprocess=False).then(
+            room.on_followed, None, page.banner, api_visibility="private", concurrency_limit=None)
+        demo.load(None, js="() => { if (new URLSearchParams(location.search).get('mode') === 'present') "
+                           "document.body.classList.add('present'); }")
         gr.Timer(5.0).tick(on_heartbeat, None, None, api_visibility="private", concurrency_limit=None,
                            show_progress="hidden")
         gr.Button(visible=False).click(on_stats, None, gr.JSON(visible=False), api_name="stats", queue=False)
@@ -117,6 +140,7 @@ def _prewarm() -> None:
 
 
 def launch(demo: gr.Blocks, **kwargs: Any):
+
     """Serve on $GRADIO_SERVER_NAME:$GRADIO_SERVER_PORT (Gradio's defaults: 127.0.0.1:7860).
 
     Nothing of the project's folders is served (no ``allowed_paths``): a session's files reach it only
@@ -124,6 +148,7 @@ def launch(demo: gr.Blocks, **kwargs: Any):
     """
     atexit.register(demo.lab.shutdown)
     demo.queue(max_size=256)
+    kwargs.setdefault("max_threads", MAX_STREAMS)
     return demo.launch(max_file_size=MAX_UPLOAD, css=layout.CSS, theme=gr.themes.Soft(), **kwargs)
 
 

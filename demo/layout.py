@@ -1,7 +1,8 @@
 """The page's components, built from the settings table and returned by name (no event wiring here)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -9,10 +10,11 @@ from gradio.components.plot import PlotData
 
 import form
 import render
+from lessons import LESSONS
 
-PRESET_BUTTONS = (("① 从零开始 · 随机采样  scratch · random", "scratch-random"),
-                  ("② 从零开始 · 相邻采样  scratch · consecutive", "scratch-consecutive"),
-                  ("③ nn.RNN · Adam  concise", "concise"))
+PRESET_BUTTONS = (("① 从零开始，随机采样 · scratch · random", "scratch-random"),
+                  ("② 从零开始，相邻采样 · scratch · consecutive", "scratch-consecutive"),
+                  ("③ 简洁实现 nn.RNN + Adam · concise nn.RNN + Adam", "concise"))
 # How the settings sit on the page: one tuple per row.
 ROWS = (("corpus",), ("corpus_file",), ("max_chars",), ("model", "sampling"), ("optimizer",), ("lr", "epochs"),
         ("clip", "theta"), ("num_hiddens", "batch_size"), ("num_steps", "seed"), ("prefixes",),
@@ -24,52 +26,67 @@ CSS = """
 .sample-empty {color: #888; font-style: italic;}
 #status {font-size: 1.05rem;}
 #train-note {color: #b45309;}
+#banner {font-size: 1.15rem; padding: .4rem .8rem; background: #fff7e6; border-radius: 8px;}
+#lessons {align-items: center; flex-wrap: wrap; gap: .4rem;}
+#lessons button {flex: 0 1 auto; min-width: 0;}
+.lessons-title {flex: 0 0 auto !important; min-width: 0 !important;}
+.side-by-side {display: flex; gap: 1.5rem;} .side-by-side .column {flex: 1;}
+.column-head {font-weight: 700; margin-bottom: .3rem;}
+.class-share {display: flex; gap: 1.2rem; align-items: center;}
+.class-code {font-size: 2.6rem; font-weight: 800; letter-spacing: .15rem; font-family: monospace;}
+.class-share .hint {color: #666; font-size: .9rem; margin-top: .3rem;}
+/* ?mode=present: a projector at the back of a room */
+body.present footer {display: none !important;}
+body.present .sample {font-size: 2.3rem; line-height: 1.5;}
+body.present .sample .epoch {font-size: 1.1rem;}
+body.present #status {font-size: 1.45rem;}
+body.present #banner {font-size: 1.5rem;}
+body.present #lessons button {font-size: 1.1rem;}
 #history textarea, #written textarea {font-size: 1.05rem; line-height: 1.6;}
 """
 
 
-@dataclass
-class Page:
-    """Every component a handler reads or writes."""
-    settings: dict[str, gr.components.Component]
-    presets: list[tuple[gr.Button, str]]
-    train: gr.Button
-    stop: gr.Button
-    restart: gr.Button          # "stop and start the new one", shown when Train meets a running run
-    clock: gr.Number            # hidden: the browser's clock when Train or Stop was pressed
-    train_note: gr.Markdown     # next to the buttons: what Stop or Train just did
-    status: gr.Markdown
-    ppl_plot: gr.Plot
-    grad_plot: gr.Plot
-    latest: gr.HTML
-    history: gr.Textbox
-    clear: gr.Button
-    progress: gr.JSON
-    w_prefix: gr.Textbox
-    w_length: gr.Number
-    w_decoding: gr.Radio
-    w_temperature: gr.Slider
-    w_top_k: gr.Number
-    w_seed: gr.Number
-    write: gr.Button
-    written: gr.Textbox
-    write_note: gr.Markdown
-    save: gr.Button
-    saved_file: gr.File
-    save_note: gr.Markdown
-    ck_upload: gr.File
-    ck_note: gr.Markdown
-    gpu_run: gr.Button
-    gpu_note: gr.Markdown
+_PARTS = re.compile(r"^(?P<pre>[^\w\u3400-\u9fff]*(?:[\u2460-\u2473]\s*)?)(?P<body>.*?)(?P<post>\**)$", re.S)
+
+
+def in_language(text: str, lang: str) -> str:
+    """One language of a "中文 · English" text (symbols in front and Markdown stars kept); "both": as it is."""
+    if lang == "both" or " · " not in text:
+        return text
+    m = _PARTS.match(text)
+    zh, _, en = m["body"].partition(" · ")
+    return m["pre"] + (zh if lang == "zh" else en) + m["post"]
+
+
+class Page(SimpleNamespace):
+    """Every component a handler reads or writes, by name (``page.train``, ``page.settings["lr"]``...)."""
 
     @property
     def run_outputs(self) -> list[gr.components.Component]:
-        """What a render of the session's runs fills (see ``render.session_outputs``)."""
+        """What a render of the session's runs fills (see ``training.outputs``)."""
         return [self.status, self.ppl_plot, self.grad_plot, self.latest, self.history, self.progress]
 
     @property
     def write_inputs(self) -> list[gr.components.Component]:
         return [self.w_prefix, self.w_length, self.w_decoding, self.w_temperature, self.w_top_k, self.w_seed]
+
+    def in_language(self, lang: str) -> dict[Any, Any]:
+        """Updates that show every text of the page in ``lang`` (zh or en; "both" changes nothing)."""
+        if lang == "both":
+            return {}
+        out: dict[Any, Any] = {component: gr.update(**{attr: in_language(text, lang)})
+                               for component, attr, text in self.texts}
+        for name, component in self.settings.items():
+            s = form.BY_NAME[name]
+            label, hint = s.text(lang)
+            extra = {"choices": form.choice_labels(s, lang)} if s.kind == "choice" else {}
+            out[component] = gr.update(label=label, **({} if s.kind == "file" else {"info": hint}), **extra)
+        return out
+
+    @property
+    def teacher_only(self) -> list:
+        """What a watcher's page hides: everything that trains, saves or shares."""
+        return [self.sidebar, self.lessons_row, self.clear, self.class_box, self.checkpoints_box, self.gpu_box]
 
 
 def plot(figure_json: str) -> PlotData:
@@ -79,7 +96,8 @@ def plot(figure_json: str) -> PlotData:
 
 def setting_component(s: form.Setting) -> gr.components.Component:
     """The widget for one setting of the table."""
-    common: dict[str, Any] = dict(label=s.label, info=s.hint, elem_id=f"setting-{s.name}")
+    label, hint = s.text("both")
+    common: dict[str, Any] = dict(label=label, info=hint, elem_id=f"setting-{s.name}")
     if s.kind == "choice" and s.name == "corpus":
         return gr.Dropdown(list(s.choices), value=s.default, **common)
     if s.kind == "choice":
@@ -116,63 +134,73 @@ def preset_values(name: str) -> list:
 
 
 def build(header: str, gpu: bool = False) -> Page:
-    """Lay out the page inside the current ``gr.Blocks``."""
-    gr.Markdown(header)
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=2, min_width=330):
-            gr.Markdown("**The chapter's setups · 书中的三种设置**")
-            presets = [(gr.Button(text, size="sm", variant="secondary"), name) for text, name in PRESET_BUTTONS]
-            with gr.Row():
-                train = gr.Button("▶ 训练 · Train", variant="primary")
-                stop = gr.Button("■ 停止 · Stop", variant="stop")
-            train_note = gr.Markdown("", elem_id="train-note")
-            restart = gr.Button("■▶ 停止并开始新的训练 · Stop it and train the new settings", visible=False,
-                                variant="primary", size="sm")
-            clock = gr.Number(None, visible=False)
-            with gr.Accordion("设置 · Settings", open=True):
-                settings = settings_panel()
-        with gr.Column(scale=5):
-            status = gr.Markdown(render.status_line(None), elem_id="status")
-            with gr.Row():
-                empty = [plot(f) for f in render.figures([])]
-                ppl_plot = gr.Plot(empty[0], label="perplexity", show_label=False, elem_id="ppl-plot")
-                grad_plot = gr.Plot(empty[1], label="gradient norm", show_label=False, elem_id="grad-plot")
-            gr.Markdown("### 最新歌词 · Newest lyrics")
-            latest = gr.HTML(render.latest_samples(None))
-            with gr.Accordion("历史 · Samples by epoch (the chapter's printout)", open=False):
-                history = gr.Textbox(lines=10, max_lines=30, show_label=False, elem_id="history", buttons=["copy"])
-            clear = gr.Button("清除历史 · Clear history", size="sm")
-            progress = gr.JSON(visible=False)
-            with gr.Accordion("用模型写作 · Write with the model", open=True):
-                with gr.Row():
-                    w_prefix = gr.Textbox("分开", label="前缀 · prefix", scale=2)
-                    w_length = gr.Number(100, precision=0, label="长度 · length", scale=1)
-                    w_decoding = gr.Radio([("贪心 · greedy", "greedy"), ("采样 · sample", "sample")],
-                                          value="sample", label="解码 · decoding", scale=2)
-                with gr.Row():
-                    w_temperature = gr.Slider(0.05, 2.0, value=0.8, step=0.05, label="温度 · temperature")
-                    w_top_k = gr.Number(0, precision=0, label="top-k (0 = all)")
-                    w_seed = gr.Number(0, precision=0, label="种子 · seed (0 = random)")
-                write = gr.Button("写 · Write", variant="primary")
-                written = gr.Textbox(label="模型写的 · written", lines=4, elem_id="written", interactive=False)
-                write_note = gr.Markdown("")
-            with gr.Accordion("检查点 · Checkpoints", open=False):
-                with gr.Row():
-                    save = gr.Button("保存当前模型 · Save the current model")
-                    saved_file = gr.File(label="下载 · download", interactive=False)
-                save_note = gr.Markdown("")
-                ck_upload = gr.File(label="上传检查点 · upload a .safetensors checkpoint (max 64 MB)",
-                                    file_types=[".safetensors"], type="filepath")
-                ck_note = gr.Markdown("")
-            with gr.Accordion("GPU 试验 · Try the GPU", open=False, visible=gpu):
-                gr.Markdown("Train the current settings for a few epochs on the GPU and on the CPU, and compare "
-                            "the time per epoch (on ZeroGPU this uses your daily GPU minutes) · "
-                            "在 GPU 和 CPU 上各训练几个周期，比较速度")
-                gpu_run = gr.Button("在 GPU 上试一试 · Run on the GPU")
-                gpu_note = gr.Markdown("")
-    return Page(settings=settings, presets=presets, train=train, stop=stop, restart=restart, clock=clock, train_note=train_note,
-                status=status, ppl_plot=ppl_plot, grad_plot=grad_plot, latest=latest, history=history, clear=clear,
-                progress=progress, w_prefix=w_prefix, w_length=w_length, w_decoding=w_decoding,
-                w_temperature=w_temperature, w_top_k=w_top_k, w_seed=w_seed, write=write, written=written,
-                write_note=write_note, save=save, saved_file=saved_file, save_note=save_note, ck_upload=ck_upload,
-                ck_note=ck_note, gpu_run=gpu_run, gpu_note=gpu_note)
+    """Lay out the page inside the current ``gr.Blocks``: settings and Train in a sidebar (folded away on a
+    projector), the lessons, the charts and lyrics in the middle, then writing, sharing, checkpoints."""
+    texts: list[tuple[Any, str, str]] = []  # (component, attribute, "中文 · English") for one-language pages
+
+    def tr(component: Any, text: str, attr: str = "value") -> Any:
+        texts.append((component, attr, text))
+        return component
+
+    gr.Markdown(header, elem_id="header")
+    banner = gr.Markdown("", visible=False, elem_id="banner")  # a watcher's class, or what a link got wrong
+    with tr(gr.Sidebar(label=(t := "设置 · Settings"), open=True, width=420, elem_id="settings-sidebar"), t, "label") as sidebar:
+        tr(gr.Markdown(t := "**书中的三种设置 · The chapter's setups**"), t)
+        presets = [(tr(gr.Button(text, size="sm", variant="secondary"), text), name) for text, name in PRESET_BUTTONS]
+        with gr.Row():
+            train = tr(gr.Button(t := "▶ 训练 · Train", variant="primary"), t)
+            stop = tr(gr.Button(t := "■ 停止 · Stop", variant="stop"), t)
+        train_note = gr.Markdown("", elem_id="train-note")
+        restart = tr(gr.Button(t := "■▶ 停止并开始新的训练 · Stop it and train the new settings", visible=False,
+                               variant="primary", size="sm"), t)
+        clock = gr.Number(None, visible=False)
+        settings = settings_panel()
+        copy_link = tr(gr.Button(t := "🔗 复制链接 · Copy link", size="sm"), t)
+        link = tr(gr.Textbox(label=(t := "带设置的链接 · a link with these settings"), visible=False, buttons=["copy"],
+                             elem_id="link"), t, "label")
+    with gr.Row(elem_id="lessons") as lessons_row:
+        tr(gr.Markdown(t := "**课程 · Lessons**", elem_classes=["lessons-title"]), t)
+        lessons = [(tr(gr.Button(lesson.button, size="sm"), lesson.button), key) for key, lesson in LESSONS.items()]
+    status = gr.Markdown(render.status_line(None), elem_id="status")
+    with gr.Row():
+        empty = [plot(f) for f in render.figures([])]
+        ppl_plot = gr.Plot(empty[0], label="perplexity", show_label=False, elem_id="ppl-plot")
+        grad_plot = gr.Plot(empty[1], label="gradient norm", show_label=False, elem_id="grad-plot")
+    tr(gr.Markdown(t := "### 最新歌词 · Newest lyrics"), t)
+    latest = gr.HTML(render.latest_samples(None), elem_id="latest")
+    with tr(gr.Accordion(t := "历史 · Samples by epoch (the chapter's printout)", open=False), t, "label"):
+        history = gr.Textbox(lines=10, max_lines=30, show_label=False, elem_id="history", buttons=["copy"])
+    clear = tr(gr.Button(t := "清除历史 · Clear history", size="sm"), t)
+    progress = gr.JSON(visible=False)
+    with tr(gr.Accordion(t := "用模型写作 · Write with the model", open=True), t, "label"):
+        with gr.Row():
+            w_prefix = tr(gr.Textbox("分开", label=(t := "前缀 · prefix"), scale=2), t, "label")
+            w_length = tr(gr.Number(100, precision=0, label=(t := "长度 · length"), scale=1), t, "label")
+            w_decoding = gr.Radio([("贪心 · greedy", "greedy"), ("采样 · sample", "sample")],
+                                  value="sample", label="解码 · decoding", scale=2)
+        with gr.Row():
+            w_temperature = tr(gr.Slider(0.05, 2.0, value=0.8, step=0.05, label=(t := "温度 · temperature")), t, "label")
+            w_top_k = gr.Number(0, precision=0, label="top-k (0 = all)")
+            w_seed = tr(gr.Number(0, precision=0, label=(t := "种子 · seed (0 = random)")), t, "label")
+        write = tr(gr.Button(t := "写 · Write", variant="primary"), t)
+        written = tr(gr.Textbox(label=(t := "模型写的 · written"), lines=4, elem_id="written", interactive=False), t, "label")
+        write_note = gr.Markdown("")
+    with tr(gr.Accordion(t := "全班一起看 · Share with the class", open=False), t, "label") as class_box:
+        share = tr(gr.Button(t := "📣 分享给全班 · Share with the class", variant="primary"), t)
+        class_panel = gr.HTML("", elem_id="class-panel")
+    with tr(gr.Accordion(t := "检查点 · Checkpoints", open=False), t, "label") as checkpoints_box:
+        with gr.Row():
+            save = tr(gr.Button(t := "保存当前模型 · Save the current model"), t)
+            saved_file = tr(gr.File(label=(t := "下载 · download"), interactive=False), t, "label")
+        save_note = gr.Markdown("")
+        ck_upload = tr(gr.File(label=(t := "上传检查点 · upload a .safetensors checkpoint (max 64 MB)"),
+                               file_types=[".safetensors"], type="filepath"), t, "label")
+        ck_note = gr.Markdown("")
+    with tr(gr.Accordion(t := "GPU 试验 · Try the GPU", open=False, visible=gpu), t, "label") as gpu_box:
+        gr.Markdown("Train the current settings for a few epochs on the GPU and on the CPU, and compare "
+                    "the time per epoch (on ZeroGPU this uses your daily GPU minutes) · "
+                    "在 GPU 和 CPU 上各训练几个周期，比较速度")
+        gpu_run = tr(gr.Button(t := "在 GPU 上试一试 · Run on the GPU"), t)
+        gpu_note = gr.Markdown("")
+    named = {k: v for k, v in locals().items() if k not in ("header", "gpu", "empty", "t", "tr")}
+    return Page(**named)

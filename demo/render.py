@@ -75,6 +75,12 @@ def _hline(y: float, color: str, dash: str, text: str, style: Style, top: bool) 
 MAX_POINTS = 400  # per trace: a long run's curve keeps its shape and the chart stays small to send
 
 
+def short(value: float) -> float | None:
+    """A value as the chart needs it: 5 significant digits (a third of the JSON every screen receives twice a
+    second); None (a gap) for what JSON cannot carry."""
+    return float(f"{value:.5g}") if math.isfinite(value) else None
+
+
 def thin(history: list, limit: int = MAX_POINTS) -> list:
     """At most ``limit`` epochs, evenly spread, always with the first and the newest."""
     if len(history) <= limit:
@@ -95,7 +101,7 @@ def perplexity_figure(views: list[RunView], style: Style = NORMAL) -> dict[str, 
     data = []
     for v in views:
         h = thin(v.history)
-        data.append(dict(type="scatter", x=[e.epoch for e in h], y=[e.perplexity for e in h], mode=_mode(v),
+        data.append(dict(type="scatter", x=[e.epoch for e in h], y=[short(e.perplexity) for e in h], mode=_mode(v),
                          name=names[v.number], line=dict(color=color(v.number), width=style.line),
                          marker=dict(color=color(v.number), size=2 * style.line + 2)))
     shapes, notes = [], []
@@ -117,7 +123,7 @@ def grad_norm_figure(views: list[RunView], style: Style = NORMAL) -> dict[str, A
     for v in views:
         c = color(v.number)
         h = thin(v.history)
-        data.append(dict(type="scatter", x=[e.epoch for e in h], y=[e.grad_norm for e in h], mode=_mode(v),
+        data.append(dict(type="scatter", x=[e.epoch for e in h], y=[short(e.grad_norm) for e in h], mode=_mode(v),
                          name=names[v.number], line=dict(color=c, width=style.line),
                          marker=dict(color=c, size=2 * style.line + 2),
                          customdata=[[e.grad_norm_max, e.clipped * 100] for e in h],
@@ -144,30 +150,61 @@ def _ppl(x: float) -> str:
     return f"{x:,.3f}" if x < 1e5 else f"{x:.3g}"
 
 
-def status_line(view: RunView | None) -> str:
+WORDS = {  # the status line's words; "both" shows the English ones with a few Chinese cues, as the page does
+    "en": dict(ready="Ready — choose settings and press **Train**, or a lesson.", epoch="epoch **{}/{}**",
+               ppl="perplexity **{}**", rate="{:,.0f} chars/s", clipped="clipped {:.0%}", elapsed="elapsed {}",
+               ends="ends in about {}", shared=", sharing the machine with {} other run{}",
+               estimating="estimating the end…", device="device **{}**",
+               queued="**waiting**: the server trains {} runs, its limit; you are number **{}** in the queue",
+               stopped="stopped", diverged="diverged", error="error"),
+    "zh": dict(ready="就绪 —— 选好设置，点 **训练**，或选一节课。", epoch="第 **{}/{}** 个周期", ppl="困惑度 **{}**",
+               rate="每秒 {:,.0f} 字符", clipped="裁剪了 {:.0%}", elapsed="已用 {}", ends="约 {} 后结束",
+               shared="（与另外 {} 个训练共享机器{}）", estimating="正在估计结束时间…", device="设备 **{}**",
+               queued="**排队中**：服务器正在训练 {} 个（已达上限），你排在第 **{}** 位",
+               stopped="已停止", diverged="发散", error="出错"),
+}
+WORDS["both"] = {**WORDS["en"], "ready": "Ready · 就绪 — choose settings and press **Train**, or a lesson.",
+                 "queued": "**waiting · 排队中**: the server trains {} runs, its limit; you are number **{}** in the queue"}
+
+
+def status_line(view: RunView | None, lang: str = "both") -> str:
+    w = WORDS[lang]
     if view is None:
-        return "Ready · 就绪 — choose settings and press **Train**."
+        return w["ready"]
+    caption = _one_language(view.caption, lang)
+    lesson = f"📖 **{html.escape(caption)}**  \n" if caption else ""
+    return lesson + _run_line(view, w)
+
+
+def _one_language(text: str, lang: str) -> str:
+    """One side of a "中文 · English" text (a caption) when the page shows one language."""
+    if lang == "both" or " · " not in text:
+        return text
+    zh, _, en = text.partition(" · ")
+    return zh if lang == "zh" else en
+
+
+def _run_line(view: RunView, w: dict[str, str]) -> str:
     head = f"**#{view.number}** {html.escape(view.label)}"
     if view.status == "queued":
-        return (f"… {head} — **waiting · 排队中**: the server trains {view.running_runs} runs, its limit; you are "
-                f"number **{view.queue_position or 1}** in the queue")
+        return f"… {head} — " + w["queued"].format(view.running_runs, view.queue_position or 1)
     last = view.last
-    parts = [f"epoch **{last.epoch if last else 0}/{view.config.epochs}**"]
+    parts = [w["epoch"].format(last.epoch if last else 0, view.config.epochs)]
     if last:
-        parts += [f"perplexity **{_ppl(last.perplexity)}**", f"{last.chars_per_sec:,.0f} chars/s",
-                  f"clipped {last.clipped:.0%}"]
-    parts += [f"elapsed {_clock(view.elapsed)}"]
+        parts += [w["ppl"].format(_ppl(last.perplexity)), w["rate"].format(last.chars_per_sec),
+                  w["clipped"].format(last.clipped)]
+    parts += [w["elapsed"].format(_clock(view.elapsed))]
     if view.active:
-        shared = f", sharing the machine with {view.running_runs - 1} other run{'s' if view.running_runs != 2 else ''}" \
-            if view.running_runs > 1 else ""
-        parts += [f"ends in about {_clock(view.eta)}{shared}" if view.eta is not None else "estimating the end…"]
-    parts += [f"device **{view.device}**"]
+        others = view.running_runs - 1
+        shared = w["shared"].format(others, "s" if others != 1 and w is not WORDS["zh"] else "") if others else ""
+        parts += [w["ends"].format(_clock(view.eta)) + shared if view.eta is not None else w["estimating"]]
+    parts += [w["device"].format(view.device)]
     icon = {"running": "▶", "finished": "✓", "stopped": "■", "diverged": "✗", "error": "✗"}.get(view.status, "")
     line = f"{icon} {head} — " + " · ".join(parts)
     if view.note:
         line += f"  \n⚠ {html.escape(view.note)}"
     if view.status in ("stopped", "diverged", "error"):
-        line += f"  \n**{view.status}**: {html.escape(view.message)}"
+        line += f"  \n**{w[view.status]}**: {html.escape(view.message)}"
     return line
 
 
@@ -184,6 +221,16 @@ def latest_samples(view: RunView | None) -> str:
             f"{html.escape(s.text[len(p):])}<span class='epoch'>epoch {s.epoch}</span></div>"
             for p, s in newest.items()]
     return "\n".join(rows)
+
+
+def side_by_side(views: list[RunView]) -> str:
+    """The newest lyrics of a lesson's runs in columns, each headed by its run (decoding, sampling, ...)."""
+    columns = []
+    for v in views:
+        decoding = f"sampled, T={v.config.temperature:g}" if v.config.temperature > 0 else "greedy"
+        head = f"<div class='column-head' style='color:{color(v.number)}'>#{v.number} {html.escape(v.label)} · {decoding}</div>"
+        columns.append(f"<div class='column'>{head}{latest_samples(v)}</div>")
+    return f"<div class='side-by-side'>{''.join(columns)}</div>"
 
 
 def sample_history(view: RunView | None) -> str:
@@ -235,6 +282,6 @@ def figures(views: list[RunView], style: Style = NORMAL) -> tuple[str, str]:
     return json.dumps(perplexity_figure(views, style)), json.dumps(grad_norm_figure(views, style))
 
 
-def texts(view: RunView | None) -> tuple[str, str, str, dict[str, Any]]:
+def texts(view: RunView | None, lang: str = "both") -> tuple[str, str, str, dict[str, Any]]:
     """Status line, newest samples, the history printout and the progress dict of one run (cheap)."""
-    return status_line(view), latest_samples(view), sample_history(view), progress(view)
+    return status_line(view, lang), latest_samples(view), sample_history(view), progress(view)

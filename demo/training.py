@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import threading
 import time
 from pathlib import Path
@@ -25,39 +26,53 @@ from charrnn.lab import Lab, Run, Session
 from charrnn.threads import one_thread
 from charrnn.train import Trainer
 
-RENDER_EVERY = 0.5   # seconds between updates of a stream (2 per second at most)
-POLL = 0.1           # how often a stream looks for a change
+RENDER_EVERY = 0.5   # seconds between updates of a stream when its runs change (2 per second at most)
+FRESH = 1.0          # seconds for which one page's outputs serve every other page showing the same thing
+CLOCK_EVERY = 2.0    # seconds between updates when only the status line's clock moves
+POLL = 0.2           # how often a stream looks for a change
 STOPPED_EARLY = "■ Stopped before it started · 训练开始前已停止"
 BUSY_NOTE = ("A run is training · 正在训练: stop it first, or press the button below to stop it and train "
              "the new settings · 请先停止，或点下面的按钮停止并用新设置训练")
 
 
 class Renders:
-    """A session's charts and texts, rendered once per change however many pages show them."""
+    """A session's charts, rendered once per change however many pages show them (a class of watchers),
+    the outputs every page showing the same thing shares, and how the session's own page shows them (its
+    language, and the projector style)."""
     total_renders = 0      # every session's, since the server started (the classroom benchmark reads them)
     total_seconds = 0.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._key: tuple | None = None
-        self._parts: tuple = ()
-        self.renders = 0
-        self.seconds = 0.0       # time spent building figures (for the classroom benchmark)
+        self._cache: dict[render.Style, tuple[tuple, tuple]] = {}  # style -> (state key, the two charts)
+        self._shown: dict[tuple, tuple[float, tuple]] = {}          # what is shown -> (when made, outputs)
+        self.lang = "both"
+        self.style = render.NORMAL
 
-    def parts(self, session: Session) -> tuple:
-        """(perplexity figure, grad-norm figure) of the session's runs, rebuilt only when they changed."""
+    def shown(self, what: tuple) -> tuple | None:
+        """The outputs made for ``what`` (state key, focus, style, language) less than ``FRESH`` s ago."""
+        with self._lock:
+            hit = self._shown.get(what)
+        return hit[1] if hit is not None and time.monotonic() - hit[0] < FRESH else None
+
+    def keep(self, what: tuple, out: tuple) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._shown = {k: v for k, v in self._shown.items() if now - v[0] < FRESH}
+            self._shown[what] = (now, out)
+
+    def parts(self, session: Session, style: render.Style) -> tuple:
+        """(perplexity chart, grad-norm chart) of the session's runs, rebuilt only when they changed."""
         with self._lock:
             key = session.state_key()
-            if key != self._key:
+            cached = self._cache.get(style)
+            if cached is None or cached[0] != key:
                 start = time.perf_counter()
-                self._parts = tuple(layout.plot(f) for f in render.figures(session.views()))
-                spent = time.perf_counter() - start
-                self.seconds += spent
-                self.renders += 1
+                cached = (key, tuple(chart(f) for f in render.figures(session.views(), style)))
+                self._cache[style] = cached
                 Renders.total_renders += 1
-                Renders.total_seconds += spent
-                self._key = key
-            return self._parts
+                Renders.total_seconds += time.perf_counter() - start
+            return cached[1]
 
 
 def renders_of(session: Session) -> Renders:
@@ -66,33 +81,62 @@ def renders_of(session: Session) -> Renders:
     return session.shared
 
 
-def outputs(session: Session, focus: Run | None = None) -> tuple:
-    """What the page shows of a session: status, the two charts, newest samples, history, progress."""
-    run = focus or (session.runs[-1] if session.runs else None)
+def chart(figure_json: str) -> dict[str, str]:
+    """A chart as ``gr.Plot`` sends it to the browser (plotly JSON, no plotly objects built)."""
+    return {"type": "plotly", "plot": figure_json}
+
+
+def outputs(session: Session, focus: Run | None = None, style: render.Style | None = None,
+            lang: str | None = None) -> tuple:
+    """What a page shows of a session: status, the two charts, newest samples, history, progress (in the
+    style and language of the session's own page unless given: a watcher's page has its own).
+
+    The values are as Gradio sends them (events that show them are wired with ``postprocess=False``), so
+    that the same tuple goes to every page showing the same thing, with no work per page.
+    """
+    view_of = renders_of(session)
+    style, lang = style or view_of.style, lang or view_of.lang
+    what = (session.state_key(), focus.number if focus is not None else None, style, lang)
+    if (out := view_of.shown(what)) is not None:
+        return out
+    runs = list(session.runs)
+    run = focus or (runs[-1] if runs else None)
     view = run.view() if run is not None else None
-    ppl, grad = renders_of(session).parts(session)
-    status, latest, history, progress = render.texts(view)
-    return status, ppl, grad, latest, history, progress
+    ppl, grad = view_of.parts(session, style)
+    status, latest, history, progress = render.texts(view, lang)
+    if view is not None and view.caption:  # a lesson: its runs' lyrics side by side
+        latest = render.side_by_side([r.view() for r in runs if r.caption == view.caption][-2:])
+    out = (inspect.cleandoc(status), ppl, grad, latest, history, progress)
+    view_of.keep(what, out)
+    return out
 
 
-async def follow(session: Session, run: Run | None = None, forever: bool = False):
-    """Renders of ``session`` whenever something shown changes, at most 2 per second, until ``run`` ends
-    (or, ``forever``, until the session closes). Outputs that did not change are sent as ``gr.skip()``."""
-    sent: list[Any] = [None] * 6
+async def follow(session: Session, run: Run | None = None, forever: bool = False, done: Any = None,
+                 style: render.Style | None = None, lang: str | None = None):
+    """Renders of ``session`` whenever something shown changes, until ``run`` ends, ``done()`` is true, or
+    (``forever``) the session closes. A change of the runs is sent within ``RENDER_EVERY`` (2 per second
+    at most); the clock of the status line (elapsed, the time left) every ``CLOCK_EVERY``. Outputs that
+    did not change are sent again as they were: Gradio sends a browser only what differs, and a
+    ``gr.skip()`` would cost the server a component built per output per update (with fifty watchers,
+    most of its time). Nothing is sent when nothing changed."""
+    sent: tuple = ()
     sent_key, last = None, 0.0
     while True:
         if session.closed:
             return
-        ended = run is not None and not run.alive
+        session.touch()  # someone is looking: the session is alive
+        ended = (run is not None and not run.alive) or (done is not None and done())
         key = session.state_key()
-        if time.monotonic() - last >= RENDER_EVERY or ended or sent_key is None:
-            out = await asyncio.to_thread(outputs, session, run)
-            changed = [key != sent_key if i in (1, 2) else v != sent[i] for i, v in enumerate(out)]
-            if any(changed):
-                last = time.monotonic()
-                yield tuple(v if c else gr.skip() for v, c in zip(out, changed))
-                sent, sent_key = list(out), key
-        if ended or (run is None and not forever):
+        since = time.monotonic() - last
+        if sent_key is None or ended or (key != sent_key and since >= RENDER_EVERY) or since >= CLOCK_EVERY:
+            last = time.monotonic()
+            look = renders_of(session)
+            what = (key, run.number if run is not None else None, style or look.style, lang or look.lang)
+            out = look.shown(what) or await asyncio.to_thread(outputs, session, run, style, lang)
+            if out != sent:  # the same tuple, shared with other pages, compares in no time
+                yield out
+                sent, sent_key = out, key
+        if ended or (run is None and done is None and not forever):
             return
         await asyncio.sleep(POLL)
 

@@ -8,6 +8,8 @@ import gradio as gr
 from charrnn import generate as gen
 from charrnn.lab import Lab
 
+WRITE_EVERY = 3.0  # seconds between two writes of one page watching a class
+
 
 class Writing:
     def __init__(self, lab: Lab):
@@ -24,8 +26,30 @@ class Writing:
                 gr.validate(whole[2], "a whole number")]
 
     def on_write(self, prefix, length, decoding, temperature, top_k, seed, request: gr.Request):
-        """Write with the current model (mid-training too), streaming the text as it grows."""
-        current = self.lab.session(request.session_hash).model()
+        """Write with the current model (mid-training too), streaming the text as it grows.
+
+        A page watching a class writes with the teacher's model: one writer at a time, once every
+        ``WRITE_EVERY`` seconds each, so a class cannot slow the teacher's run."""
+        session = self.lab.session(request.session_hash)
+        if session.watching is None:
+            yield from self._write(session, prefix, length, decoding, temperature, top_k, seed)
+            return
+        teacher = self.lab.by_key(session.watching)
+        if teacher is None:
+            raise gr.Error("The class has ended · 课堂已结束")
+        wait = session.last_write + WRITE_EVERY - time.monotonic()
+        if wait > 0:
+            raise gr.Error(f"One write every {WRITE_EVERY:g} s: try again in {wait:.0f} s · 请稍候再写")
+        if not teacher.write_gate.acquire(timeout=10):
+            raise gr.Error("Your classmates are writing: try again in a moment · 同学们正在写，请稍候")
+        try:
+            session.last_write = time.monotonic()
+            yield from self._write(teacher, prefix, length, decoding, temperature, top_k, seed)
+        finally:
+            teacher.write_gate.release()
+
+    def _write(self, session, prefix, length, decoding, temperature, top_k, seed):
+        current = session.model()
         if current is None:
             raise gr.Error("No model yet: press Train, or upload a checkpoint · 还没有模型")
         model, vocab, source = current

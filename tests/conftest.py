@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,13 @@ def isolated_data_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV, str(env_dir))
     monkeypatch.setattr(corpus_mod, "DEFAULT_DATA_DIR", default_dir)
     return env_dir, default_dir
+
+
+def wait_for(pred, timeout: float = 30.0, step: float = 0.05):
+    """Poll ``pred`` until it returns something true (returned), or fail the test after ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if value := pred():
+            return value
+        time.sleep(step)
+    raise AssertionError("condition not met in time")

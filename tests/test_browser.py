@@ -91,44 +91,43 @@ def set_number(page, label, value):
 
 
 def test_teacher_loads_a_preset_trains_watches_and_stops(page_url, browser):
-    if True:
-        page = open_page(browser, page_url)
-        # one click loads the chapter's second setup
-        page.get_by_role("button", name="② 从零开始 · 相邻采样  scratch · consecutive", exact=True).click()
-        page.wait_for_function("""() => [...document.querySelectorAll('input[type=radio]')]
-            .some(r => r.checked && r.value === 'consecutive')""", timeout=10_000)
-        # samples every epoch, so they visibly change while we watch
-        every = page.get_by_label("采样间隔 · sample every")
-        every.fill("1")
-        every.press("Tab")
-        page.get_by_role("button", name="▶ 训练 · Train", exact=True).click()
+    page = open_page(browser, page_url)
+    # one click loads the chapter's second setup
+    page.get_by_role("button", name="② 从零开始，相邻采样 · scratch · consecutive", exact=True).click()
+    page.wait_for_function("""() => [...document.querySelectorAll('input[type=radio]')]
+        .some(r => r.checked && r.value === 'consecutive')""", timeout=10_000)
+    # samples every epoch, so they visibly change while we watch
+    every = page.get_by_label("采样间隔 · sample every")
+    every.fill("1")
+    every.press("Tab")
+    page.get_by_role("button", name="▶ 训练 · Train", exact=True).click()
 
-        page.wait_for_function("() => document.querySelector('.sample .prefix') !== null", timeout=30_000)
-        first = page.locator(".sample").first.inner_text()
-        assert first.startswith("分开")
-        page.wait_for_function(f"""() => {{
-            const s = document.querySelector('.sample');
-            return s && s.innerText !== {first!r};
-        }}""", timeout=30_000)
-        assert page.locator(".sample").first.inner_text() != first, "the newest sample never changed"
-        page.wait_for_function("() => document.querySelector('#status').innerText.includes('perplexity')")
-        deadline = time.monotonic() + 30
-        while _points(page) < 3 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        n = _points(page)
-        assert n >= 3, f"the perplexity chart has {n} points"
-        status = page.locator("#status").inner_text()
-        assert "scratch · consecutive" in status and "device" in status
+    page.wait_for_function("() => document.querySelector('.sample .prefix') !== null", timeout=30_000)
+    first = page.locator(".sample").first.inner_text()
+    assert first.startswith("分开")
+    page.wait_for_function(f"""() => {{
+        const s = document.querySelector('.sample');
+        return s && s.innerText !== {first!r};
+    }}""", timeout=30_000)
+    assert page.locator(".sample").first.inner_text() != first, "the newest sample never changed"
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('perplexity')")
+    deadline = time.monotonic() + 30
+    while _points(page) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    n = _points(page)
+    assert n >= 3, f"the perplexity chart has {n} points"
+    status = page.locator("#status").inner_text()
+    assert "scratch · consecutive" in status and "device" in status
 
-        page.get_by_role("button", name="■ 停止 · Stop", exact=True).click()
-        page.wait_for_function("() => document.querySelector('#status').innerText.includes('stopped')",
-                               timeout=10_000)
-        # the model trained so far writes
-        page.get_by_role("button", name="写 · Write", exact=True).click()
-        page.wait_for_function("() => document.querySelector('#written textarea').value.length > 20",
-                               timeout=20_000)
-        assert page.locator("#written textarea").input_value().startswith("分开")
-        page.screenshot(path=str(ARTIFACTS / "browser.png"), full_page=True)
+    page.get_by_role("button", name="■ 停止 · Stop", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('stopped')",
+                           timeout=10_000)
+    # the model trained so far writes
+    page.get_by_role("button", name="写 · Write", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#written textarea').value.length > 20",
+                           timeout=20_000)
+    assert page.locator("#written textarea").input_value().startswith("分开")
+    page.screenshot(path=str(ARTIFACTS / "browser.png"), full_page=True)
     assert (ARTIFACTS / "browser.png").stat().st_size > 10_000
 
 
@@ -138,16 +137,16 @@ def test_stop_pressed_right_after_train_and_train_while_training(page_url, brows
     button(page, "▶ 训练 · Train").click()
     button(page, "■ 停止 · Stop").click()  # back to back: before the run has registered
     page.wait_for_function("() => document.querySelector('#train-note').innerText.includes('Stopped')",
-                           timeout=10_000)
+                       timeout=10_000)
     time.sleep(3)  # a run that was not stopped would show epochs by now
     assert "epoch" not in page.locator("#status").inner_text() or "■" in page.locator("#status").inner_text()
     # Train while a run is going: the note says so next to the button, and one click stops it and starts anew
     button(page, "▶ 训练 · Train").click()
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('perplexity')",
-                           timeout=30_000)
+                       timeout=30_000)
     button(page, "▶ 训练 · Train").click()
     page.wait_for_function("() => document.querySelector('#train-note').innerText.includes('stop it first')",
-                           timeout=10_000)
+                       timeout=10_000)
     assert "请先停止" in page.locator("#train-note").inner_text()
     restart = button(page, "■▶ 停止并开始新的训练 · Stop it and train the new settings")
     restart.click()
@@ -188,3 +187,54 @@ def test_a_reloaded_page_finds_its_run_still_going(page_url, browser):
     assert _points(page) >= 1
     button(page, "■ 停止 · Stop").click()
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('stopped')", timeout=10_000)
+
+
+def test_a_class_watches_the_teachers_run_live_in_present_mode(page_url, browser):
+    """A teacher shares; a second browser (another context: another student) opens the link and sees the
+    teacher's lesson arrive live, with no Train or Stop; both in present mode, as on a projector."""
+    teacher = browser.new_context(viewport={"width": 1280, "height": 720})
+    t = teacher.new_page()
+    t.goto(page_url + "?mode=present")
+    t.get_by_role("button", name="📣 分享给全班 · Share with the class", exact=True).wait_for(state="attached",
+                                                                                          timeout=30_000)
+    assert t.evaluate("() => document.body.classList.contains('present')")
+    t.get_by_text("全班一起看 · Share with the class").click()
+    button(t, "📣 分享给全班 · Share with the class").click()
+    t.wait_for_function("() => document.querySelector('#class-panel .class-code') !== null", timeout=20_000)
+    link = t.locator("#class-panel a").get_attribute("href")
+    code = t.locator("#class-panel .class-code").inner_text()
+    assert "?class=" in link and code in link and t.locator("#class-panel svg").count() == 1
+    t.screenshot(path=str(ARTIFACTS / "class-share.png"))
+    # the lesson: random vs consecutive, with few epochs so the test is short
+    set_number_present(t, 6)
+    button(t, "随机 vs 相邻采样 · random vs consecutive").click()
+    t.wait_for_function("() => document.querySelector('#status').innerText.includes('📖')", timeout=30_000)
+
+    student = browser.new_context(viewport={"width": 1280, "height": 720})
+    s = student.new_page()
+    s.goto(link + "&mode=present")
+    s.wait_for_function("() => { const b = document.querySelector('#banner');"
+                        " return b && b.innerText.includes('Watching class'); }", timeout=30_000)
+    assert s.get_by_role("button", name="▶ 训练 · Train", exact=True).count() == 0 or \
+        not s.get_by_role("button", name="▶ 训练 · Train", exact=True).is_visible()
+    assert not s.get_by_role("button", name="■ 停止 · Stop", exact=True).is_visible()
+    # the teacher's second run of the lesson arrives on the student's screen
+    s.wait_for_function("() => document.querySelector('#status').innerText.includes('#2')", timeout=60_000)
+    s.wait_for_function("() => document.querySelector('.side-by-side .column') !== null", timeout=60_000)
+    fonts = s.evaluate("""() => {
+        const g = document.querySelector('#ppl-plot .js-plotly-plot');
+        return {height: g.getBoundingClientRect().height, tick: parseFloat(getComputedStyle(
+            g.querySelector('.xtick text')).fontSize), line: parseFloat(g.querySelector('.scatterlayer path.js-line')
+            .style.strokeWidth)};
+    }""")
+    assert fonts["height"] >= 480 and fonts["tick"] >= 18 and fonts["line"] >= 3, fonts
+    s.screenshot(path=str(ARTIFACTS / "class-watcher-present.png"))
+    t.screenshot(path=str(ARTIFACTS / "class-teacher-present.png"))
+    teacher.close()
+    student.close()
+
+
+def set_number_present(page, epochs):
+    """The settings sit in a folded sidebar in present mode: open it, set the epochs, fold it again."""
+    page.locator("#settings-sidebar .sidebar-toggle, button[aria-label*='ebar'], .toggle-button").first.click()
+    set_number(page, "迭代周期 · epochs", epochs)

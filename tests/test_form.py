@@ -134,3 +134,212 @@ def test_check_reads_the_corpus_and_checks_prefixes(tmp_path):
     short = form.check({**base, "prefixes": "明月", "batch_size": 512, "num_steps": 200})
     assert set(short.problems) == {"corpus_file"} and "too short" in short.problems["corpus_file"]
     assert form.check({**base, "resume": True}).problems == {"resume": "upload a checkpoint first, or untick resume"}
+
+
+# ---------------------------------------------------------------- settings in a link
+from urllib.parse import parse_qsl  # noqa: E402
+import random  # noqa: E402
+import re  # noqa: E402
+
+
+def read_link(query: str):
+    return form.from_query(dict(parse_qsl(query, keep_blank_values=True)))
+
+
+def test_the_issues_link_gives_exactly_those_values_over_the_preset():
+    values, problems = read_link("preset=scratch-consecutive&lr=50&clip=off&epochs=120")
+    assert problems == {}
+    assert values == form.complete({**form.preset_form("scratch-consecutive"), "lr": 50.0, "clip": False, "epochs": 120})
+    assert isinstance(values["lr"], float) and isinstance(values["epochs"], int)
+
+
+def test_a_link_without_settings_is_the_defaults():
+    assert form.from_query({}) == (form.DEFAULTS, {})
+    assert read_link("preset=concise")[0] == form.complete(form.preset_form("concise"))
+
+
+@pytest.mark.parametrize("query, want", [
+    ("epochs=120", {"epochs": 120}),
+    ("lr=1e-3&optimizer=adam&model=concise", {"lr": 0.001, "optimizer": "adam", "model": "concise"}),
+    ("lr=0.001", {"lr": 0.001}),
+    ("clip=OFF", {"clip": False}),
+    ("clip=no&theta=0.5", {"clip": False, "theta": 0.5}),
+    ("clip=0.05", {"clip": True, "theta": 0.05}),          # clip=<number>: clipping on with that θ
+    ("preset=concise&clip=1", form.preset_form("concise")),  # 1 is a yes, not θ = 1
+    ("theta=2", {"theta": 2.0}),
+    ("max_chars=0&corpus=timemachine", {"max_chars": 0, "corpus": "timemachine"}),
+    ("decoding=Sample&temperature=0.8&top_k=5", {"decoding": "sample", "temperature": 0.8, "top_k": 5}),
+    ("prefixes=the,time machine", {"prefixes": "the,time machine"}),
+    ("prefixes=,", {"prefixes": ""}),
+    ("seed=42&pred_len=0&pred_period=1", {"seed": 42, "pred_len": 0, "pred_period": 1}),
+])
+def test_each_kind_of_setting_is_read_from_a_link(query, want):
+    values, problems = read_link(query)
+    assert problems == {}
+    assert values == form.complete({**form.DEFAULTS, **want})
+
+
+@pytest.mark.parametrize("query, name, message", [
+    ("epochs=abc", "epochs", "epochs='abc' is not allowed: a whole number"),
+    ("epochs=1e3", "epochs", "epochs='1e3' is not allowed: a whole number"),
+    ("epochs=2.5", "epochs", "epochs='2.5' is not allowed: a whole number"),
+    ("seed=", "seed", "seed='' is not allowed: a whole number"),
+    ("lr=fast", "lr", "lr='fast' is not allowed: a number"),
+    ("lr=nan", "lr", "lr='nan' is not allowed: a number"),
+    ("clip=maybe", "clip", "clip='maybe' is not allowed: on or off"),
+    ("corpus=upload", "corpus", "corpus='upload' is not allowed: a link cannot bring a file"),
+    ("corpus=wikipedia", "corpus", "corpus='wikipedia' is not allowed: choose one of jaychou, timemachine, offline"),
+    ("clip=-1", "clip", "clip=-1 is not allowed: a number above 0"),
+])
+def test_an_unreadable_value_keeps_the_default_and_says_what_is_allowed(query, name, message):
+    values, problems = read_link(query)
+    assert set(problems) == {name} and problems[name].startswith(message), problems
+    assert values == form.DEFAULTS
+
+
+@pytest.mark.parametrize("query, name, value", [
+    ("lr=-1", "lr", -1),
+    ("theta=0", "theta", 0),
+    ("epochs=6000", "epochs", 6000),
+    ("num_hiddens=2048", "num_hiddens", 2048),
+    ("max_chars=-1", "max_chars", -1),
+    ("seed=-3", "seed", -3),
+    ("pred_len=501", "pred_len", 501),
+    ("temperature=5", "temperature", 5),
+    ("top_k=-1", "top_k", -1),
+    ("prefixes=" + "x" * 1001, "prefixes", "x" * 1001),
+    ("model=transformer", "model", "transformer"),
+    ("decoding=beam", "decoding", "beam"),
+])
+def test_a_value_the_form_refuses_gets_the_forms_message_and_keeps_the_default(query, name, value):
+    values, problems = read_link(query)
+    assert problems == {name: form.form_to_config({name: value})[1][name]}
+    assert problems[name].startswith(f"{name}=")
+    assert values == form.DEFAULTS
+
+
+def test_a_refused_value_keeps_the_presets_value_and_the_rest_of_the_link_holds():
+    values, problems = read_link("preset=concise&lr=-1&epochs=120")
+    assert problems == {"lr": "lr=-1 is not allowed: a number above 0 and at most 1e9"}
+    assert values == form.complete({**form.preset_form("concise"), "epochs": 120})
+
+
+def test_parameters_that_are_not_settings():
+    values, problems = read_link("lesson=clipping&lang=zh&class=ABC&mode=present&__theme=dark&epochs=7")
+    assert problems == {} and values == {**form.DEFAULTS, "epochs": 7}
+    values, problems = read_link("corpus_file=/etc/passwd&resume=on&foo=1&Epochs=3")
+    assert values == form.DEFAULTS
+    assert set(problems) == {"corpus_file", "resume", "link"}
+    assert "cannot come from a link" in problems["corpus_file"] and "cannot come from a link" in problems["resume"]
+    assert "'foo'" in problems["link"] and "'Epochs'" in problems["link"]
+    assert "allowed: preset, corpus, max_chars" in problems["link"] and "corpus_file" not in problems["link"]
+    values, problems = read_link("preset=chapter&epochs=9")
+    assert problems == {"preset": "preset='chapter' is not allowed: choose one of " + ", ".join(PRESETS)}
+    assert values == {**form.DEFAULTS, "epochs": 9}
+
+
+def test_to_query_of_the_defaults_is_empty():
+    assert form.to_query(form.DEFAULTS) == "" and form.to_query({}) == ""
+    assert form.to_query({**form.DEFAULTS, "corpus_file": "/tmp/x.txt", "resume": True}) == ""
+
+
+def test_to_query_writes_only_what_differs_in_table_order():
+    assert form.to_query({"epochs": 120, "lr": 50.0, "clip": False}) == "lr=50&clip=off&epochs=120"
+    assert form.to_query({"prefixes": "the, time"}) == "prefixes=the,%20time"
+    assert form.to_query({"prefixes": ""}) == "prefixes=,"   # no prefixes: a lone comma, which a link keeps
+    assert form.to_query({**form.preset_form("concise"), "epochs": 120}) == "preset=concise&epochs=120"
+    assert form.to_query(form.preset_form("scratch-random")) == ""  # the defaults are the first preset
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_round_trip_of_the_presets(name):
+    values = form.preset_form(name)
+    query = form.to_query(values)
+    assert form.from_query(dict(parse_qsl(query))) == (form.complete(values), {})
+
+
+def random_values(rng: random.Random) -> dict:
+    """Valid form values drawn within every setting's allowed range (no corpus_file, no resume)."""
+    def log(low, high):
+        return 10 ** rng.uniform(low, high)
+    return dict(
+        corpus=rng.choice(["jaychou", "timemachine", "offline"]), max_chars=rng.choice([0, rng.randint(2, 10**7)]),
+        model=rng.choice(["scratch", "concise"]), sampling=rng.choice(["random", "consecutive"]),
+        optimizer=rng.choice(["sgd", "adam"]), lr=rng.choice([log(-5, 4), float(rng.randint(1, 1000)), 100.0]),
+        clip=rng.random() < 0.7, theta=rng.choice([log(-4, 1), 0.01]), epochs=rng.randint(1, 5000),
+        num_hiddens=rng.randint(1, 1024), batch_size=rng.randint(1, 512), num_steps=rng.randint(1, 200),
+        seed=rng.choice([0, rng.randint(0, 2**63 - 1)]),
+        prefixes=rng.choice(["", "分开, 不分开", "the, time machine", "我，你、他", " a & b = c?, #x% "]),
+        pred_len=rng.randint(0, 500), pred_period=rng.randint(1, 1000), decoding=rng.choice(["greedy", "sample"]),
+        temperature=rng.choice([1.0, rng.uniform(0.05, 2.0), round(rng.randint(1, 40) * 0.05, 2)]),
+        top_k=rng.choice([0, rng.randint(1, 100)]))
+
+
+def test_round_trip_of_random_valid_values():
+    rng = random.Random(0)
+    for _ in range(200):
+        values = random_values(rng)
+        assert form.form_to_config(values)[1] == {}, values
+        query = form.to_query(values)
+        assert "corpus_file" not in query and "resume" not in query
+        assert form.from_query(dict(parse_qsl(query))) == (form.complete(values), {}), query
+        if not values["clip"] and values["theta"] == 0.01:
+            assert "theta" not in query
+
+
+# ---------------------------------------------------------------- languages
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
+# Latin words allowed in the Chinese text: names of things a Chinese class also writes in Latin letters.
+ZH_LATIN = {
+    "top-k", "k",                      # top-k sampling, and its k
+    "g",                               # the gradient g in ‖g‖ > θ
+    "SGD", "Adam", "nn.RNN", "PyTorch",  # optimizers and the library's names, as in the book
+    "W_xh", "W_hh", "W_hq",            # the model's parameters, as in the book's code
+    "UTF-8", ".txt", "MiB",            # the file format, extension and size unit of an upload
+}
+LATIN_WORD = re.compile(r"[A-Za-z0-9_.\-]*[A-Za-z][A-Za-z0-9_.\-]*")
+
+
+def latin_words(text: str) -> set:
+    return {w.strip(".") if w != ".txt" else w for w in LATIN_WORD.findall(text)}
+
+
+def test_every_setting_has_a_chinese_and_an_english_hint():
+    for s in form.SETTINGS:
+        zh_label, zh_hint = s.text("zh")
+        en_label, en_hint = s.text("en")
+        assert zh_hint and CJK.search(zh_hint), s.name
+        assert en_hint == s.hint and not CJK.search(en_hint), s.name
+        assert en_label and not CJK.search(en_label), s.name
+        assert zh_label and (CJK.search(zh_label) or zh_label == en_label == s.label), s.name
+        assert s.text("both") == (s.label, f"{zh_hint} · {en_hint}")
+
+
+def test_chinese_text_has_latin_letters_only_from_the_allow_list():
+    texts = [t for s in form.SETTINGS for t in s.text("zh")]
+    texts += [label for s in form.SETTINGS if s.kind == "choice" for label, _ in form.choice_labels(s, "zh")]
+    found = set().union(*map(latin_words, texts))
+    assert found <= ZH_LATIN, found - ZH_LATIN
+
+
+def test_choice_labels_in_each_language():
+    sampling = form.BY_NAME["sampling"]
+    assert form.choice_labels(sampling, "both") == list(sampling.choices)
+    assert form.choice_labels(sampling, "zh") == [("随机", "random"), ("相邻", "consecutive")]
+    assert form.choice_labels(sampling, "en") == [("random", "random"), ("consecutive", "consecutive")]
+    assert form.choice_labels(form.BY_NAME["model"], "zh") == [("从零开始", "scratch"), ("nn.RNN", "concise")]
+    for s in form.SETTINGS:
+        for label, _ in form.choice_labels(s, "en"):
+            assert not CJK.search(label), (s.name, label)
+    with pytest.raises(ValueError):
+        form.choice_labels(sampling, "fr")
+    with pytest.raises(ValueError):
+        sampling.text("fr")
+
+
+@pytest.mark.parametrize("params, lang", [
+    ({}, "both"), ({"lang": "zh"}, "zh"), ({"lang": "en"}, "en"), ({"lang": "EN"}, "en"), ({"lang": "zh-CN"}, "zh"),
+    ({"lang": "both"}, "both"), ({"lang": "fr"}, "both"), ({"lang": ""}, "both"), ({"lang": ["en", "zh"]}, "zh"),
+])
+def test_lang_of_a_link(params, lang):
+    assert form.lang_of(params) == lang and lang in form.LANGS

@@ -80,9 +80,12 @@ def test_runs_of_many_sessions_all_progress(lab, tiny_corpus, tiny_config):
     sessions = [lab.session(f"page{i}") for i in range(6)]
     runs = [s.start(Trainer(tiny_config(epochs=100_000, seed=i), tiny_corpus)) for i, s in enumerate(sessions)]
     wait_until(lambda: all(r.view().epoch >= 2 for r in runs), timeout=20)
-    time.sleep(1.0)
-    epochs = [r.view().epoch for r in runs]
-    assert min(epochs) >= 0.5 * max(epochs), f"unfair shares: {epochs}"  # same work per epoch: about level
+    before = [r.view().epoch for r in runs]
+    time.sleep(4.0)
+    gained = [r.view().epoch - b for r, b in zip(runs, before)]
+    # Six runs on two workers with 0.3 s slices: each run is served about every 0.9 s, so in 4 s each gets
+    # 4-5 slices, give or take one. Same work per epoch, so the epochs gained differ by at most ~2x.
+    assert min(gained) >= 0.4 * max(gained) > 0, f"unfair shares: {gained}"
     views = [r.view() for r in runs]
     assert all(v.status == "running" and v.running_runs == 6 and v.eta is not None for v in views)
     t0 = time.monotonic()
@@ -96,6 +99,7 @@ def test_eta_follows_the_others(lab, tiny_corpus, tiny_config):
     alone = a.view().eta
     others = [lab.session(f"o{i}").start(Trainer(tiny_config(epochs=100_000, seed=i), tiny_corpus)) for i in range(3)]
     wait_until(lambda: all(r.view().epoch >= 1 for r in others))
+    time.sleep(0.6)  # estimates are cached for half a second
     shared = a.view().eta
     assert shared > 1.5 * alone * (a.view().epoch < 400), (alone, shared)  # 4 runs on 2 cores: it ends later
     for r in others:

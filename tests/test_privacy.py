@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from conftest import wait_for
 import requests
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -27,13 +27,6 @@ TEXT = "静夜思 床前明月光 疑是地上霜 举头望明月 低头思故�
 TINY = dict(corpus="upload", max_chars=0, num_hiddens=16, batch_size=4, num_steps=8, epochs=2, prefixes="明月")
 
 
-def wait_for(pred, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if value := pred():
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -77,7 +70,7 @@ def test_another_session_and_a_bare_request_get_nothing(served, tmp_path):
     guesses = [f"checkpoints/{run_id}/epoch-0002.safetensors", f"checkpoints/{run_id}", "checkpoints",
                str(ROOT / "checkpoints" / run_id / "epoch-0002.safetensors"), "data/README.md",
                str(ROOT / "data" / "README.md"), "README.md", "demo/app.py", str(ROOT / "demo" / "app.py"),
-               "diary.txt", f"/tmp/gradio/diary.txt", private.name, str(private), str(session.files.folder),
+               "diary.txt", "/tmp/gradio/diary.txt", private.name, str(private), str(session.files.folder),
                f"{run_id}-epoch-0002.safetensors", str(ROOT / ".." / "shared" / "data" / "timemachine.txt")]
     for guess in guesses:
         response = fetch(url, guess)

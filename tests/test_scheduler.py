@@ -137,10 +137,12 @@ def test_estimate_is_processor_sharing():
         s._runs.update({a: 0.0, b: 0.0})
     # 2 runs share 2 cores: 1 thread-second/s each. a ends at 10 s; b has 20 left, alone with 2 cores: 10 s more
     assert s.estimate(a) == pytest.approx(10.0) and s.estimate(b) == pytest.approx(20.0)
+    assert s.estimate(FakeJob("x", 1, left=1.0)) is None  # not admitted
     with s._cv:
         s._runs[c] = 0.0
+    assert s.estimate(a) == pytest.approx(10.0)  # estimates are made twice a second at most
+    s._etas_at = -1.0
     assert s.estimate(a) is None  # a run whose pace is unknown makes every estimate unknown
-    assert s.estimate(FakeJob("x", 1, left=1.0)) is None  # not admitted
 
 
 def test_shutdown_cancels_every_job():

@@ -1,0 +1,165 @@
+"""A class watching one run: what 50 watching screens cost the teacher's run, and how late they see it.
+
+Starts ``python demo/app.py`` in its own process. The teacher (a ``gradio_client`` client) shares its
+session, then trains the chapter's default run (scratch · random) alone, and ``--rounds`` times with
+``--watchers`` screens following ``/watch`` (opened before, closed after), each followed by a run alone
+again. Prints
+- the teacher's throughput (characters of the run per wall second, from pressing Train to its end) with
+  the watchers as a ratio of the runs alone just before and after (median; target >= 0.9);
+- the delay from the teacher's page showing an epoch to each watcher showing it (p50/p99/max over every
+  epoch the teacher saw and every watcher; target <= 1 s);
+- how many times the server rendered the charts: once per change, whatever the number of watchers.
+
+Usage: CHARRNN_DATA_DIR=../shared/data python bench/watchers.py [--watchers 50] [--epochs 40] [--rounds 3]
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import resource
+import socket
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_app import app_args, start_server  # noqa: E402
+from classroom import pct, proc_stats  # noqa: E402
+
+
+EPOCH = re.compile(r'(?<!\\)"epoch": ?(\d+)')
+
+
+def teacher_run(client, epochs: int) -> tuple[float, dict[int, float]]:
+    """Train once; (characters per wall second, {epoch: when the teacher's page first showed it})."""
+    shown: dict[int, float] = {}
+    t0 = time.perf_counter()
+    final = None
+    for out in client.submit(**app_args("scratch-random", epochs, 10), api_name="/train"):
+        progress = out[5]
+        if isinstance(progress, dict) and "epoch" in progress:
+            shown.setdefault(progress["epoch"], time.perf_counter())
+            final = progress
+    wall = time.perf_counter() - t0
+    return final["mean_chars_per_sec"] * final["train_seconds"] / wall, shown
+
+
+def watcher(url: str, code: str, seen: list[tuple[int, float]], streams: list, ready: threading.Event,
+            received: list[int]) -> None:
+    """One student's screen: follow the class over Gradio's HTTP stream (what a page's connection costs the
+    server, without the weight of a whole client library in this process, which shares the 2 cores) and
+    note when each epoch first appears. Closing its response (in ``streams``) leaves the class."""
+    with requests.Session() as http:
+        event = http.post(f"{url}gradio_api/call/watch", json={"data": [code]}, timeout=30).json()["event_id"]
+        stream = http.get(f"{url}gradio_api/call/watch/{event}", stream=True, timeout=None)
+        streams.append(stream)
+        ready.set()
+        try:
+            for line in stream.iter_lines(decode_unicode=True):
+                received.append(len(line))
+                # the progress dict's epoch: the other outputs are JSON strings, where quotes are escaped
+                if line.startswith("data:") and (m := EPOCH.search(line)):
+                    seen.append((int(m[1]), time.perf_counter()))
+        except (requests.RequestException, OSError, AttributeError, ValueError):
+            pass  # hung up by the benchmark
+        finally:
+            stream.close()
+
+
+def hang_up(stream) -> None:
+    """End a watcher's stream from another thread (closing the response there would wait for its reader)."""
+    sock = getattr(getattr(stream.raw, "_connection", None), "sock", None)
+    if sock is not None:
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def cpu_seconds(server: int) -> tuple[float, float]:
+    """CPU seconds used so far by the server and by this process (its watchers and the teacher's client)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return proc_stats(server)["cpu_s"], me.ru_utime + me.ru_stime
+
+
+def watched_run(url: str, server: int, code: str, teacher, watchers: int, epochs: int) -> tuple:
+    """Open ``watchers`` screens, train once, close them: (chars/s, delays behind the teacher, epochs missed,
+    CPU seconds of the server and of the clients during the run, bytes the watchers received)."""
+    seen: list[list[tuple[int, float]]] = [[] for _ in range(watchers)]
+    readies = [threading.Event() for _ in range(watchers)]
+    streams: list = []
+    received: list[int] = []
+    for i in range(watchers):
+        threading.Thread(target=watcher, args=(url, code, seen[i], streams, readies[i], received),
+                         daemon=True).start()
+    for r in readies:
+        r.wait(120)
+    time.sleep(3.0)  # every watcher's stream is open and has had its first update
+    cpu = cpu_seconds(server)
+    rate, shown = teacher_run(teacher, epochs)
+    cpu = [b - a for a, b in zip(cpu, cpu_seconds(server))]
+    time.sleep(2.0)  # the last updates reach the watchers
+    for stream in streams:
+        hang_up(stream)
+    time.sleep(4.0)  # the server finds the streams closed at its next update (the clock: every 2 s)
+    delays, missed = [], 0
+    for s in seen:
+        for epoch, t_teacher in shown.items():
+            later = [t for e, t in s if e >= epoch and t >= t_teacher - 1.0]
+            if later:
+                delays.append(max(0.0, min(later) - t_teacher))
+            else:
+                missed += 1
+    return rate, delays, missed, cpu, sum(received)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--watchers", type=int, default=50)
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--rounds", type=int, default=3, help="watched runs, each between two runs alone")
+    args = ap.parse_args()
+    proc, url = start_server()
+    try:
+        from gradio_client import Client
+        teacher = Client(url, verbose=False)
+        teacher_run(teacher, 2)  # warm up: the corpus is read, torch is loaded
+        code = re.search(r"class-code'>([A-Z0-9-]+)<", teacher.predict(api_name="/share"))[1]
+        cpu = cpu_seconds(proc.pid)
+        alone = [teacher_run(teacher, args.epochs)[0]]
+        cpu_alone = [b - a for a, b in zip(cpu, cpu_seconds(proc.pid))]
+        watched, delays, missed, ratios, cpus, sizes = [], [], 0, [], [], []
+        stats0 = teacher.predict(api_name="/stats")
+        for _ in range(args.rounds):
+            rate, d, m, c, size = watched_run(url, proc.pid, code, teacher, args.watchers, args.epochs)
+            watched.append(rate)
+            cpus.append(c)
+            sizes.append(size)
+            delays += d
+            missed += m
+            alone.append(teacher_run(teacher, args.epochs)[0])
+            ratios.append(rate / ((alone[-2] + alone[-1]) / 2))
+        stats1 = teacher.predict(api_name="/stats")
+        print(f"teacher's run ({args.epochs} epochs, scratch · random), chars/s: alone "
+              f"{' · '.join(f'{a:,.0f}' for a in alone)}; with {args.watchers} watchers "
+              f"{' · '.join(f'{w:,.0f}' for w in watched)}")
+        print(f"  watched / alone (each watched run against the runs alone just before and after it): "
+              f"{' · '.join(f'{r:.2f}' for r in ratios)}, median {statistics.median(ratios):.2f}x (target >= 0.9)")
+        print(f"watchers' delay behind the teacher's page: p50 {pct(delays, 50):.2f} s · p99 {pct(delays, 99):.2f} s"
+              f" · max {max(delays):.2f} s over {len(delays)} (epoch, watcher) pairs (target <= 1 s); "
+              f"{missed} never seen")
+        print(f"CPU seconds during a run: server {cpu_alone[0]:.1f} alone, "
+              f"{statistics.median(c[0] for c in cpus):.1f} watched; this process (the teacher's client, and the "
+              f"watchers' streams) {cpu_alone[1]:.1f} alone, {statistics.median(c[1] for c in cpus):.1f} watched; "
+              f"{statistics.median(sizes) / args.watchers / 1e3:,.0f} kB received per watcher per run")
+        renders = stats1["renders"] - stats0["renders"]
+        print(f"chart renders over the {args.rounds} watched and {args.rounds} lone runs: {renders} "
+              f"({stats1['render_seconds'] - stats0['render_seconds']:.2f} s), for {args.watchers + 1} screens")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()

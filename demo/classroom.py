@@ -1,0 +1,204 @@
+"""Teaching a class with the page: one run on every screen, lessons in one click, links that carry settings.
+
+A teacher shares their session: the class code (40 random bits), the link to watch it and a QR code of
+the link. A page opened with ``?class=<code>`` watches that session live: both charts with every run,
+the status line, the newest lyrics and the history, rendered once per change for all watchers. Watchers
+train nothing and take no training slot; they may write with the teacher's current model (one at a time,
+once every few seconds each). ``?mode=present`` shows any page for a projector.
+"""
+from __future__ import annotations
+
+import asyncio
+import html
+from typing import Any
+
+import gradio as gr
+import segno
+
+import form
+import render
+import training
+from charrnn.device import machine
+from charrnn.lab import Lab, Session
+from lessons import EPOCHS, LESSONS
+
+def base_url(request: gr.Request) -> str:
+    """The address others should open: a Space's direct address (its huggingface.co page is only a frame
+    around it), else the address this page was opened at."""
+    if machine().url:
+        return machine().url
+    headers = request.headers
+    scheme = headers.get("x-forwarded-proto") or request.request.url.scheme
+    return f"{scheme}://{headers.get('x-forwarded-host') or headers.get('host')}/"
+
+
+def class_panel(code: str, link: str) -> str:
+    """The code, the link and a QR code of the link, for the projector."""
+    qr = segno.make(link, error="m").svg_inline(scale=5, border=2, dark="#111", light="#fff")
+    return (f"<div class='class-share'><div class='qr'>{qr}</div><div>"
+            f"<div class='class-code'>{html.escape(code)}</div>"
+            f"<div>看直播 · Watch live: <a href='{html.escape(link)}' target='_blank'>{html.escape(link)}</a></div>"
+            "<div class='hint'>扫码或打开链接，即可看到这里的每一次训练；观看者不能开始或停止训练 · Scan or open the link "
+            "to watch every run of this page live; watchers cannot start or stop anything</div></div></div>")
+
+
+class Classroom:
+    """The handlers of Share, the watcher page, the lessons and Copy link."""
+
+    def __init__(self, lab: Lab):
+        self.lab = lab
+
+    # ------------------------------------------------------------ one run, every screen
+    def on_share(self, request: gr.Request) -> str:
+        session = self.lab.session(request.session_hash)
+        code = self.lab.share(session)
+        return class_panel(code, f"{base_url(request)}?class={code}")
+
+    def watch(self, code: str | None, page: Session) -> Session | None:
+        """The session a watcher page shows (None: unknown or ended); the page becomes a watcher."""
+        teacher = self.lab.by_class(code)
+        if teacher is not None and teacher is not page:
+            page.watching, page.watched_code = teacher.key, teacher.class_code
+        return teacher
+
+    async def on_watch(self, request: gr.Request, code: str | None = None):
+        """Stream a class's session, for API clients (a watcher page does the same on load)."""
+        page = self.lab.session(request.session_hash)
+        teacher = self.watch(code, page)
+        if teacher is None:
+            yield ended_outputs(code)
+            return
+        async for out in training.follow(teacher, forever=True):
+            yield out
+        yield ended_outputs(code)
+
+    # ------------------------------------------------------------ a page opens
+    def load_handler(self, page: Any):
+        """The page's load event (a function Gradio can read: ``key`` from the browser, then the request)."""
+        async def on_load(key: str, request: gr.Request):
+            async for update in self.open_page(page, key, request):
+                yield update
+        return on_load
+
+    def lesson_handler(self, key: str):
+        """The handler of one lesson's button (``/lesson_<key>`` in the API; ``epochs`` as on the page)."""
+        async def on_lesson(request: gr.Request, epochs: float | None = None):
+            async for update in self.on_lesson(key, epochs, request):
+                yield update
+        on_lesson.__name__ = on_lesson.__qualname__ = f"on_lesson_{key}"
+        return on_lesson
+
+    async def open_page(self, page: Any, key: str, request: gr.Request):
+        """A page opens or reloads. It finds its session by the key it keeps (its runs still going), and
+        reads its address: ``?class=`` watches a class, ``?mode=present`` is for a projector, ``?lang=``
+        shows one language, settings fill the form (a bad one says why next to it and keeps its default),
+        ``?lesson=`` starts a lesson."""
+        params = dict(request.query_params)
+        session = self.lab.attach(request.session_hash, key)
+        look = training.renders_of(session)
+        look.style = render.PRESENT if params.get("mode") == "present" else render.NORMAL
+        look.lang = form.lang_of(params)
+        first = Updates({page.key: session.key, page.sidebar: gr.update(open=look.style is render.NORMAL)})
+        first.merge(page.in_language(look.lang))
+        if "class" in params:
+            teacher = self.watch(params["class"], session)
+            first.merge({c: gr.update(visible=False) for c in page.teacher_only})
+            banner = watching_banner(teacher.class_code) if teacher else ended_outputs(params["class"])[0]
+            yield first.merge({page.banner: gr.update(visible=True, value=banner)})
+            return
+        values, problems = form.from_query(params)
+        named = {n for n in form.LINK_NAMES if n in params or "preset" in params or
+                 (n == "theta" and "clip" in params)}
+        first.merge({page.settings[n]: gr.update(value=values[n]) for n in named if n not in problems})
+        first.merge({page.settings[n]: gr.update(info=f"✗ {m}") for n, m in problems.items() if n in page.settings})
+        if problems:
+            first.merge({page.banner: gr.update(visible=True, value=(
+                "✗ 链接里有不允许的设置，已保留默认值 · The link has settings that are not allowed; their defaults "
+                "are kept:  \n" + "  \n".join(f"`{n}`: {html.escape(m)}" for n, m in problems.items())))})
+        lesson = params.get("lesson")
+        if lesson in LESSONS and session.active is None and not session.in_lesson:
+            problem = self.start_lesson(session, lesson, values["epochs"])
+            if problem:
+                first.merge({page.train_note: problem})
+        yield first
+
+    async def on_follow(self, request: gr.Request):
+        """After a page opens: show its session (a watcher: the class's) and follow what is training.
+
+        A separate event from the page's load, with only the six outputs of a run (``postprocess=False``):
+        an update of the load event would touch every setting of the form, for every watcher."""
+        page = self.lab.session(request.session_hash)
+        look = training.renders_of(page)
+        if page.watching is not None:
+            teacher = self.lab.by_key(page.watching)
+            if teacher is not None:
+                async for out in training.follow(teacher, forever=True, style=look.style, lang=look.lang):
+                    yield out
+            yield ended_outputs(page.watched_code)
+            return
+        yield await asyncio.to_thread(training.outputs, page)
+        if page.active is not None or page.in_lesson:
+            done = (lambda: not page.in_lesson) if page.in_lesson else None
+            async for out in training.follow(page, page.active if done is None else None, done=done):
+                yield out
+
+    def on_followed(self, request: gr.Request) -> Any:
+        """After ``on_follow`` ends: a watcher's banner says that the class has ended."""
+        page = self.lab.peek(request.session_hash)
+        if page is None or page.watching is None:
+            return gr.skip()
+        return ended_outputs(page.watched_code or "")[0]
+
+    # ------------------------------------------------------------ lessons
+    def start_lesson(self, session: Session, key: str, epochs: Any) -> str:
+        """Start a lesson's runs (short ones, unless the teacher changed the epochs on the page); what went
+        wrong, or ""."""
+        n = EPOCHS if epochs in (None, form.DEFAULTS["epochs"]) else int(epochs)
+        try:
+            session.start_plan(LESSONS[key].steps(n, form.PAGE_PRED_PERIOD), caption=LESSONS[key].caption)
+        except (RuntimeError, ValueError) as e:
+            return f"✗ {e}"
+        return ""
+
+    async def on_lesson(self, key: str, epochs: Any, request: gr.Request):
+        """Run a lesson's two runs one after the other, and stream them until the lesson ends."""
+        session = self.lab.session(request.session_hash)
+        if session.active is not None:
+            yield training.note(training.BUSY_NOTE, busy=True)
+            return
+        if problem := self.start_lesson(session, key, epochs):
+            yield training.note(problem)
+            return
+        first = True
+        async for out in training.follow(session, done=lambda: not session.in_lesson):
+            yield (*out, *(("", gr.update(visible=False)) if first else (gr.skip(), gr.skip())))
+            first = False
+
+    # ------------------------------------------------------------ links
+    def on_copy_link(self, request: gr.Request, **values: Any) -> str:
+        query = form.to_query({k: v for k, v in values.items() if k not in ("corpus_file", "resume")})
+        return base_url(request) + (f"?{query}" if query else "")
+
+
+class Updates(dict):
+    """Component updates to send at once; ``merge`` combines two updates of one component."""
+
+    def merge(self, more: dict) -> "Updates":
+        for component, update in more.items():
+            old = self.get(component)
+            if isinstance(old, dict) and isinstance(update, dict):
+                update = {**old, **update}
+            self[component] = update
+        return self
+
+
+def ended_outputs(code: str | None) -> tuple:
+    text = (f"**班级 {html.escape(code or '')} 不存在或已结束 · The class {html.escape(code or '')} is unknown or has "
+            "ended.** Ask your teacher for the new link, or [open the lab yourself · 自己打开实验室](./).")
+    return (text, *[gr.skip()] * 5)
+
+
+def watching_banner(code: str) -> str:
+    return (f"👀 **正在观看班级 {html.escape(code)} · Watching class {html.escape(code)}** — the teacher's runs appear "
+            "here live; you can write with the teacher's model below · 你可以用老师的模型在下面写歌词")
+

@@ -1,0 +1,73 @@
+"""The chapter's lessons, one click each: two runs that differ in one thing, one after the other, on one chart.
+
+Each lesson says in one line, in both languages, what to look at. Its runs are short (``EPOCHS`` epochs,
+about 20-40 s each on a 2-core machine) unless the teacher has changed the epochs on the page. A Stop
+ends the lesson. The runs are ordinary runs of the session: a class watching it sees them too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from charrnn.config import PRESETS, TrainConfig
+from charrnn.corpus import cached_corpus
+from charrnn.lab import Run
+from charrnn.train import Trainer
+
+EPOCHS = 100  # a lesson's runs unless the page's epochs say otherwise
+
+
+@dataclass(frozen=True)
+class Lesson:
+    key: str                              # its name in links: ?lesson=<key>
+    button: str                           # 中文 · English
+    caption: str                          # what to look at, 中文 · English
+    runs: tuple[dict[str, Any], ...]      # each run's settings over the chapter's (the second may fork the first)
+    fork: dict[str, Any] = field(default_factory=dict)  # the second run continues the first's model with these
+
+    def steps(self, epochs: int, pred_period: int) -> list[Callable[[Run | None], Trainer]]:
+        """What ``Session.start_plan`` runs: a function per run that makes its Trainer."""
+        def fresh(changes: dict[str, Any]) -> Callable[[Run | None], Trainer]:
+            def make(_: Run | None) -> Trainer:
+                config = TrainConfig(**{**changes, "epochs": epochs, "pred_period": pred_period})
+                return Trainer(config, cached_corpus(config.corpus, config.max_chars))
+            return make
+
+        def forked(previous: Run | None) -> Trainer:
+            if previous is None or previous.trainer is None:
+                raise RuntimeError("the first run's model is gone")
+            return previous.trainer.fork(**self.fork)
+
+        steps = [fresh(self.runs[0])]
+        steps.append(forked if self.fork else fresh(self.runs[1]))
+        return steps
+
+
+LESSONS: dict[str, Lesson] = {lesson.key: lesson for lesson in (
+    Lesson("sampling", "随机 vs 相邻采样 · random vs consecutive",
+           "随机采样 vs 相邻采样：相邻采样把隐状态带到下一个小批量，困惑度降得更快 · random vs consecutive sampling: "
+           "consecutive sampling carries the hidden state into the next minibatch, so its perplexity falls faster",
+           (PRESETS["scratch-random"], PRESETS["scratch-consecutive"])),
+    Lesson("clipping", "梯度裁剪 开 vs 关 · clipping on vs off",
+           "梯度裁剪 开 vs 关（学习率 10）：θ=0.1 时稳步下降；不裁剪，困惑度几轮内爆炸，训练发散 · clipping on vs off "
+           "(lr 10): with θ=0.1 the perplexity falls steadily; without clipping it explodes within a few epochs "
+           "and the run diverges",
+           # lr 10 with θ 0.1 caps each step at 1, as the chapter's lr 100 with θ 0.01 does (same curve); at lr 100
+           # an unclipped run is infinite in its first epoch and draws nothing, at lr 10 it climbs for ~10 epochs.
+           ({**PRESETS["scratch-random"], "lr": 10.0, "clip_theta": 0.1},
+            {**PRESETS["scratch-random"], "lr": 10.0, "clip_theta": None})),
+    Lesson("concise", "从零开始 vs nn.RNN · from scratch vs nn.RNN",
+           "从零开始 vs nn.RNN：同一个网络的两种写法（SGD 与 Adam）；比较曲线和速度（每秒字符数） · from scratch vs "
+           "torch.nn.RNN: one network written two ways (SGD and Adam); compare the curves and the speed (chars/s)",
+           (PRESETS["scratch-consecutive"], PRESETS["concise"])),
+    Lesson("decoding", "贪心 vs 采样解码 · greedy vs sampled",
+           "贪心 vs 采样：同一个模型写的歌词并排放；贪心解码陷入重复，按温度采样不会 · greedy vs sampled decoding: the "
+           "same model's lyrics side by side; greedy argmax falls into loops, sampling with a temperature does not",
+           (PRESETS["scratch-consecutive"],), fork=dict(temperature=0.8, top_k=None)),
+    Lesson("lr", "学习率 太大 vs 合适 · learning rate too large vs right",
+           "学习率太大 vs 合适：lr 300 的步子跳过了低谷，困惑度一直高于词表大小（比瞎猜还差）；lr 100 稳步下降 · a "
+           "learning rate too large vs one that works: at lr 300 the steps jump over the valley and the perplexity "
+           "stays above the vocabulary size (worse than guessing); at lr 100 it falls steadily",
+           # measured over 100 epochs: lr 300 stays between 1e5 and 1e7, lr 100 falls to ~9
+           ({**PRESETS["scratch-random"], "lr": 300.0}, PRESETS["scratch-random"])),
+)}
