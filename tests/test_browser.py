@@ -195,10 +195,9 @@ def test_a_class_watches_the_teachers_run_live_in_present_mode(page_url, browser
     teacher = browser.new_context(viewport={"width": 1280, "height": 720})
     t = teacher.new_page()
     t.goto(page_url + "?mode=present")
-    t.get_by_role("button", name="📣 分享给全班 · Share with the class", exact=True).wait_for(state="attached",
-                                                                                          timeout=30_000)
+    t.get_by_text("全班一起看 · Share with the class").wait_for(timeout=30_000)
     assert t.evaluate("() => document.body.classList.contains('present')")
-    t.get_by_text("全班一起看 · Share with the class").click()
+    t.get_by_text("全班一起看 · Share with the class").click()  # the accordion opens
     button(t, "📣 分享给全班 · Share with the class").click()
     t.wait_for_function("() => document.querySelector('#class-panel .class-code') !== null", timeout=20_000)
     link = t.locator("#class-panel a").get_attribute("href")
@@ -236,5 +235,7 @@ def test_a_class_watches_the_teachers_run_live_in_present_mode(page_url, browser
 
 def set_number_present(page, epochs):
     """The settings sit in a folded sidebar in present mode: open it, set the epochs, fold it again."""
-    page.locator("#settings-sidebar .sidebar-toggle, button[aria-label*='ebar'], .toggle-button").first.click()
+    toggle = page.locator("#settings-sidebar .sidebar-toggle, button[aria-label*='ebar'], .toggle-button").first
+    toggle.click()
     set_number(page, "迭代周期 · epochs", epochs)
+    toggle.click()
