@@ -88,10 +88,6 @@ class RunView:
     def active(self) -> bool:
         return self.status in ("queued", "running")
 
-    @property
-    def remaining(self) -> float | None:
-        return self.eta
-
 
 class Run:
     """One Trainer, trained slice by slice by the lab's workers; records its events for readers."""
@@ -118,7 +114,6 @@ class Run:
         self.version = 0
         self._work = None
         self._costs: list[float] = []  # thread-seconds of each epoch trained here
-        self._slice_cost = 0.0
         self._started: float | None = None
         self._ended_at: float | None = None
 
@@ -364,8 +359,9 @@ class Session:
         except Exception as e:  # the lesson ends; the page says why
             with self._lock:
                 self._plan = []
-            ended.note = f"the lesson's next run could not start: {e}"
-            ended.version += 1
+            with ended._lock:
+                ended.note = f"the lesson's next run could not start: {e}"
+                ended.version += 1
 
     def _busy_limit(self, trainer: Trainer) -> str:
         running, limits = self._scheduler.running, self._limits

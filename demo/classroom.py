@@ -75,9 +75,8 @@ class Classroom:
     # ------------------------------------------------------------ a page opens
     def load_handler(self, page: Any):
         """The page's load event (a function Gradio can read: ``key`` from the browser, then the request)."""
-        async def on_load(key: str, request: gr.Request):
-            async for update in self.open_page(page, key, request):
-                yield update
+        def on_load(key: str, request: gr.Request) -> "Updates":
+            return self.open_page(page, key, request)
         return on_load
 
     def lesson_handler(self, key: str):
@@ -88,7 +87,7 @@ class Classroom:
         on_lesson.__name__ = on_lesson.__qualname__ = f"on_lesson_{key}"
         return on_lesson
 
-    async def open_page(self, page: Any, key: str, request: gr.Request):
+    def open_page(self, page: Any, key: str, request: gr.Request) -> "Updates":
         """A page opens or reloads. It finds its session by the key it keeps (its runs still going), and
         reads its address: ``?class=`` watches a class, ``?mode=present`` is for a projector, ``?lang=``
         shows one language, settings fill the form (a bad one says why next to it and keeps its default),
@@ -104,8 +103,7 @@ class Classroom:
             teacher = self.watch(params["class"], session)
             first.merge({c: gr.update(visible=False) for c in page.teacher_only})
             banner = watching_banner(teacher.class_code) if teacher else ended_outputs(params["class"])[0]
-            yield first.merge({page.banner: gr.update(visible=True, value=banner)})
-            return
+            return first.merge({page.banner: gr.update(visible=True, value=banner)})
         values, problems = form.from_query(params)
         named = {n for n in form.LINK_NAMES if n in params or "preset" in params or
                  (n == "theta" and "clip" in params)}
@@ -120,7 +118,7 @@ class Classroom:
             problem = self.start_lesson(session, lesson, values["epochs"])
             if problem:
                 first.merge({page.train_note: problem})
-        yield first
+        return first
 
     async def on_follow(self, request: gr.Request):
         """After a page opens: show its session (a watcher: the class's) and follow what is training.

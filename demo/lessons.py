@@ -61,9 +61,10 @@ LESSONS: dict[str, Lesson] = {lesson.key: lesson for lesson in (
            "torch.nn.RNN: one network written two ways (SGD and Adam); compare the curves and the speed (chars/s)",
            (PRESETS["scratch-consecutive"], PRESETS["concise"])),
     Lesson("decoding", "贪心 vs 采样解码 · greedy vs sampled",
-           "贪心 vs 采样：同一个模型写的歌词并排放；贪心解码陷入重复，按温度采样不会 · greedy vs sampled decoding: the "
-           "same model's lyrics side by side; greedy argmax falls into loops, sampling with a temperature does not",
-           (PRESETS["scratch-consecutive"],), fork=dict(temperature=0.8, top_k=None)),
+           "贪心 vs 采样：同一个模型写的歌词并排放；贪心解码容易重复同一句，按温度采样每次不同 · greedy vs sampled "
+           "decoding: the same model's lyrics side by side; greedy argmax tends to repeat itself, sampling with a "
+           "temperature varies",
+           (PRESETS["scratch-random"],), fork=dict(temperature=0.8, top_k=None)),
     Lesson("lr", "学习率 太大 vs 合适 · learning rate too large vs right",
            "学习率太大 vs 合适：lr 300 的步子跳过了低谷，困惑度一直高于词表大小（比瞎猜还差）；lr 100 稳步下降 · a "
            "learning rate too large vs one that works: at lr 300 the steps jump over the valley and the perplexity "

@@ -75,7 +75,7 @@ def _hline(y: float, color: str, dash: str, text: str, style: Style, top: bool) 
 MAX_POINTS = 400  # per trace: a long run's curve keeps its shape and the chart stays small to send
 
 
-def short(value: float) -> float | None:
+def _rounded(value: float) -> float | None:
     """A value as the chart needs it: 5 significant digits (a third of the JSON every screen receives twice a
     second); None (a gap) for what JSON cannot carry."""
     return float(f"{value:.5g}") if math.isfinite(value) else None
@@ -89,6 +89,14 @@ def thin(history: list, limit: int = MAX_POINTS) -> list:
     return [history[round(i * step)] for i in range(limit)]
 
 
+def _trace(view: RunView, name: str, field: str, style: Style, **extra: Any) -> dict[str, Any]:
+    """One run's curve of an ``EpochEnd`` field (at most ``MAX_POINTS`` points)."""
+    h, c = thin(view.history), color(view.number)
+    return dict(type="scatter", x=[e.epoch for e in h], y=[_rounded(getattr(e, field)) for e in h],
+                mode=_mode(view), name=name, line=dict(color=c, width=style.line),
+                marker=dict(color=c, size=2 * style.line + 2), **extra)
+
+
 def _mode(view: RunView) -> str:
     """A line, or a dot while a run has a single epoch (a line of one point draws nothing)."""
     return "lines" if len(view.history) > 1 else "markers"
@@ -100,10 +108,7 @@ def perplexity_figure(views: list[RunView], style: Style = NORMAL) -> dict[str, 
     names = labels(views)
     data = []
     for v in views:
-        h = thin(v.history)
-        data.append(dict(type="scatter", x=[e.epoch for e in h], y=[short(e.perplexity) for e in h], mode=_mode(v),
-                         name=names[v.number], line=dict(color=color(v.number), width=style.line),
-                         marker=dict(color=color(v.number), size=2 * style.line + 2)))
+        data.append(_trace(v, names[v.number], "perplexity", style))
     shapes, notes = [], []
     for V in sorted({v.vocab_size for v in views}):
         shape, label = _hline(V, "#888", "dot", f"uniform guess = vocabulary size {V}", style, top=False)
@@ -122,13 +127,10 @@ def grad_norm_figure(views: list[RunView], style: Style = NORMAL) -> dict[str, A
     data, shapes, notes = [], [], []
     for v in views:
         c = color(v.number)
-        h = thin(v.history)
-        data.append(dict(type="scatter", x=[e.epoch for e in h], y=[short(e.grad_norm) for e in h], mode=_mode(v),
-                         name=names[v.number], line=dict(color=c, width=style.line),
-                         marker=dict(color=c, size=2 * style.line + 2),
-                         customdata=[[e.grad_norm_max, e.clipped * 100] for e in h],
-                         hovertemplate="mean %{y:.3g} · max %{customdata[0]:.3g} · "
-                                       "clipped %{customdata[1]:.0f}%<extra></extra>"))
+        data.append(_trace(v, names[v.number], "grad_norm", style,
+                           customdata=[[_rounded(e.grad_norm_max), round(e.clipped * 100)] for e in thin(v.history)],
+                           hovertemplate="mean %{y:.3g} · max %{customdata[0]:.3g} · "
+                                         "clipped %{customdata[1]:.0f}%<extra></extra>"))
         if v.config.clip_theta is not None:
             shape, label = _hline(v.config.clip_theta, c, "dash", f"θ = {v.config.clip_theta:g} (#{v.number})",
                                   style, top=True)

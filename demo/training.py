@@ -17,7 +17,6 @@ from typing import Any
 import gradio as gr
 
 import form
-import layout
 import render
 from charrnn.config import ConfigError
 from charrnn.corpus import CorpusError

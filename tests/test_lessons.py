@@ -1,0 +1,51 @@
+"""The lessons show what their captions say, on the chapter's corpus (short runs: 15 epochs each).
+
+Margins are orders of magnitude (bench/lessons.py prints the 100-epoch curves), so float32 rounding and
+thread counts, which move a perplexity by far less than 1%, cannot flip them.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "demo"))
+from lessons import LESSONS  # noqa: E402
+
+from charrnn.config import TrainConfig  # noqa: E402
+from charrnn.train import EpochEnd, Trainer  # noqa: E402
+
+EPOCHS = 15
+
+
+def curve(settings: dict, corpus) -> tuple[list[float], str]:
+    """Perplexity per epoch and how the run ended."""
+    trainer = Trainer(TrainConfig(**{**settings, "epochs": EPOCHS, "pred_period": 1000, "prefixes": []}), corpus)
+    events = list(trainer.run())
+    return [e.perplexity for e in events if isinstance(e, EpochEnd)], events[-1].status
+
+
+def test_clipping_lesson_falls_with_clipping_and_explodes_without(jaychou_10k):
+    vocab = len(jaychou_10k.vocab)
+    clipped, status = curve(LESSONS["clipping"].runs[0], jaychou_10k)
+    assert status == "finished" and clipped[-1] < vocab / 2 and clipped[-1] < clipped[0]
+    unclipped, status = curve(LESSONS["clipping"].runs[1], jaychou_10k)
+    # measured: 1e277 by epoch 10, infinite in epoch 12; either way the curve leaves the chart's scale
+    assert status == "diverged" or max(unclipped) > 1e6, (status, unclipped)
+
+
+def test_lr_lesson_too_large_stays_above_guessing_and_right_falls(jaychou_10k):
+    vocab = len(jaychou_10k.vocab)
+    large, _ = curve(LESSONS["lr"].runs[0], jaychou_10k)
+    right, _ = curve(LESSONS["lr"].runs[1], jaychou_10k)
+    assert min(large) > vocab, large          # measured 1.8e3 at the lowest, 1e5-1e7 later
+    assert right[-1] < vocab / 3 and right[-1] < min(large) / 5, right  # measured ~250 at epoch 15
+
+
+@pytest.mark.parametrize("key", list(LESSONS))
+def test_every_lesson_makes_two_runs_from_the_chapters_settings(key):
+    lesson = LESSONS[key]
+    assert len(lesson.runs) + bool(lesson.fork) == 2
+    for settings in lesson.runs:
+        assert TrainConfig(**settings).problems() == {}
