@@ -10,7 +10,8 @@ Starts ``python demo/app.py`` in its own process, then:
    figures;
 3. waves 2..``--waves``: the same students with ``--soak-epochs`` epochs each (sessions closed between
    waves), printing the server's memory (RSS) and thread count after every wave (targets: memory after
-   the last wave within 10% of wave 1; threads back to where they were after wave 1's runs began).
+   the last wave within 10% of wave 1; threads back to where they were before wave 1, read
+   ``SETTLE`` s after a wave: a thread the server started for a wave's requests ends after 10 s idle).
 
 Usage: CHARRNN_DATA_DIR=../shared/data python bench/classroom.py [--students 30] [--epochs 60] [--waves 10]
 """
@@ -18,7 +19,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
+import re
+import secrets
 import sys
 import threading
 import time
@@ -40,28 +44,58 @@ def proc_stats(pid: int) -> dict[str, float]:
             "cpu_s": (int(stat[11]) + int(stat[12])) / ticks}
 
 
-def student(url: str, epochs: int, out: list, go: threading.Event) -> None:
-    """One student: press Train, follow the stream to the end, close the tab."""
-    from gradio_client import Client
-    client = Client(url, verbose=False)
-    go.wait()
-    t0 = time.perf_counter()
-    first, final = None, None
-    for update in client.submit(**app_args("scratch-random", epochs, 10), api_name="/train"):
-        progress = update[5]
-        if not isinstance(progress, dict):
-            continue
-        if first is None and progress.get("epoch", 0) >= 1:
-            first = time.perf_counter() - t0
-        final = progress
-    out.append({"first": first, "end": time.perf_counter(), "start": t0, "final": final})
-    client.close()
+SETTLE = 12  # seconds after a wave: AnyIO's worker threads end after 10 s idle
 
 
-def wave(url: str, students: int, epochs: int, pinger: bool) -> dict:
+def settle(url: str) -> None:
+    """Wait for a wave's traces to go: sessions closed by the clients' unload, memory trimmed by the reaper,
+    idle threads ended (AnyIO ends its idle workers when it is next given work: a GET / gives it some)."""
+    time.sleep(SETTLE)
+    requests.get(url, timeout=30)
+
+
+def train_parameters(url: str) -> list[str]:
+    """The names of /train's inputs, in the order its HTTP API takes them."""
+    info = requests.get(f"{url}gradio_api/info", timeout=30).json()
+    return [p["parameter_name"] for p in info["named_endpoints"]["/train"]["parameters"]]
+
+
+# the progress dict's epoch in a streamed line: the other outputs are JSON strings, where quotes are escaped
+EPOCH = re.compile(r'(?<!\\)"epoch": ?(\d+)')
+
+
+def student(url: str, names: list[str], epochs: int, out: list, go: threading.Event) -> None:
+    """One student's page: a session kept alive by Gradio's heartbeat stream (as a browser's), Train pressed
+    through the HTTP API and its stream followed to the end, then the tab closed (the heartbeat hangs up,
+    which closes the session). Plain HTTP rather than ``gradio_client``: this process shares the machine's
+    two cores with the server, and thirty client libraries would take a share a real class's laptops do
+    not."""
+    session = secrets.token_hex(6)
+    values = app_args("scratch-random", epochs, 10)
+    with requests.Session() as http:
+        beat = http.get(f"{url}gradio_api/heartbeat/{session}", stream=True, timeout=None)
+        go.wait()
+        t0 = time.perf_counter()
+        first, last = None, None
+        event = http.post(f"{url}gradio_api/call/train", timeout=60,
+                          json={"data": [values[n] for n in names], "session_hash": session}).json()["event_id"]
+        with http.get(f"{url}gradio_api/call/train/{event}", stream=True, timeout=None) as stream:
+            for line in stream.iter_lines(decode_unicode=True):
+                if not line.startswith("data:"):
+                    continue
+                last = line
+                if first is None and (m := EPOCH.search(line)) and int(m[1]) >= 1:
+                    first = time.perf_counter() - t0
+        end = time.perf_counter()
+        beat.close()
+    final = json.loads(last[5:])[5]
+    out.append({"first": first, "end": end, "start": t0, "final": final})
+
+
+def wave(url: str, names: list[str], students: int, epochs: int, pinger: bool) -> dict:
     results: list[dict] = []
     go = threading.Event()
-    threads = [threading.Thread(target=student, args=(url, epochs, results, go)) for _ in range(students)]
+    threads = [threading.Thread(target=student, args=(url, names, epochs, results, go)) for _ in range(students)]
     for t in threads:
         t.start()
     time.sleep(2.0)  # every client connected; then all press Train at once
@@ -107,11 +141,12 @@ def main() -> None:
         warm = Client(url, verbose=False)
         list(warm.submit(**app_args("scratch-random", 1, 10), api_name="/train"))
         warm.close()
-        time.sleep(3)
+        settle(url)
         base = proc_stats(proc.pid)
         print(f"server idle: {base['rss_mb']:.0f} MB, {base['threads']} threads")
         before = proc_stats(proc.pid)
-        w = wave(url, args.students, args.epochs, pinger=True)
+        names = train_parameters(url)
+        w = wave(url, names, args.students, args.epochs, pinger=True)
         after = proc_stats(proc.pid)
         stats = Client(url, verbose=False).predict(api_name="/stats")
         res = w["results"]
@@ -136,12 +171,12 @@ def main() -> None:
               f"{stats['trained_seconds']:.0f} s in slices")
         print(f"  figures: {stats['renders']} renders, {stats['render_seconds']:.1f} s = "
               f"{stats['render_seconds'] / cpu:.1%} of the server's {cpu:.0f} CPU seconds")
-        time.sleep(4)  # sessions closed by the clients' unload; the reaper trims memory
+        settle(url)
         after = proc_stats(proc.pid)
         rows = []
         for k in range(2, args.waves + 1):
-            wave(url, args.students, args.soak_epochs, pinger=False)
-            time.sleep(4)  # sessions closed by the clients' unload; the reaper trims memory
+            wave(url, names, args.students, args.soak_epochs, pinger=False)
+            settle(url)
             rows.append((k, proc_stats(proc.pid)))
         print("\nwave  RSS MB  threads")
         print(f"   1  {after['rss_mb']:6.0f}  {after['threads']:7d}")
@@ -149,7 +184,8 @@ def main() -> None:
             print(f"{k:4d}  {st['rss_mb']:6.0f}  {st['threads']:7d}")
         last = rows[-1][1] if rows else after
         print(f"memory after wave {args.waves} vs wave 1: {last['rss_mb'] / after['rss_mb']:.2f}x (target within 10%); "
-              f"threads {last['threads']} vs {after['threads']} after wave 1 and {base['threads']} before it")
+              f"threads {last['threads']} vs {base['threads']} before wave 1 (target: back there) and "
+              f"{after['threads']} after it")
     finally:
         proc.terminate()
         proc.wait(10)

@@ -28,10 +28,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_app import app_args, start_server  # noqa: E402
-from classroom import pct, proc_stats  # noqa: E402
-
-
-EPOCH = re.compile(r'(?<!\\)"epoch": ?(\d+)')
+from classroom import EPOCH, pct, proc_stats  # noqa: E402
 
 
 def teacher_run(client, epochs: int) -> tuple[float, dict[int, float]]:
@@ -61,7 +58,6 @@ def watcher(url: str, code: str, seen: list[tuple[int, float]], streams: list, r
         try:
             for line in stream.iter_lines(decode_unicode=True):
                 received.append(len(line))
-                # the progress dict's epoch: the other outputs are JSON strings, where quotes are escaped
                 if line.startswith("data:") and (m := EPOCH.search(line)):
                     seen.append((int(m[1]), time.perf_counter()))
         except (requests.RequestException, OSError, AttributeError, ValueError):

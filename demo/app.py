@@ -82,21 +82,27 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
                            api_visibility="private")
         s["corpus_file"].upload(files.on_upload_text, [s["corpus_file"], s["prefixes"]],
                                 [s["prefixes"], page.train_note], api_visibility="private")
-        train_outputs = [*page.run_outputs, page.train_note, page.restart]
+        notes = [page.train_note, page.restart]
+        # a stream's last word (why nothing started) shows beside the buttons once it ends (train.on_streamed)
+        streamed = dict(fn=train.on_streamed, outputs=notes, api_visibility="private", concurrency_limit=None,
+                        show_progress="hidden")
         # events that stream a run send its outputs as Gradio sends them (training.outputs): postprocess=False
-        start = dict(fn=train.on_train, inputs_kwargs=s, outputs=train_outputs, validator=train.validate_train,
+        start = dict(fn=train.on_train, inputs_kwargs=s, outputs=page.run_outputs, validator=train.validate_train,
                      concurrency_limit=None, show_progress="hidden", trigger_mode="multiple", postprocess=False)
         clock = dict(inputs_kwargs={"pressed_at": page.clock}, js="() => Date.now()")  # the browser's time
         # "multiple": a Train pressed while a run streams reaches the server, which says to stop first
-        page.train.click(train.on_press, outputs=[page.train_note, page.restart], **clock, trigger_mode="multiple",
-                         queue=False, api_visibility="private").then(api_name="train", **start)
-        page.stop.click(train.on_stop, outputs=[page.train_note, page.restart], api_name="stop",
+        page.train.click(train.on_press, outputs=notes, **clock, trigger_mode="multiple",
+                         queue=False, api_visibility="private").then(api_name="train", **start).then(**streamed)
+        page.stop.click(train.on_stop, outputs=notes, api_name="stop",
                         concurrency_limit=None, queue=False, **clock)
-        page.restart.click(train.on_stop, outputs=[page.train_note, page.restart], queue=False, **clock,
-                           api_visibility="private").then(api_visibility="private", **start)
+        page.restart.click(train.on_stop, outputs=notes, queue=False, **clock,
+                           api_visibility="private").then(api_visibility="private", **start).then(**streamed)
         for button, key in page.lessons:
-            button.click(room.lesson_handler(key), inputs_kwargs={"epochs": s["epochs"]}, outputs=train_outputs,
-                         api_name=f"lesson_{key}", concurrency_limit=None, show_progress="hidden", postprocess=False)
+            button.click(lambda: ("", gr.update(visible=False)), None, notes, queue=False,
+                         api_visibility="private").then(
+                room.lesson_handler(key), inputs_kwargs={"epochs": s["epochs"]}, outputs=page.run_outputs,
+                api_name=f"lesson_{key}", concurrency_limit=None, show_progress="hidden", postprocess=False).then(
+                **streamed)
         page.write.click(write.on_write, page.write_inputs, [page.written, page.write_note], api_name="generate",
                          validator=write.validate_write, concurrency_limit=None, show_progress="minimal")
         page.clear.click(train.on_clear, None, page.run_outputs, api_name="clear", concurrency_limit=None,

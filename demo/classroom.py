@@ -8,11 +8,11 @@ once every few seconds each). ``?mode=present`` shows any page for a projector.
 """
 from __future__ import annotations
 
-import asyncio
 import html
 from typing import Any
 
 import gradio as gr
+from anyio import to_thread  # its threads end after 10 s idle (asyncio's pool keeps them)
 import segno
 
 import form
@@ -134,7 +134,7 @@ class Classroom:
                     yield out
             yield ended_outputs(page.watched_code)
             return
-        yield await asyncio.to_thread(training.outputs, page)
+        yield await to_thread.run_sync(training.outputs, page)
         if page.active is not None or page.in_lesson:
             done = (lambda: not page.in_lesson) if page.in_lesson else None
             async for out in training.follow(page, page.active if done is None else None, done=done):
@@ -162,15 +162,13 @@ class Classroom:
         """Run a lesson's two runs one after the other, and stream them until the lesson ends."""
         session = self.lab.session(request.session_hash)
         if session.active is not None:
-            yield training.note(training.BUSY_NOTE, busy=True)
+            yield training.note(session, training.BUSY_NOTE, busy=True)
             return
         if problem := self.start_lesson(session, key, epochs):
-            yield training.note(problem)
+            yield training.note(session, problem)
             return
-        first = True
         async for out in training.follow(session, done=lambda: not session.in_lesson):
-            yield (*out, *(("", gr.update(visible=False)) if first else (gr.skip(), gr.skip())))
-            first = False
+            yield out
 
     # ------------------------------------------------------------ links
     def on_copy_link(self, request: gr.Request, **values: Any) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from anyio import to_thread  # its threads end after 10 s idle (asyncio's pool keeps them)
 
 import form
 import render
@@ -47,6 +48,7 @@ class Renders:
         self._shown: dict[tuple, tuple[float, tuple]] = {}          # what is shown -> (when made, outputs)
         self.lang = "both"
         self.style = render.NORMAL
+        self.note: tuple[str, bool] | None = None  # the Train note the page shows once its stream ends
 
     def shown(self, what: tuple) -> tuple | None:
         """The outputs made for ``what`` (state key, focus, style, language) less than ``FRESH`` s ago."""
@@ -131,7 +133,7 @@ async def follow(session: Session, run: Run | None = None, forever: bool = False
             last = time.monotonic()
             look = renders_of(session)
             what = (key, run.number if run is not None else None, style or look.style, lang or look.lang)
-            out = look.shown(what) or await asyncio.to_thread(outputs, session, run, style, lang)
+            out = look.shown(what) or await to_thread.run_sync(outputs, session, run, style, lang)
             if out != sent:  # the same tuple, shared with other pages, compares in no time
                 yield out
                 sent, sent_key = out, key
@@ -176,31 +178,41 @@ class Training:
         pending = session.pending_request()
         if pending is not None and pending.cancelled:
             session.drop_request(pending)
-            yield note(STOPPED_EARLY)
+            yield note(session, STOPPED_EARLY)
             return
         if session.active is not None:
             session.drop_request(pending)
-            yield note(BUSY_NOTE, busy=True)
+            yield note(session, BUSY_NOTE, busy=True)
             return
         checked = pending.checked if pending is not None and pending.checked is not None else None
         if checked is None:
-            checked = await asyncio.to_thread(form.check, {**values, "corpus_file": corpus_file}, session.loaded)
+            checked = await to_thread.run_sync(form.check, {**values, "corpus_file": corpus_file}, session.loaded)
         if not checked.ok:
             session.drop_request(pending)
             raise gr.Error(" · ".join(f"{k}: {v}" for k, v in checked.problems.items()), title="Not started 未开始")
         try:
-            run = session.start(await asyncio.to_thread(make_trainer, checked, session), request=pending)
+            run = session.start(await to_thread.run_sync(make_trainer, checked, session), request=pending)
         except RuntimeError as e:  # another Train of this session started its run meanwhile, or it closed
-            yield note(BUSY_NOTE if "already training" in str(e) else f"✗ {e}", busy="already training" in str(e))
+            yield note(session, BUSY_NOTE if "already training" in str(e) else f"✗ {e}", busy="already training" in str(e))
             return
         except (ConfigError, CorpusError) as e:
             session.drop_request(pending)
             raise gr.Error(str(e), title="Not started 未开始")
         if run is None:  # a Stop came while the run was being prepared
-            yield note(STOPPED_EARLY)
+            yield note(session, STOPPED_EARLY)
             return
         async for out in follow(session, run):
-            yield (*out, gr.skip(), gr.skip())  # the note is Stop's, once pressed
+            yield out
+
+    def on_streamed(self, request: gr.Request) -> tuple:
+        """After a Train or lesson stream: the note it left (why nothing started), or nothing (Stop's note
+        stays)."""
+        session = self.lab.peek(request.session_hash)
+        look = session.shared if session is not None else None
+        if look is None or look.note is None:
+            return gr.skip(), gr.skip()
+        (text, busy), look.note = look.note, None
+        return text, gr.update(visible=busy)
 
     def on_stop(self, request: gr.Request, pressed_at: float | None = None) -> tuple[str, Any]:
         """Stop this session's run (within one minibatch), or the one its latest Train is about to start.
@@ -223,11 +235,14 @@ class Training:
         return outputs(session)
 
 
-def note(text: str, busy: bool = False) -> tuple:
-    """The Train stream's answer when it starts nothing: the note beside the buttons, and for API clients
-    a progress dict that says the same."""
+def note(session: Session, text: str, busy: bool = False) -> tuple:
+    """The Train stream's answer when it starts nothing: a progress dict that says why (API clients read it),
+    and the note beside the buttons, which the page's event after the stream shows (``Training.on_streamed``:
+    a stream that carried the note's two outputs would send Gradio's skip for them with every update, each
+    costing the server a component built)."""
+    renders_of(session).note = (text, busy)
     progress = {"status": "busy" if busy else "stopped", "message": text}
-    return (*[gr.skip()] * 5, progress, text, gr.update(visible=busy))
+    return (*[gr.skip()] * 5, progress)
 
 
 def hold_upload(session: Session, path: str) -> None:

@@ -366,7 +366,7 @@ def test_train_while_training_says_so(server):
     second = train_job(c, epochs=2)
     second.result()
     out = second.outputs()[-1]
-    assert out[5]["status"] == "busy" and "stop it first" in out[6] and "停止" in out[6]
+    assert out[5]["status"] == "busy" and "stop it first" in out[5]["message"] and "停止" in out[5]["message"]
     assert len(session.runs) == 1 and session.runs[0].alive
     c.predict(api_name="/stop")
     wait_for(lambda: first.done(), timeout=20)

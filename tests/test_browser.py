@@ -196,7 +196,8 @@ def test_a_class_watches_the_teachers_run_live_in_present_mode(page_url, browser
     t = teacher.new_page()
     t.goto(page_url + "?mode=present")
     t.get_by_text("全班一起看 · Share with the class").wait_for(timeout=30_000)
-    assert t.evaluate("() => document.body.classList.contains('present')")
+    # the page's own load script marks the body; it may run a moment after the accordion shows
+    t.wait_for_function("() => document.body.classList.contains('present')", timeout=10_000)
     t.get_by_text("全班一起看 · Share with the class").click()  # the accordion opens
     button(t, "📣 分享给全班 · Share with the class").click()
     t.wait_for_function("() => document.querySelector('#class-panel .class-code') !== null", timeout=20_000)

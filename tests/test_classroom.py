@@ -81,7 +81,7 @@ def test_a_watcher_sees_the_run_live_and_trains_nothing(server):
     assert epochs == sorted(epochs) and len(set(epochs)) >= 3, f"the watcher saw no live progress: {epochs}"
     # the watcher trains nothing
     refused = [out for out in watcher.submit(**TINY, epochs=2, api_name="/train")][-1]
-    assert "watches a class" in refused[6] and lab.scheduler.running <= runs_before
+    assert "watches a class" in refused[5]["message"] and lab.scheduler.running <= runs_before
     # it writes with the teacher's model, once every few seconds
     text, note = watcher.predict("the", 20, "greedy", 1.0, 0, 0, api_name="/generate")
     assert text.startswith("the") and len(text) == 23 and "run #1" in note
