@@ -69,6 +69,9 @@ class Reference:
         self.b_h = zeros(h)
         self.W_hq = normal(h, V)
         self.b_q = zeros(V)
+        if data.device.type != "cpu":  # bench_gpu.py: the same draws, on the device that holds the data
+            self.W_xh, self.W_hh, self.b_h, self.W_hq, self.b_q = (
+                p.detach().to(data.device).requires_grad_() for p in (self.W_xh, self.W_hh, self.b_h, self.W_hq, self.b_q))
         self.params = [self.W_xh, self.W_hh, self.b_h, self.W_hq, self.b_q]
         self.shuffle = torch.Generator().manual_seed(seed)  # the library's shuffle generator, same seed
         self.epoch = 0
@@ -81,7 +84,7 @@ class Reference:
         return outputs, H
 
     def clip(self) -> None:
-        norm = torch.tensor([0.0])
+        norm = torch.tensor([0.0], device=self.data.device)
         for p in self.params:
             norm += (p.grad.data ** 2).sum()
         norm = norm.sqrt().item()
@@ -96,7 +99,7 @@ class Reference:
         H = None
         for X, Y in epoch_batches(self.data, self.batch, self.steps, self.sampling, self.shuffle):
             if self.sampling == "random" or H is None:
-                H = torch.zeros(self.batch, self.h)  # unrelated windows: fresh state
+                H = torch.zeros(self.batch, self.h, device=self.data.device)  # unrelated windows: fresh state
             else:
                 H = H.detach()                      # carried over, graph cut
             inputs = [F.one_hot(X[:, t], self.V).float() for t in range(self.steps)]

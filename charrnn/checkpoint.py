@@ -3,7 +3,9 @@
 The file holds the model's weights, the optimizer's state, the shuffle generator's state, and in its
 metadata the config, vocabulary, metrics, epoch, run id and a SHA-256 of every tensor's bytes (so a
 corrupted file is caught, not loaded). It is written to a temporary file and renamed into place, so a
-crash mid-write leaves the previous file intact.
+crash mid-write leaves the previous file intact. Tensors are written from the CPU and read onto the CPU,
+so a file saved on a GPU loads on a machine without one (``Trainer.from_checkpoint`` moves it to the run's
+device, whichever it is).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import json
 import os
 import struct
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -68,17 +71,20 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def to_bytes(model: CharModel, optimizer: torch.optim.Optimizer | None, config: TrainConfig, vocab: Vocab,
-             epoch: int, metrics: list[dict[str, Any]], run_id: str,
+def to_bytes(model: CharModel | Mapping[str, torch.Tensor], optimizer: torch.optim.Optimizer | Mapping[str, Any] | None,
+             config: TrainConfig, vocab: Vocab, epoch: int, metrics: list[dict[str, Any]], run_id: str,
              shuffle_state: torch.Tensor | None = None) -> bytes:
-    """The checkpoint as bytes (what ``save_checkpoint`` writes)."""
+    """The checkpoint as bytes (what ``save_checkpoint`` writes). ``model`` and ``optimizer`` may be given as
+    their ``state_dict()`` (a copy taken earlier, e.g. under a trainer's lock); tensors on any device are
+    written from the CPU, so a file saved on a GPU loads anywhere."""
     from safetensors.torch import save
 
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    weights = model.state_dict() if isinstance(model, torch.nn.Module) else model
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in weights.items()}
     scalars: dict[str, dict[str, Any]] = {}
     groups: list[dict[str, Any]] = []
     if optimizer is not None:
-        sd = optimizer.state_dict()
+        sd = optimizer.state_dict() if isinstance(optimizer, torch.optim.Optimizer) else optimizer
         groups = sd["param_groups"]
         for pid, st in sd["state"].items():
             for key, value in st.items():
@@ -99,10 +105,12 @@ def to_bytes(model: CharModel, optimizer: torch.optim.Optimizer | None, config: 
     return save(tensors, metadata=metadata)
 
 
-def save_checkpoint(path: str | os.PathLike, model: CharModel, optimizer: torch.optim.Optimizer | None,
-                    config: TrainConfig, vocab: Vocab, epoch: int, metrics: list[dict[str, Any]], run_id: str,
+def save_checkpoint(path: str | os.PathLike, model: CharModel | Mapping[str, torch.Tensor],
+                    optimizer: torch.optim.Optimizer | Mapping[str, Any] | None, config: TrainConfig, vocab: Vocab,
+                    epoch: int, metrics: list[dict[str, Any]], run_id: str,
                     shuffle_state: torch.Tensor | None = None) -> Path:
-    """Write a checkpoint atomically: temp file in the same folder, fsync, rename over ``path``."""
+    """Write a checkpoint atomically: temp file in the same folder, fsync, rename over ``path``
+    (``model`` and ``optimizer`` as for ``to_bytes``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = to_bytes(model, optimizer, config, vocab, epoch, metrics, run_id, shuffle_state)

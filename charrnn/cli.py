@@ -50,6 +50,9 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         hint = f"{field_help(f.name)} (default: {_chapter_values(f.name)})"
         kind, optional = _unwrap(hints[f.name])
+        if kind is bool:  # a switch: given means True
+            p.add_argument(flag, action="store_true", default=argparse.SUPPRESS, help=hint)
+            continue
         if get_origin(kind) is list:  # prefixes: one or more words
             p.add_argument(flag, nargs="+", default=argparse.SUPPRESS, help=hint)
             continue

@@ -50,6 +50,9 @@ class TrainConfig:
     epochs: int = _f(250, "number of epochs")
     seed: int = _f(0, "random seed for initial weights, shuffling and sampled text")
     device: str = _f("auto", "auto (CUDA when available, else CPU), cpu or cuda")
+    fast: bool = _f(False, "opt-in, CUDA only: replay each training step as one CUDA graph (one launch per "
+                           "minibatch instead of hundreds; Adam then keeps its step count on the GPU), which may "
+                           "change the last digits of the numbers. On the CPU it changes nothing")
     # --- samples printed while training ---
     pred_period: int = _f(50, "write a sample for each prefix every this many epochs")
     pred_len: int = _f(50, "characters generated after each prefix")
@@ -97,6 +100,7 @@ class TrainConfig:
              "a number above 0, or None for no clipping")
         need(_int(self.epochs) and 1 <= self.epochs <= 100_000, "epochs", "an integer from 1 to 100000")
         need(_int(self.seed) and 0 <= self.seed < 2**63, "seed", "an integer from 0 to 2**63-1")
+        need(isinstance(self.fast, bool), "fast", "True or False")
         need(_int(self.pred_period) and self.pred_period >= 1, "pred_period", "an integer of at least 1")
         need(_int(self.pred_len) and 0 <= self.pred_len <= 10_000, "pred_len", "an integer from 0 to 10000")
         need(isinstance(self.prefixes, list) and len(self.prefixes) <= MAX_PREFIXES

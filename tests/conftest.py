@@ -71,6 +71,41 @@ SUITE_THREADS = REQUESTED_THREADS or 1
 torch.set_num_threads(SUITE_THREADS)
 
 
+# Devices. Tests that take the ``device`` fixture (or parametrise over DEVICES) run on the CPU and on a CUDA
+# GPU; the CUDA cases carry the ``cuda`` marker (``pytest -m cuda`` runs only them: bench/gpu_check.sh) and
+# are skipped, with the reason, where torch finds no CUDA GPU.
+NO_CUDA = "no CUDA GPU on this machine"
+HAS_CUDA = torch.cuda.is_available()
+# Bit-for-bit repeatable CUDA runs (the CUDA cases compare runs exactly): cuBLAS may pick other kernels while
+# several streams are busy, and nn.RNN's cuDNN path is not repeatable on some versions, unless cuBLAS has
+# workspaces of its own (torch's "Reproducibility" notes and nn.RNN's docs). Read when cuBLAS first starts,
+# which is after this line.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+CUDA = pytest.param("cuda", id="cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not HAS_CUDA, reason=NO_CUDA)])
+DEVICES = [pytest.param("cpu", id="cpu"), CUDA]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cuda: needs a CUDA GPU (skipped without one); `pytest -m cuda` runs only these")
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """"cpu", then "cuda" (skipped without a CUDA GPU). On CUDA, TF32 is off for the test's duration: cuDNN's
+    RNN (and matmul, if allowed) may otherwise round the inputs of every product to TF32's 10-bit mantissa
+    (relative step 2^-10 ~ 1e-3, against float32's 2^-23 ~ 1.2e-7), and this suite's tolerances are derived
+    from float32's rounding. What users get by default (cuDNN TF32 allowed) is what test_chapter_setups.py runs."""
+    if request.param != "cuda":
+        yield request.param
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield request.param
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 def subprocess_env(**extra: str) -> dict[str, str]:
     """The environment for ``python -m charrnn`` subprocesses: the suite's thread count, UTF-8 output."""
     return {**os.environ, "OMP_NUM_THREADS": str(SUITE_THREADS), "PYTHONIOENCODING": "utf-8", **extra}

@@ -5,6 +5,10 @@ Each takes about half a minute on a quiet 2-core CPU. Thresholds come from CHAPT
 floating-point differences between machines. Set CHARRNN_TEST_THREADS (or OMP_NUM_THREADS) to choose
 torch's thread count for these runs, as for the whole suite (see conftest.py); without either: torch's own
 choice, or 1 when a quick probe finds one thread faster, as it is on a 2-core machine busy with other work.
+
+Each setup also runs on a CUDA GPU where there is one (skipped otherwise), against the same bounds: a run on
+the GPU lands where the CPU's does. It runs with torch's defaults, as users get them (cuDNN may use TF32 for
+the concise model's nn.RNN), and in the default path (TrainConfig.fast off).
 """
 from __future__ import annotations
 
@@ -16,13 +20,13 @@ import torch
 import torch.nn.functional as F
 
 from charrnn import EpochEnd, Finished, Sample, Trainer, build_model, preset
-from conftest import REQUESTED_THREADS, TORCH_THREADS
+from conftest import DEVICES, REQUESTED_THREADS, TORCH_THREADS
 
 V = 1027
 # charrnn ends at 1.27 / 1.15 / 1.01 (README "Results"). A change of float32 summation order (another thread
-# count, CPU or BLAS) sends the 2,000 SGD steps down a different trajectory: the chapter's formulation of the
-# same run ends 2.2% away (README "Speed": 1.303 vs 1.274). These bounds leave 26% / 26% / 14% above the
-# measured values; a run that stops learning or loses its state handling ends far higher.
+# count, CPU or BLAS, or a GPU's kernels) sends the 2,000 SGD steps down a different trajectory: the chapter's
+# formulation of the same run ends 2.2% away (README "Speed": 1.303 vs 1.274). These bounds leave 26% / 26% / 14%
+# above the measured values; a run that stops learning or loses its state handling ends far higher.
 FINAL_BELOW = {"scratch-random": 1.6, "scratch-consecutive": 1.45, "concise": 1.15}
 
 
@@ -59,10 +63,11 @@ def chapter_threads():
 
 
 @pytest.mark.parametrize("name", list(FINAL_BELOW))
-def test_chapter_setup(name, jaychou_10k, chapter_threads):
+@pytest.mark.parametrize("where", DEVICES)
+def test_chapter_setup(where, name, jaychou_10k, chapter_threads):
     corpus = jaychou_10k
     assert len(corpus) == 10_000 and len(corpus.vocab) == V
-    config = preset(name, pred_period=250)
+    config = preset(name, pred_period=250, device=where)
     assert (config.epochs, config.num_steps, config.batch_size, config.num_hiddens) == (250, 35, 32, 256)
     assert config.clip_theta == 0.01 and config.prefixes == ["分开", "不分开"]
     trainer = Trainer(config, corpus)
@@ -76,7 +81,8 @@ def test_chapter_setup(name, jaychou_10k, chapter_threads):
     assert all(math.isfinite(p) for p in ppl)
     print(f"\n{name}: perplexity at 1/50/100/150/200/250: "
           + " / ".join(f"{ppl[i - 1]:.4g}" for i in (1, 50, 100, 150, 200, 250))
-          + f"; {sum(e.seconds for e in epochs) / 250:.3f} s per epoch, {chapter_threads} thread(s)")
+          + f"; {sum(e.seconds for e in epochs) / 250:.3f} s per epoch, "
+          + (f"{chapter_threads} thread(s)" if where == "cpu" else torch.cuda.get_device_name()))
 
     # epoch 1: about the uniform guess V (the initial logits are small, so the first minibatches score ~V)
     assert 0.5 * V < ppl[0] < 1.5 * V

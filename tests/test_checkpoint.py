@@ -1,4 +1,8 @@
-"""Checkpoints: safetensors files that round-trip, resume exactly, write atomically and refuse bad input."""
+"""Checkpoints: safetensors files that round-trip, resume exactly, write atomically and refuse bad input.
+
+Tests that take ``device`` train on the CPU and on a CUDA GPU (skipped without one): a file saved from a GPU
+run holds CPU tensors and loads anywhere. Saving on one device and resuming on the other: test_gpu.py.
+"""
 from __future__ import annotations
 
 import json
@@ -35,8 +39,8 @@ SGD = dict(model="scratch", sampling="random", optimizer="sgd", lr=1.0)
 
 
 @pytest.mark.parametrize("fields", [SGD, ADAM], ids=["scratch-sgd", "concise-adam"])
-def test_roundtrip(tmp_path, tiny_corpus, tiny_config, fields):
-    t = trained(tiny_corpus, tiny_config, **fields)
+def test_roundtrip(tmp_path, tiny_corpus, tiny_config, fields, device):
+    t = trained(tiny_corpus, tiny_config, device=device, **fields)
     path = tmp_path / "run" / "model.safetensors"
     assert t.save(str(path)) == str(path)
     ck = load_checkpoint(path)
@@ -50,7 +54,7 @@ def test_roundtrip(tmp_path, tiny_corpus, tiny_config, fields):
     got = ck.model.state_dict()
     assert got.keys() == want.keys()
     for k in want:
-        assert torch.equal(got[k], want[k]), k
+        assert got[k].device.type == "cpu" and torch.equal(got[k], want[k].cpu()), k
     assert torch.equal(ck.shuffle_state, t.shuffle.get_state())
     sd = t.optimizer.state_dict()
     # the groups travel as JSON (Adam's betas tuple comes back as a list, which Adam reads the same way)
@@ -61,30 +65,33 @@ def test_roundtrip(tmp_path, tiny_corpus, tiny_config, fields):
         for pid, st in sd["state"].items():
             assert set(st) == {"step", "exp_avg", "exp_avg_sq"}
             for name, v in st.items():
-                assert torch.equal(torch.as_tensor(ck.optimizer_state["state"][pid][name]), torch.as_tensor(v))
+                assert torch.equal(torch.as_tensor(ck.optimizer_state["state"][pid][name]), torch.as_tensor(v).cpu())
 
 
-def test_generation_from_file_alone(tmp_path, tiny_corpus, tiny_config):
-    t = trained(tiny_corpus, tiny_config, epochs=3)
+def test_generation_from_file_alone(tmp_path, tiny_corpus, tiny_config, device):
+    t = trained(tiny_corpus, tiny_config, epochs=3, device=device)
     path = tmp_path / "ck.safetensors"
     t.save(str(path))
-    greedy = t.sample("the", 40)
-    sampled = predict(t.model, t.vocab, "the", 40, temperature=0.8, top_k=5, seed=9)
-    del t
+    # what the run's weights write on the CPU (where the file's model is): for a CPU run, the run's own
+    # model; for a GPU run its CPU snapshot (the GPU may round a near-tie of two logits the other way)
+    model = t.model if device == "cpu" else t.snapshot()
+    greedy = t.sample("the", 40) if device == "cpu" else predict(model, t.vocab, "the", 40)
+    sampled = predict(model, t.vocab, "the", 40, temperature=0.8, top_k=5, seed=9)
+    del t, model
     ck = load_checkpoint(path)
     assert predict(ck.model, ck.vocab, "the", 40) == greedy
     assert predict(ck.model, ck.vocab, "the", 40, temperature=0.8, top_k=5, seed=9) == sampled
 
 
 @pytest.mark.parametrize("fields", [SGD, ADAM], ids=["sgd-random", "adam-consecutive"])
-def test_resume_equals_uninterrupted(tmp_path, tiny_corpus, tiny_config, fields):
+def test_resume_equals_uninterrupted(tmp_path, tiny_corpus, tiny_config, fields, device):
     N = 2
-    full = trained(tiny_corpus, tiny_config, epochs=2 * N, **fields)
-    half = trained(tiny_corpus, tiny_config, epochs=N, **fields)
+    full = trained(tiny_corpus, tiny_config, epochs=2 * N, device=device, **fields)
+    half = trained(tiny_corpus, tiny_config, epochs=N, device=device, **fields)
     path = tmp_path / "half.safetensors"
     half.save(str(path))
     resumed = Trainer.resume(str(path), tiny_corpus, epochs=2 * N)
-    assert resumed.epoch == N and resumed.run_id == half.run_id
+    assert resumed.epoch == N and resumed.run_id == half.run_id and resumed.device.type == device
     events = list(resumed.run())
     assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [3, 4]
     assert [e.perplexity for e in resumed.history] == [e.perplexity for e in full.history]  # exact
@@ -93,6 +100,26 @@ def test_resume_equals_uninterrupted(tmp_path, tiny_corpus, tiny_config, fields)
     # saving the resumed run keeps the whole history
     resumed.save(str(path))
     assert [m["perplexity"] for m in load_checkpoint(path).metrics] == [e.perplexity for e in full.history]
+
+
+def test_resume_keeps_the_loading_optimizers_own_switches(tmp_path, tiny_corpus, tiny_config):
+    """A file whose optimizer says capturable / foreach (what a fast run on a GPU saves) resumes on the CPU,
+    with the CPU optimizer's own switches and exactly the same numbers as the plain file."""
+    full = trained(tiny_corpus, tiny_config, epochs=4, **ADAM)
+    half = trained(tiny_corpus, tiny_config, epochs=2, **ADAM)
+    path = tmp_path / "half.safetensors"
+    half.save(str(path))
+    ck = load_checkpoint(path)
+    for group in ck.optimizer_state["param_groups"]:
+        group.update(capturable=True, foreach=True)
+    resumed = Trainer.from_checkpoint(ck, tiny_corpus, epochs=4)
+    own = Trainer(tiny_config(**ADAM), tiny_corpus).optimizer.param_groups[0]  # a CPU Adam's own switches
+    for group in resumed.optimizer.param_groups:
+        assert {k: group[k] for k in ("capturable", "foreach")} == {k: own[k] for k in ("capturable", "foreach")}
+    for st in resumed.optimizer.state.values():
+        assert st["step"].device.type == "cpu"
+    list(resumed.run())
+    assert [e.perplexity for e in resumed.history] == [e.perplexity for e in full.history]  # exact
 
 
 def test_resume_reads_the_corpus_again_and_refuses_structural_changes(tmp_path, tiny_text, tiny_config):

@@ -128,6 +128,7 @@ def test_optional_values():
     assert config_for("--top-k", "off").top_k is None
     assert config_for("--top-k", "3").top_k == 3
     assert config_for("--prefixes", "我", "你好").prefixes == ["我", "你好"]
+    assert config_for("--fast").fast is True and config_for().fast is False  # opt-in
 
 
 def train_flags(parser: argparse.ArgumentParser | None = None) -> dict[str, argparse.Action]:
@@ -145,8 +146,9 @@ def test_every_config_field_is_a_flag_with_its_type_and_choices():
         a = flags[flag]
         assert a.dest == name and a.default is argparse.SUPPRESS
         assert a.choices == CHOICES.get(name)
-        assert a.metavar == (None if name in CHOICES or name == "prefixes" else name.upper())
+        assert a.metavar == (None if name in CHOICES or name in ("prefixes", "fast") else name.upper())
     assert set(CHOICES) == {"model", "sampling", "optimizer", "device"}
+    assert flags["--fast"].nargs == 0 and flags["--fast"].const is True  # a switch: given means True
     assert flags["--prefixes"].nargs == "+" and flags["--model"].nargs is None
     # the parsers the annotations call for: int | None, float | None, int, float, str
     assert flags["--max-chars"].type("none") is None and flags["--max-chars"].type("7") == 7

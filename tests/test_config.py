@@ -58,3 +58,9 @@ def test_prefixes_not_allowed(prefixes):
 
 def test_twenty_prefixes_are_allowed():
     assert len(TrainConfig(prefixes=[str(i) for i in range(20)]).prefixes) == 20
+
+
+def test_fast_is_an_opt_in_switch():
+    assert TrainConfig().fast is False and TrainConfig(fast=True).fast is True
+    assert TrainConfig.unchecked(fast="yes").problems() == {"fast": "fast='yes' is not allowed: True or False"}
+    assert "CUDA only" in TrainConfig.__dataclass_fields__["fast"].metadata["help"]

@@ -1,4 +1,8 @@
-"""Generation: the chapter's greedy predict, temperature and top-k sampling, streaming, prefix checks."""
+"""Generation: the chapter's greedy predict, temperature and top-k sampling, streaming, prefix checks.
+
+Tests that take ``device`` generate with the model on the CPU and on a CUDA GPU (skipped without one; TF32
+off there, see conftest.py); their float64 references run on the CPU.
+"""
 from __future__ import annotations
 
 import copy
@@ -28,6 +32,11 @@ def trained(tiny_corpus):
 
 
 EPS = torch.finfo(torch.float32).eps  # 1.19e-7: float32's relative rounding step
+
+
+def on(device, model):
+    """A copy of ``model`` on ``device`` (the module-scoped fixture's models stay on the CPU)."""
+    return copy.deepcopy(model).to(device)
 
 
 def chapter_predict(prefix, num_chars, step, begin_state, vocab, margins=None):
@@ -72,7 +81,7 @@ def scratch_step(model):
 
 
 @pytest.mark.parametrize("prefix", ["the", "t", "machine said "])
-def test_greedy_equals_chapter_predict_scratch(trained, tiny_corpus, prefix):
+def test_greedy_equals_chapter_predict_scratch(trained, tiny_corpus, prefix, device):
     model = trained["scratch"]
     model64, margins = copy.deepcopy(model).double(), []  # the reference runs in float64
     with torch.no_grad():
@@ -82,17 +91,17 @@ def test_greedy_equals_chapter_predict_scratch(trained, tiny_corpus, prefix):
     # Exact equality of the texts is well-posed only if no argmax is a near-tie: each choice must win by
     # more than the float32 rounding of two logits (measured gaps: 0.037 and more).
     assert min(margins) > 2 * logit_rounding(model, len(prefix) + 40), "a near-tie: argmax decided by rounding"
-    got = predict(model, tiny_corpus.vocab, prefix, 40)
+    got = predict(on(device, model), tiny_corpus.vocab, prefix, 40)
     assert got == want and len(got) == len(prefix) + 40
     assert len(set(got[len(prefix):])) > 2  # a trained model writes something, not one repeated character
 
 
 @pytest.mark.parametrize("prefix", ["the", "a time"])
-def test_greedy_equals_chapter_predict_concise(trained, tiny_corpus, prefix):
-    model, margins = trained["concise"], []
+def test_greedy_equals_chapter_predict_concise(trained, tiny_corpus, prefix, device):
+    model, margins = on(device, trained["concise"]), []  # on CUDA: cuDNN's RNN, one call vs one per character
     with torch.no_grad():  # nn.RNN fed one character at a time (the model itself, float32) vs all at once
-        want = chapter_predict(prefix, 40, lambda X, s: model(X, s), lambda: model.begin_state(1), tiny_corpus.vocab,
-                               margins)
+        want = chapter_predict(prefix, 40, lambda X, s: model(X.to(device), s), lambda: model.begin_state(1, device),
+                               tiny_corpus.vocab, margins)
     # both sides float32: each logit off by up to logit_rounding on either side (measured gaps: 0.07 and more)
     assert min(margins) > 4 * logit_rounding(model, len(prefix) + 40), "a near-tie: argmax decided by rounding"
     assert predict(model, tiny_corpus.vocab, prefix, 40) == want
@@ -105,8 +114,8 @@ def test_predict_is_prefix_plus_stream(trained, tiny_corpus):
     assert list(stream(m, v, "the", 0)) == []
 
 
-def test_temperature_sampling_is_reproducible(trained, tiny_corpus):
-    m, v = trained["concise"], tiny_corpus.vocab
+def test_temperature_sampling_is_reproducible(trained, tiny_corpus, device):
+    m, v = on(device, trained["concise"]), tiny_corpus.vocab
     a = predict(m, v, "the", 80, temperature=1.0, seed=5)
     b = predict(m, v, "the", 80, temperature=1.0, seed=5)
     c = predict(m, v, "the", 80, temperature=1.0, seed=6)
@@ -116,8 +125,8 @@ def test_temperature_sampling_is_reproducible(trained, tiny_corpus):
 
 
 @pytest.mark.parametrize("temperature, seed", [(1.0, 0), (3.0, 1), (50.0, 2)])
-def test_top_k_1_is_greedy(trained, tiny_corpus, temperature, seed):
-    for m in trained.values():
+def test_top_k_1_is_greedy(trained, tiny_corpus, temperature, seed, device):
+    for m in (on(device, m) for m in trained.values()):
         greedy = predict(m, tiny_corpus.vocab, "the", 60)
         assert predict(m, tiny_corpus.vocab, "the", 60, temperature=temperature, top_k=1, seed=seed) == greedy
 
@@ -132,10 +141,10 @@ def constant_model(logits):
     return model.eval()
 
 
-def test_sampling_follows_softmax_over_temperature():
+def test_sampling_follows_softmax_over_temperature(device):
     vocab = Vocab("abcdef")
     logits = [2.0, 1.0, 0.5, 0.0, -1.0, -3.0]
-    model = constant_model(logits)
+    model = constant_model(logits).to(device)
     n = 3_000
     for T in (1.0, 0.5):
         text = predict(model, vocab, "a", n, temperature=T, seed=11)[1:]
@@ -216,8 +225,8 @@ def test_prefix_errors_at_call_time(trained, tiny_corpus, monkeypatch, fn):
     assert calls == []  # every error came before the model ran
 
 
-def test_generation_does_not_track_gradients(trained, tiny_corpus):
-    model = trained["concise"]
+def test_generation_does_not_track_gradients(trained, tiny_corpus, device):
+    model = on(device, trained["concise"])
     seen = []
     h = model.register_forward_hook(lambda m, i, o: seen.append(o[0].requires_grad))
     try:

@@ -1,4 +1,10 @@
-"""The two models, each against an explicit computation written the chapter's way with the same weights."""
+"""The two models, each against an explicit computation written the chapter's way with the same weights.
+
+The formula tests run on every device of the ``device`` fixture (CPU, and CUDA where there is a GPU): the
+model in float32 on the device, the reference in float64 on the CPU. The tolerances are bounds on float32
+rounding whatever the order of the sums, so they hold for the GPU's kernels as for the CPU's (TF32 is off
+in the CUDA cases: see conftest.py).
+"""
 from __future__ import annotations
 
 import copy
@@ -90,44 +96,46 @@ def random_state(model, seed=1):
     return (torch.randn(s.shape, generator=torch.Generator().manual_seed(seed)) * 0.5,)
 
 
-def check_against(model, reference, state):
-    """The model (float32) against ``reference`` run in float64 on copies of the same weights and state."""
+def check_against(model, reference, state, device="cpu"):
+    """The model (float32, on ``device``) against ``reference`` run in float64 on the CPU, on copies of the
+    same weights and state."""
     X, Y = batch()
-    logits, (h_out,) = model(X, state)
     model64 = float64_copy(model)
+    model = model.to(device)
+    logits, (h_out,) = model(X.to(device), tuple(s.to(device) for s in state))
     want, (h_want,) = reference(model64, X, tuple(s.double() for s in state))
-    assert logits.shape == (STEPS * BATCH, V) and logits.dtype == torch.float32
+    assert logits.shape == (STEPS * BATCH, V) and logits.dtype == torch.float32 and logits.device.type == device
     tol = output_tolerance(model)
-    assert (logits.double() - want).abs().max() <= tol
-    assert (h_out.double() - h_want).abs().max() <= tol
+    assert (logits.double().cpu() - want).abs().max() <= tol
+    assert (h_out.double().cpu() - h_want).abs().max() <= tol
     # gradients of the chapter's loss (labels: Y transposed, flattened) agree too
     labels = Y.T.reshape(-1)
-    grads = torch.autograd.grad(F.cross_entropy(logits, labels), list(model.parameters()))
+    grads = torch.autograd.grad(F.cross_entropy(logits, labels.to(device)), list(model.parameters()))
     grads_want = torch.autograd.grad(F.cross_entropy(want, labels), list(model64.parameters()))
     gtol = gradient_tolerance(model, grads_want)
     for (name, _), a, b in zip(model.named_parameters(), grads, grads_want):
-        assert (a.double() - b).abs().max() <= gtol, name
+        assert (a.double().cpu() - b).abs().max() <= gtol, name
         assert a.abs().sum() > 0, name  # every parameter really takes part
 
 
 @pytest.mark.parametrize("state_kind", ["zeros", "random"])
-def test_scratch_forward_and_grads_equal_chapter(state_kind):
+def test_scratch_forward_and_grads_equal_chapter(state_kind, device):
     model = widen(build_model("scratch", V, H, seed=3))  # 0.01 weights would keep tanh linear, hiding mistakes
     state = model.begin_state(BATCH) if state_kind == "zeros" else random_state(model)
-    check_against(model, chapter_scratch, state)
+    check_against(model, chapter_scratch, state, device)
 
 
 @pytest.mark.parametrize("state_kind", ["zeros", "random"])
-def test_concise_forward_and_grads_equal_explicit(state_kind):
-    model = build_model("concise", V, H, seed=3)
+def test_concise_forward_and_grads_equal_explicit(state_kind, device):
+    model = build_model("concise", V, H, seed=3)  # on CUDA: cuDNN's RNN against the equations
     state = model.begin_state(BATCH) if state_kind == "zeros" else random_state(model)
-    check_against(model, chapter_concise, state)
+    check_against(model, chapter_concise, state, device)
 
 
-def test_concise_zero_state_equals_none_state():
-    model = build_model("concise", V, H, seed=0)
-    X, _ = batch()
-    a, (ha,) = model(X, model.begin_state(BATCH))
+def test_concise_zero_state_equals_none_state(device):
+    model = build_model("concise", V, H, seed=0).to(device)
+    X = batch()[0].to(device)
+    a, (ha,) = model(X, model.begin_state(BATCH, device))
     b, hb = model.rnn(F.one_hot(X.T, V).float(), None)  # the chapter: a state of None means zeros
     tol = 2 * output_tolerance(model)  # both sides float32, each within output_tolerance of the exact value
     assert (a - model.dense(b.reshape(-1, H))).abs().max() <= tol
@@ -135,14 +143,14 @@ def test_concise_zero_state_equals_none_state():
 
 
 @pytest.mark.parametrize("kind", ["scratch", "concise"])
-def test_contract(kind):
-    model = widen(build_model(kind, V, H, seed=0))  # outputs of size ~1: a row in the wrong place shows
+def test_contract(kind, device):
+    model = widen(build_model(kind, V, H, seed=0)).to(device)  # outputs of size ~1: a row in the wrong place shows
     assert isinstance(model, CharModel) and model.kind == kind
     assert (model.vocab_size, model.num_hiddens) == (V, H)
-    state = model.begin_state(BATCH)
-    assert isinstance(state, tuple) and len(state) == 1
+    state = model.begin_state(BATCH, device)
+    assert isinstance(state, tuple) and len(state) == 1 and state[0].device.type == device
     assert torch.count_nonzero(state[0]) == 0 and state[0].shape[-1] == H and state[0].shape[-2] == BATCH
-    X, _ = batch()
+    X = batch()[0].to(device)
     logits, new_state = model(X, state)
     assert logits.shape == (STEPS * BATCH, V) and logits.dtype == torch.float32
     assert isinstance(new_state, tuple) and new_state[0].shape == state[0].shape

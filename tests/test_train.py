@@ -1,6 +1,12 @@
-"""Training: events, gradient clipping, stopping, divergence, reproducibility and snapshots."""
+"""Training: events, gradient clipping, stopping, divergence, reproducibility and snapshots.
+
+Tests that take ``device`` run on the CPU and on a CUDA GPU (skipped without one; TF32 off there, see
+conftest.py). Their references are computed on the same device as the trainer, so the float32 tolerances
+below hold on either: they bound rounding whatever order a device sums in.
+"""
 from __future__ import annotations
 
+import importlib
 import math
 import threading
 import time
@@ -22,7 +28,8 @@ def numel(tensors) -> int:
 
 
 def params_of(model) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    """A CPU copy of the weights (from a CUDA model too)."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
 def global_norm(tensors) -> float:
@@ -56,8 +63,8 @@ def test_a_stopped_run_ends_with_samples_of_its_last_epoch(tiny_corpus, tiny_con
     assert events[2].epoch == 2 and events[2].text == predict(t.model, t.vocab, "the", 10)
 
 
-def test_event_sequence(tiny_corpus, tiny_config):
-    cfg = tiny_config(epochs=4, pred_period=2, prefixes=["the", "a", "分开"], pred_len=7)
+def test_event_sequence(tiny_corpus, tiny_config, device):
+    cfg = tiny_config(epochs=4, pred_period=2, prefixes=["the", "a", "分开"], pred_len=7, device=device)
     t = Trainer(cfg, tiny_corpus)
     events, snapshots = [], {}
     for ev in t.run():
@@ -106,16 +113,16 @@ def test_train_function_yields_the_same_events(tiny_corpus, tiny_config):
 
 
 @pytest.mark.parametrize("kind", ["scratch", "concise"])
-def test_first_epoch_numbers_are_the_models_own(tiny_text, tiny_config, kind):
+def test_first_epoch_numbers_are_the_models_own(tiny_text, tiny_config, kind, device):
     """One minibatch per epoch: epoch 1's perplexity and gradient norm are those of the initial model."""
-    cfg = tiny_config(model=kind, sampling="consecutive", clip_theta=0.05, epochs=1)
+    cfg = tiny_config(model=kind, sampling="consecutive", clip_theta=0.05, epochs=1, device=device)
     corpus = one_batch_corpus(cfg, tiny_text)
     t = Trainer(cfg, corpus)
     assert t.batches_per_epoch == 1
-    model = build_model(kind, len(corpus.vocab), cfg.num_hiddens, cfg.seed)
-    rows = corpus.indices[:cfg.batch_size * (cfg.num_steps + 1)].view(cfg.batch_size, -1)
+    model = build_model(kind, len(corpus.vocab), cfg.num_hiddens, cfg.seed).to(device)  # the same device's kernels
+    rows = corpus.indices[:cfg.batch_size * (cfg.num_steps + 1)].view(cfg.batch_size, -1).to(device)
     X, Y = rows[:, :cfg.num_steps], rows[:, 1:]
-    logits, _ = model(X, model.begin_state(cfg.batch_size))
+    logits, _ = model(X, model.begin_state(cfg.batch_size, device))
     loss = F.cross_entropy(logits, Y.T.reshape(-1))
     loss.backward()
     norm = global_norm(p.grad for p in model.parameters())  # float64 sum of squares of the float32 gradients
@@ -135,19 +142,19 @@ def test_first_epoch_numbers_are_the_models_own(tiny_text, tiny_config, kind):
 
 
 # ---------------------------------------------------------------- clipping
-def fresh_grads(kind, seed=0, scale=1.0):
+def fresh_grads(kind, seed=0, scale=1.0, device="cpu"):
     V, H = 17, 9
-    model = build_model(kind, V, H, seed=seed)
+    model = build_model(kind, V, H, seed=seed).to(device)
     g = torch.Generator().manual_seed(seed)
-    X = torch.randint(0, V, (3, 6), generator=g)
-    logits, _ = model(X, model.begin_state(3))
-    (F.cross_entropy(logits, torch.randint(0, V, (18,), generator=g)) * scale).backward()
+    X = torch.randint(0, V, (3, 6), generator=g).to(device)
+    logits, _ = model(X, model.begin_state(3, device))
+    (F.cross_entropy(logits, torch.randint(0, V, (18,), generator=g).to(device)) * scale).backward()
     return model
 
 
 def reference_clip(grads, theta):
     """The chapter's clipping, in float64: g * (theta / ||g||) when ||g|| > theta."""
-    grads = [x.double() for x in grads]
+    grads = [x.double().cpu() for x in grads]
     norm = torch.cat([x.flatten() for x in grads]).norm()
     if theta is not None and norm > theta:
         return [x * (theta / norm) for x in grads], norm
@@ -164,8 +171,8 @@ def clip_tolerance(grads) -> float:
 
 @pytest.mark.parametrize("kind", ["scratch", "concise"])
 @pytest.mark.parametrize("as_generator", [True, False])
-def test_clip_gradients_matches_chapter(kind, as_generator):
-    model = fresh_grads(kind)
+def test_clip_gradients_matches_chapter(kind, as_generator, device):
+    model = fresh_grads(kind, device=device)  # on CUDA, the _foreach kernels
     before = [p.grad.clone() for p in model.parameters()]
     norm0 = global_norm(before)
     theta = norm0 / 4  # clipping must happen
@@ -174,7 +181,8 @@ def test_clip_gradients_matches_chapter(kind, as_generator):
     got_norm = clip_gradients(params, theta)
     tol = clip_tolerance(before)
     assert float(got_norm) == pytest.approx(want_norm.item(), rel=tol)
-    after = [p.grad for p in model.parameters()]
+    after = [p.grad.cpu() for p in model.parameters()]
+    before = [x.cpu() for x in before]
     for a, b in zip(after, want):
         assert torch.allclose(a.double(), b, rtol=tol, atol=0)  # relative per entry; zeros stay exactly zero
     assert global_norm(after) == pytest.approx(theta, rel=tol)
@@ -188,8 +196,8 @@ def test_clip_gradients_matches_chapter(kind, as_generator):
 
 @pytest.mark.parametrize("kind", ["scratch", "concise"])
 @pytest.mark.parametrize("theta", ["above", None])
-def test_clip_gradients_leaves_small_gradients_alone(kind, theta):
-    model = fresh_grads(kind)
+def test_clip_gradients_leaves_small_gradients_alone(kind, theta, device):
+    model = fresh_grads(kind, device=device)
     before = [p.grad.clone() for p in model.parameters()]
     norm0 = global_norm(before)
     got = clip_gradients(model.parameters(), None if theta is None else norm0 * 1.5)
@@ -199,10 +207,11 @@ def test_clip_gradients_leaves_small_gradients_alone(kind, theta):
 
 
 @pytest.mark.parametrize("kind", ["scratch", "concise"])
-def test_clipping_applied_inside_training(tiny_text, tiny_config, kind):
+def test_clipping_applied_inside_training(tiny_text, tiny_config, kind, device):
     """One SGD step with lr 10: the weights move by exactly lr * theta when the gradient is clipped."""
     lr, theta = 10.0, 1e-3
-    cfg = tiny_config(model=kind, sampling="consecutive", optimizer="sgd", lr=lr, clip_theta=theta, epochs=1)
+    cfg = tiny_config(model=kind, sampling="consecutive", optimizer="sgd", lr=lr, clip_theta=theta, epochs=1,
+                      device=device)
     corpus = one_batch_corpus(cfg, tiny_text)
     t = Trainer(cfg, corpus)
     before = params_of(t.model)
@@ -254,8 +263,8 @@ def count_forwards(trainer, monkeypatch, on_call=None):
     return calls
 
 
-def test_stop_within_one_minibatch(tiny_corpus, tiny_config, monkeypatch):
-    cfg = tiny_config(epochs=5)
+def test_stop_within_one_minibatch(tiny_corpus, tiny_config, monkeypatch, device):
+    cfg = tiny_config(epochs=5, device=device)
     t = Trainer(cfg, tiny_corpus)
     nb = t.batches_per_epoch
     stop = threading.Event()
@@ -314,8 +323,8 @@ def test_stop_already_set_trains_nothing(tiny_corpus, tiny_config, monkeypatch):
 
 
 # ---------------------------------------------------------------- divergence
-def test_divergence_keeps_initial_weights(tiny_corpus, tiny_config):
-    cfg = tiny_config(lr=1e6, clip_theta=None, epochs=5, num_hiddens=32)
+def test_divergence_keeps_initial_weights(tiny_corpus, tiny_config, device):
+    cfg = tiny_config(lr=1e6, clip_theta=None, epochs=5, num_hiddens=32, device=device)
     t = Trainer(cfg, tiny_corpus)
     initial = params_of(t.model)
     events = list(t.run())
@@ -328,8 +337,9 @@ def test_divergence_keeps_initial_weights(tiny_corpus, tiny_config):
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_divergence_restores_last_good_epoch(tiny_corpus, tiny_config, optimizer):
-    cfg = tiny_config(optimizer=optimizer, lr=0.5 if optimizer == "sgd" else 0.01, clip_theta=1.0, epochs=6)
+def test_divergence_restores_last_good_epoch(tiny_corpus, tiny_config, optimizer, device):
+    cfg = tiny_config(optimizer=optimizer, lr=0.5 if optimizer == "sgd" else 0.01, clip_theta=1.0, epochs=6,
+                      device=device)
     t = Trainer(cfg, tiny_corpus)
     events, good, good_optim = [], None, None
     gen = t.run()
@@ -359,8 +369,8 @@ def test_divergence_restores_last_good_epoch(tiny_corpus, tiny_config, optimizer
     dict(model="scratch", sampling="random", optimizer="sgd", lr=1.0),
     dict(model="concise", sampling="consecutive", optimizer="adam", lr=0.01),
 ])
-def test_same_seed_same_run(tiny_corpus, tiny_config, preset_fields):
-    cfg = tiny_config(epochs=3, pred_period=3, temperature=1.0, top_k=5, **preset_fields)
+def test_same_seed_same_run(tiny_corpus, tiny_config, preset_fields, device):
+    cfg = tiny_config(epochs=3, pred_period=3, temperature=1.0, top_k=5, device=device, **preset_fields)
 
     def run(c):
         evs = list(Trainer(c, tiny_corpus).run())
@@ -387,21 +397,25 @@ def test_random_sampling_order_follows_seed(tiny_corpus, tiny_config, monkeypatc
 
 
 # ---------------------------------------------------------------- snapshots
-def test_snapshot_is_a_cpu_copy(tiny_corpus, tiny_config):
-    t = Trainer(tiny_config(epochs=1), tiny_corpus)
+def test_snapshot_is_a_cpu_copy(tiny_corpus, tiny_config, device):
+    t = Trainer(tiny_config(epochs=1, device=device), tiny_corpus)
     list(t.run())
     snap = t.snapshot()
     assert snap is not t.model and not snap.training and t.model.training
     for (k, a), b in zip(snap.state_dict().items(), t.model.state_dict().values()):
-        assert a.device.type == "cpu" and torch.equal(a, b) and a.data_ptr() != b.data_ptr(), k
+        assert a.device.type == "cpu" and torch.equal(a, b.cpu()) and a.data_ptr() != b.data_ptr(), k
     with torch.no_grad():
         snap.W_hh.add_(1.0)
-    assert not torch.equal(snap.W_hh, t.model.W_hh)
-    assert predict(t.snapshot(), t.vocab, "the", 15) == t.sample("the", 15)
+    assert not torch.equal(snap.W_hh, t.model.W_hh.cpu())
+    # the snapshot writes what the model writes (compared on the model's device: a CPU and a GPU may round a
+    # near-tie of two logits apart)
+    assert predict(t.snapshot().to(device), t.vocab, "the", 15) == t.sample("the", 15)
 
 
-def test_snapshot_is_consistent_while_training(tiny_corpus, tiny_config):
-    t = Trainer(tiny_config(epochs=6), tiny_corpus)
+def test_snapshot_is_consistent_while_training(tiny_corpus, tiny_config, device):
+    """On CUDA the updates are queued kernels on the run's stream: a copy not ordered after them (and before
+    the next ones) would catch some parameters updated and others not, as the unlocked copy would on the CPU."""
+    t = Trainer(tiny_config(epochs=6, device=device), tiny_corpus)
     states = [params_of(t.model)]
     lr = t.config.lr
 
@@ -434,3 +448,58 @@ def test_snapshot_is_consistent_while_training(tiny_corpus, tiny_config):
         matched.append(i)
     assert len(states) == 6 * t.batches_per_epoch + 1
     assert len(set(matched)) >= 2  # the snapshots really were taken while the weights changed
+
+
+# ---------------------------------------------------------------- the opt-in fast path
+@pytest.mark.parametrize("preset_fields", [
+    {"model": "scratch", "sampling": "random", "optimizer": "sgd", "lr": 1.0},
+    {"model": "concise", "sampling": "consecutive", "optimizer": "adam", "lr": 0.01},
+])
+def test_fast_changes_nothing_on_the_cpu(tiny_corpus, tiny_config, preset_fields):
+    """TrainConfig.fast is CUDA-only: on the CPU the run is exactly the default one (no graph, same numbers).
+    Its agreement with the default path on a GPU is test_gpu.py's."""
+    cfg = tiny_config(epochs=3, device="cpu", **preset_fields)
+    plain, fast = Trainer(cfg, tiny_corpus), Trainer(cfg.replace(fast=True), tiny_corpus)
+    a = [e.perplexity for e in plain.run() if isinstance(e, EpochEnd)]
+    b = [e.perplexity for e in fast.run() if isinstance(e, EpochEnd)]
+    assert a == b and not fast.graphed and fast.graph_error is None
+    assert fast.optimizer.param_groups[0].get("capturable", False) is False
+    for k, v in plain.model.state_dict().items():
+        assert torch.equal(fast.model.state_dict()[k], v), k
+
+
+@pytest.mark.parametrize("preset_fields", [
+    {"model": "scratch", "sampling": "random", "optimizer": "sgd", "lr": 1.0},
+    {"model": "scratch", "sampling": "consecutive", "optimizer": "sgd", "lr": 1.0},
+    {"model": "concise", "sampling": "consecutive", "optimizer": "adam", "lr": 0.01},
+])
+def test_graph_replays_train_exactly_like_eager_steps(tiny_corpus, tiny_config, monkeypatch, preset_fields):
+    """The fast path's bookkeeping, on the CPU: a stand-in for the CUDA graph whose capture records nothing
+    and whose replay runs the captured step's Python body. Inputs copied into the static buffers, the state
+    carried (consecutive) or fresh (random) and reset each epoch, the [loss, norm] read back, a run that ends
+    and goes on: the run must equal the eager one exactly (the same operations on the same numbers). What the real
+    graph adds (one launch per step) is test_gpu.py's."""
+    train_mod = importlib.import_module("charrnn.train")  # (charrnn.train, the attribute, is the function)
+
+    def capture(self, trainer):  # nothing runs at capture time, as with a real graph
+        self.stats = torch.zeros(2)
+        self.graph = type("ReplayedEagerly", (), {"replay": staticmethod(lambda: self.stats.copy_(self._body(trainer)))})
+
+    monkeypatch.setattr(train_mod._GraphStep, "_capture", capture)
+    cfg = tiny_config(epochs=4, **preset_fields)
+    plain = Trainer(cfg, tiny_corpus)
+    want = [(e.perplexity, e.grad_norm, e.grad_norm_max, e.clipped) for e in plain.run() if isinstance(e, EpochEnd)]
+    graphed = Trainer(cfg.replace(fast=True, epochs=2), tiny_corpus)
+    graphed.use_graphs = True  # what fast=True means on CUDA
+
+    def numbers():
+        return [(e.perplexity, e.grad_norm, e.grad_norm_max, e.clipped) for e in graphed.run() if isinstance(e, EpochEnd)]
+
+    got = numbers()
+    assert graphed.graphed and graphed.epoch == 2
+    graphed.config = graphed.config.replace(epochs=4)  # and on: the same graph, its state reset for epoch 3
+    got += numbers()
+    assert got == want
+    assert graphed._eager_steps == train_mod.WARMUP_STEPS  # then every step was a replay
+    for k, v in plain.model.state_dict().items():
+        assert torch.equal(graphed.model.state_dict()[k], v), k
