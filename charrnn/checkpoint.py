@@ -180,7 +180,7 @@ def from_bytes(data: bytes, name: str = "checkpoint") -> Checkpoint:
     except (KeyError, ValueError, TypeError, ConfigError, CorpusError) as e:
         raise CheckpointError(f"{name} has invalid metadata: {e}") from None
 
-    model = build_model(config.model, len(vocab), config.num_hiddens)
+    model = build_model(config.model, len(vocab), config.num_hiddens, num_layers=config.num_layers)
     weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(weights, strict=True)

@@ -10,7 +10,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-MODELS = ("scratch", "concise")
+from .models import KINDS, MAX_LAYERS  # the one table of model kinds
+
+MODELS = tuple(KINDS)
 SAMPLINGS = ("random", "consecutive")
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
@@ -37,8 +39,9 @@ class TrainConfig:
     corpus: str = _f("jaychou", "corpus: jaychou, timemachine, offline, or a path to a UTF-8 .txt file")
     max_chars: int | None = _f(10_000, "keep only the first N characters (the chapter keeps 10,000); None keeps all")
     # --- model ---
-    model: str = _f("scratch", "scratch (explicit W_xh, W_hh, W_hq) or concise (torch.nn.RNN + Linear)")
+    model: str = _f("scratch", "; ".join(f"{name}: {k.about}" for name, k in KINDS.items()))
     num_hiddens: int = _f(256, "hidden units h")
+    num_layers: int = _f(1, f"stacked recurrent layers (6.9), 1 to {MAX_LAYERS}; more than 1 only for the concise models")
     # --- batching ---
     sampling: str = _f("random", "random (state reset per minibatch) or consecutive (state carried, detached)")
     batch_size: int = _f(32, "windows per minibatch")
@@ -93,6 +96,11 @@ class TrainConfig:
         need(self.max_chars is None or _int(self.max_chars) and self.max_chars >= 2, "max_chars",
              "an integer of at least 2, or None for the whole text")
         need(_int(self.num_hiddens) and 1 <= self.num_hiddens <= 4096, "num_hiddens", "an integer from 1 to 4096")
+        need(_int(self.num_layers) and 1 <= self.num_layers <= MAX_LAYERS, "num_layers",
+             f"an integer from 1 to {MAX_LAYERS}")
+        scratch = self.model in KINDS and KINDS[self.model].scratch
+        need(not scratch or self.num_layers == 1, "num_layers",
+             f"1 for model {self.model} (the from-scratch models have one layer); stack layers with a concise model")
         need(_int(self.batch_size) and 1 <= self.batch_size <= 4096, "batch_size", "an integer from 1 to 4096")
         need(_int(self.num_steps) and 1 <= self.num_steps <= 1000, "num_steps", "an integer from 1 to 1000")
         need(_num(self.lr) and 0 < self.lr <= 1e9, "lr", "a number above 0 and at most 1e9")
@@ -130,7 +138,8 @@ class TrainConfig:
     def label(self) -> str:
         """A short human label, e.g. ``scratch · random · lr 100 · θ 0.01``."""
         theta = "off" if self.clip_theta is None else f"{self.clip_theta:g}"
-        return f"{self.model} · {self.sampling} · lr {self.lr:g} · θ {theta}"
+        layers = f" × {self.num_layers}" if self.num_layers > 1 else ""
+        return f"{self.model}{layers} · {self.sampling} · lr {self.lr:g} · θ {theta}"
 
 
 def _int(x: Any) -> bool:
@@ -150,6 +159,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     "scratch-random": dict(model="scratch", sampling="random", optimizer="sgd", lr=100.0, clip_theta=0.01),
     "scratch-consecutive": dict(model="scratch", sampling="consecutive", optimizer="sgd", lr=100.0, clip_theta=0.01),
     "concise": dict(model="concise", sampling="consecutive", optimizer="adam", lr=0.001, clip_theta=0.01),
+    # the next sections (6.7 GRU, 6.8 LSTM; CHAPTER.md, "The next sections"): consecutive sampling, 160 epochs,
+    # samples every 40; the concise runs as the PyTorch port trains them (Adam 0.01, whose clipping never clipped)
+    "scratch-gru": dict(model="scratch-gru", sampling="consecutive", optimizer="sgd", lr=100.0, clip_theta=0.01,
+                        epochs=160, pred_period=40),
+    "scratch-lstm": dict(model="scratch-lstm", sampling="consecutive", optimizer="sgd", lr=100.0, clip_theta=0.01,
+                         epochs=160, pred_period=40),
+    "concise-gru": dict(model="concise-gru", sampling="consecutive", optimizer="adam", lr=0.01, clip_theta=None,
+                        epochs=160, pred_period=40),
+    "concise-lstm": dict(model="concise-lstm", sampling="consecutive", optimizer="adam", lr=0.01, clip_theta=None,
+                         epochs=160, pred_period=40),
 }
 
 
@@ -162,6 +181,6 @@ def preset(name: str, **overrides: Any) -> TrainConfig:
 
 def preset_for(model: str, sampling: str) -> str:
     """The chapter preset closest to a model/sampling pair (the CLI's defaults follow it)."""
-    if model == "concise":
-        return "concise"
+    if model in PRESETS:  # concise, and the next sections' four
+        return model
     return "scratch-consecutive" if sampling == "consecutive" else "scratch-random"

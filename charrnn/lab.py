@@ -32,6 +32,7 @@ from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .corpus import Vocab
 from .files import Caps, DiskQuota, SessionFiles, env_int
+from .inside import GradientsThroughTime, gradients_through_time, probe_batch
 from .models import CharModel
 from .scheduler import Scheduler
 from .threads import cpu_cores, one_thread
@@ -116,6 +117,8 @@ class Run:
         self._costs: list[float] = []  # thread-seconds of each epoch trained here
         self._started: float | None = None
         self._ended_at: float | None = None
+        self._inside_lock = threading.Lock()
+        self._gradients: tuple[int, GradientsThroughTime] | None = None  # (epoch, the latest gradients view)
 
     # ------------------------------------------------------------ the scheduler's side
     @property
@@ -180,6 +183,10 @@ class Run:
             self._ended_at = time.monotonic()
             self.version += 1
         self._work = None
+        try:  # the gradients view of its last epoch, kept once the weights are released (one minibatch's work)
+            self.gradients()
+        except Exception:  # noqa: BLE001 (a view must never keep a run from ending)
+            pass
         self._ended.set()
         if self.on_end is not None:
             self.on_end(self)
@@ -217,9 +224,25 @@ class Run:
         return not self._ended.is_set()
 
     def release(self) -> None:
-        """Drop the model and optimizer of a run that has ended; its curves and samples stay for comparison."""
+        """Drop the model and optimizer of a run that has ended; its curves and samples stay for comparison,
+        and so does its view of gradients through time (made for its last epoch when it ended)."""
         if not self.alive:
             self.trainer = None
+
+    def gradients(self) -> tuple[int, GradientsThroughTime] | None:
+        """(epoch, the norms of the loss's gradient with respect to each step's state) for the run's fixed
+        minibatch (``charrnn.inside``): made from a snapshot of the weights (on the CPU, in the calling thread,
+        which should use one torch thread) when the run has trained an epoch since the last one, so any number
+        of pages asking cost one computation per epoch; a released run keeps its last. None before the first
+        epoch."""
+        with self._inside_lock:
+            trainer = self.trainer
+            if trainer is None or trainer.epoch == 0 or (self._gradients and self._gradients[0] == trainer.epoch):
+                return self._gradients
+            epoch, model = trainer.epoch, trainer.snapshot()
+            X, Y = probe_batch(trainer.indices, self.config.batch_size, self.config.num_steps)
+            self._gradients = (epoch, gradients_through_time(model, X, Y))
+            return self._gradients
 
     def view(self) -> RunView:
         position = self._scheduler.position(self) if self.alive else None
@@ -422,10 +445,13 @@ class Session:
             self.runs = keep
             self._cleared += 1
 
-    def views(self) -> list[RunView]:
+    def all_runs(self) -> list[Run]:
+        """The session's runs, oldest first (a copy of the list)."""
         with self._lock:
-            runs = list(self.runs)
-        return [r.view() for r in runs]
+            return list(self.runs)
+
+    def views(self) -> list[RunView]:
+        return [r.view() for r in self.all_runs()]
 
     def model(self) -> tuple[CharModel, Vocab, str] | None:
         """The model to write with: an uploaded checkpoint, else the latest run's (a consistent copy)."""
@@ -438,6 +464,12 @@ class Session:
         if trainer is None:
             return None
         return trainer.snapshot(), trainer.vocab, f"run #{run.number} ({run.label}, epoch {trainer.epoch})"
+
+    def training_text(self, length: int) -> str:
+        """The first ``length`` characters of the latest run's training text ("" when there is none)."""
+        trainer = self.latest_trainer()
+        corpus = trainer.corpus if trainer is not None else None
+        return corpus.text[:length] if corpus is not None else ""
 
     def latest_trainer(self) -> Trainer | None:
         with self._lock:

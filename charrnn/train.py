@@ -191,6 +191,9 @@ class _GraphStep:
         return self.stats.clone()
 
 
+STRUCTURE = ("model", "num_hiddens", "num_layers", "optimizer")  # fields the saved weights fix
+
+
 # ---------------------------------------------------------------- the trainer
 class Trainer:
     """Holds one run: config, corpus, model, optimizer, metrics and the epoch reached.
@@ -224,7 +227,8 @@ class Trainer:
         self._host_indices = indices  # on the CPU: a CUDA run cuts each epoch's minibatches from it
         with self._on_stream():
             self.data = indices.to(self.device)
-            self.model = build_model(config.model, len(self.vocab), config.num_hiddens, config.seed).to(self.device)
+            self.model = build_model(config.model, len(self.vocab), config.num_hiddens, config.seed,
+                                     config.num_layers).to(self.device)
             self.optimizer = make_optimizer(config, self.model)
         self.shuffle = torch.Generator().manual_seed(config.seed)  # drives random sampling's order
         self.epoch = 0
@@ -241,6 +245,11 @@ class Trainer:
     def batches_per_epoch(self) -> int:
         c = self.config
         return num_batches(len(self.data), c.batch_size, c.num_steps, c.sampling)
+
+    @property
+    def indices(self) -> torch.Tensor:
+        """The training text as the model's character indices, on the CPU."""
+        return self._host_indices
 
     @property
     def graphed(self) -> bool:
@@ -484,7 +493,7 @@ class Trainer:
     def fork(self, **changes: Any) -> "Trainer":
         """A new trainer that starts where this one is (a copy of its weights, optimizer, metrics and epoch),
         with config fields changed (not the structural ones): e.g. the same model sampled another way."""
-        fixed = [k for k in changes if k in ("model", "num_hiddens", "optimizer") and changes[k] != getattr(self.config, k)]
+        fixed = [k for k in changes if k in STRUCTURE and changes[k] != getattr(self.config, k)]
         if fixed:
             raise ConfigError(f"cannot change {', '.join(fixed)} in a fork: the weights fix them")
         twin = Trainer(self.config.replace(**changes), self.corpus, vocab=self.vocab)
@@ -514,11 +523,11 @@ class Trainer:
         """A trainer that continues a saved run: weights, optimizer, shuffle order, metrics and epoch.
 
         ``changes`` override config fields (raise ``epochs`` to train further, change ``lr``, ...);
-        the structural ones (model, num_hiddens, optimizer) must stay as saved. ``data`` (a Corpus)
+        the structural ones (``STRUCTURE``) must stay as saved. ``data`` (a Corpus)
         defaults to the config's corpus and must be written in the checkpoint's vocabulary. A checkpoint
         saved on a GPU resumes on the CPU and the other way round (``device`` may be changed too).
         """
-        fixed = {k: v for k, v in changes.items() if k in ("model", "num_hiddens", "optimizer")
+        fixed = {k: v for k, v in changes.items() if k in STRUCTURE
                  and v != getattr(ck.config, k)}
         if fixed:
             raise ConfigError(f"cannot change {', '.join(fixed)} when resuming: the saved weights fix them")

@@ -38,6 +38,7 @@ import layout  # noqa: E402
 import training  # noqa: E402
 from checkpoints import Checkpoints  # noqa: E402
 from classroom import Classroom  # noqa: E402
+from inside import Inside  # noqa: E402
 from charrnn.config import TrainConfig  # noqa: E402
 from charrnn.corpus import CorpusError, cached_corpus  # noqa: E402
 from charrnn.lab import Lab  # noqa: E402
@@ -57,7 +58,7 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
     lab = lab or Lab()
     lab.start_reaper()
     threading.Thread(target=_prewarm, name="charrnn-prewarm", daemon=True).start()
-    train, write, room = training.Training(lab), Writing(lab), Classroom(lab)
+    train, write, room, look = training.Training(lab), Writing(lab), Classroom(lab), Inside(lab)
 
     def on_heartbeat(request: gr.Request) -> None:
         lab.session(request.session_hash, heartbeat=True)
@@ -107,6 +108,32 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
                          validator=write.validate_write, concurrency_limit=None, show_progress="minimal")
         page.clear.click(train.on_clear, None, page.run_outputs, api_name="clear", concurrency_limit=None,
                          postprocess=False)
+        # inside the model: next-character bars (typing, the temperature, a click on a bar), hidden units, and
+        # the gradients through time, which follow the run while their tab is shown
+        quiet = dict(api_visibility="private", concurrency_limit=None, show_progress="hidden")
+        bars_in, bars_out = [page.n_prefix, page.n_temperature], [page.n_bars, page.n_note]
+        page.n_prefix.input(look.on_next, bars_in, bars_out, trigger_mode="always_last", **quiet)
+        page.n_temperature.change(look.on_next, bars_in, bars_out, trigger_mode="always_last", **quiet)
+        page.n_tab.select(look.on_next, bars_in, bars_out, **quiet)
+        page.inside_box.expand(look.on_next, bars_in, bars_out, **quiet)
+        page.n_bars.click(look.on_pick, bars_in, [page.n_prefix, *bars_out], **quiet)
+        page.h_show.click(look.on_hidden, [page.h_text, page.h_unit, page.h_which],
+                          [page.h_text, page.h_plot, page.h_unit_text, page.h_note], **quiet)
+        gradients = dict(fn=look.on_gradients, outputs=[page.g_plot, page.g_note], **quiet)
+        page.g_tab.select(lambda: gr.Timer(active=True), None, page.g_timer, **quiet).then(**gradients)
+        for other in (page.n_tab, page.h_tab):
+            other.select(lambda: gr.Timer(active=False), None, page.g_timer, **quiet)
+        page.inside_box.collapse(lambda: gr.Timer(active=False), None, page.g_timer, **quiet)
+        page.g_timer.tick(**gradients)
+        page.g_refresh.click(**gradients)
+        gr.Button(visible=False).click(look.next_chars, inputs_kwargs={
+            "prefix": gr.Textbox("分开", visible=False), "temperature": gr.Number(1.0, visible=False)},
+            outputs=gr.JSON(visible=False), api_name="next_chars", concurrency_limit=None)
+        gr.Button(visible=False).click(look.hidden_units, inputs_kwargs={
+            "text": gr.Textbox("分开", visible=False), "top": gr.Number(32, visible=False)},
+            outputs=gr.JSON(visible=False), api_name="hidden_units", concurrency_limit=None)
+        gr.Button(visible=False).click(look.gradients, None, gr.JSON(visible=False),
+                                       api_name="gradients_through_time", concurrency_limit=None)
         page.share.click(room.on_share, None, page.class_panel, api_name="share", concurrency_limit=None)
         watch = gr.Textbox(visible=False)
         watch.submit(room.on_watch, inputs_kwargs={"code": watch}, outputs=page.run_outputs, api_name="watch",

@@ -20,7 +20,7 @@ import render
 import training
 from charrnn.device import machine
 from charrnn.lab import Lab, Session
-from lessons import EPOCHS, LESSONS
+from lessons import LESSONS
 
 def base_url(request: gr.Request) -> str:
     """The address others should open: a Space's direct address (its huggingface.co page is only a frame
@@ -151,7 +151,7 @@ class Classroom:
     def start_lesson(self, session: Session, key: str, epochs: Any) -> str:
         """Start a lesson's runs (short ones, unless the teacher changed the epochs on the page); what went
         wrong, or ""."""
-        n = EPOCHS if epochs in (None, form.DEFAULTS["epochs"]) else int(epochs)
+        n = LESSONS[key].epochs if epochs in (None, form.DEFAULTS["epochs"]) else int(epochs)
         try:
             session.start_plan(LESSONS[key].steps(n, form.PAGE_PRED_PERIOD), caption=LESSONS[key].caption)
         except (RuntimeError, ValueError) as e:

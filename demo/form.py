@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 
 from charrnn.checkpoint import Checkpoint
 from charrnn.config import PRESETS, TrainConfig
+from charrnn.models import KINDS, MAX_LAYERS
 from charrnn.corpus import NAMED, Corpus, CorpusError, cached_corpus, describe_unknown, from_file
 from charrnn.batches import check_length
 from charrnn.threads import one_thread
@@ -57,7 +58,7 @@ class Setting:
 _chapter = TrainConfig()
 CORPUS_CHOICES = (("周杰伦歌词 · Jay Chou lyrics", "jaychou"), ("时间机器 · The Time Machine", "timemachine"),
                   ("离线语料 · offline (Python docstrings)", "offline"), ("上传 .txt · upload a .txt", "upload"))
-MODEL_CHOICES = (("从零开始 · from scratch", "scratch"), ("nn.RNN", "concise"))
+MODEL_CHOICES = tuple((kind.label, name) for name, kind in KINDS.items())  # charrnn.models.KINDS: the one table
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("corpus", "语料 · corpus", "the text to learn from; upload any UTF-8 .txt up to 10 MiB", "choice",
@@ -68,9 +69,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_chars", "字符数 · characters used", "first N characters (the chapter: 10,000); 0 = the whole text",
             "int", _chapter.max_chars, low=0,
             hint_zh="只用文本开头的这么多个字符（书中取 10,000 个）；0 表示用全文"),
-    Setting("model", "模型 · model", "from scratch: explicit W_xh, W_hh, W_hq; nn.RNN: torch's layer + Linear",
-            "choice", _chapter.model, MODEL_CHOICES,
-            hint_zh="从零开始：手写参数 W_xh、W_hh、W_hq；nn.RNN：简洁实现，PyTorch 的循环层加一个全连接层"),
+    Setting("model", "模型 · model", "RNN (the chapter), GRU (6.7) or LSTM (6.8); from scratch: the book's formulas "
+            "with explicit weights; nn.*: torch's layer + Linear", "choice", _chapter.model, MODEL_CHOICES,
+            hint_zh="RNN（本章）、GRU（6.7 节）或 LSTM（6.8 节）；从零开始：书中的公式和手写参数；nn.*：PyTorch 的循环层加一个全连接层"),
     Setting("sampling", "采样 · sampling", "random resets the state per minibatch; consecutive carries it",
             "choice", _chapter.sampling, (("随机 · random", "random"), ("相邻 · consecutive", "consecutive")),
             hint_zh="随机采样每个小批量都重新初始化隐状态；相邻采样把隐状态传给下一个小批量"),
@@ -116,6 +117,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("resume", "继续训练上传的检查点 · resume the uploaded checkpoint", "upload one in Checkpoints below",
             "bool", False,
             hint_zh="先在下方“检查点”中上传一个检查点"),
+    # last, so that API callers passing settings by position keep working
+    Setting("num_layers", "层数 · layers", "stacked recurrent layers (6.9); the nn.* models only", "int", 1,
+            low=1, high=MAX_LAYERS, hint_zh="堆叠几层循环层（6.9 节深度循环神经网络）；只用于 nn.* 模型"),
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
@@ -189,7 +193,7 @@ def form_to_config(values: Mapping[str, Any]) -> tuple[TrainConfig, dict[str, st
         max_chars=None if v["max_chars"] in (None, 0) else _whole(v["max_chars"]),
         model=v["model"], sampling=v["sampling"], optimizer=v["optimizer"], lr=v["lr"],
         clip_theta=v["theta"] if v["clip"] else None, epochs=_whole(v["epochs"]),
-        num_hiddens=_whole(v["num_hiddens"]), batch_size=_whole(v["batch_size"]),
+        num_hiddens=_whole(v["num_hiddens"]), num_layers=_whole(v["num_layers"]), batch_size=_whole(v["batch_size"]),
         num_steps=_whole(v["num_steps"]), seed=_whole(v["seed"]), prefixes=parse_prefixes(v["prefixes"]),
         pred_len=_whole(v["pred_len"]), pred_period=_whole(v["pred_period"]),
         temperature=v["temperature"] if sample else 0.0,
@@ -238,7 +242,7 @@ def config_to_form(config: TrainConfig) -> dict[str, Any]:
         corpus=config.corpus if named else "upload", max_chars=config.max_chars or 0, model=config.model,
         sampling=config.sampling, optimizer=config.optimizer, lr=config.lr, clip=config.clip_theta is not None,
         theta=config.clip_theta if config.clip_theta is not None else DEFAULTS["theta"], epochs=config.epochs,
-        num_hiddens=config.num_hiddens, batch_size=config.batch_size, num_steps=config.num_steps, seed=config.seed,
+        num_hiddens=config.num_hiddens, num_layers=config.num_layers, batch_size=config.batch_size, num_steps=config.num_steps, seed=config.seed,
         prefixes=", ".join(config.prefixes), pred_len=config.pred_len, pred_period=config.pred_period,
         decoding="sample" if config.temperature > 0 else "greedy",
         temperature=config.temperature if config.temperature > 0 else DEFAULTS["temperature"],

@@ -1,6 +1,7 @@
 """The page's components, built from the settings table and returned by name (no event wiring here)."""
 from __future__ import annotations
 
+import json
 import re
 from types import SimpleNamespace
 from typing import Any
@@ -14,9 +15,15 @@ from lessons import LESSONS
 
 PRESET_BUTTONS = (("① 从零开始，随机采样 · scratch · random", "scratch-random"),
                   ("② 从零开始，相邻采样 · scratch · consecutive", "scratch-consecutive"),
-                  ("③ 简洁实现 nn.RNN + Adam · concise nn.RNN + Adam", "concise"))
+                  ("③ 简洁实现 nn.RNN + Adam · concise nn.RNN + Adam", "concise"),
+                  ("④ 门控循环单元 GRU，从零开始 · GRU from scratch (6.7)", "scratch-gru"),
+                  ("⑤ 长短期记忆 LSTM，从零开始 · LSTM from scratch (6.8)", "scratch-lstm"))
+# The next-character bars send the clicked bar's character (render.next_chars_html); delegated, so it outlives
+# the bars being redrawn.
+NEXT_JS = ("element.addEventListener('click', (e) => { const b = e.target.closest('.next-bar'); "
+           "if (b) trigger('click', {char: b.dataset.char}); });")
 # How the settings sit on the page: one tuple per row.
-ROWS = (("corpus",), ("corpus_file",), ("max_chars",), ("model", "sampling"), ("optimizer",), ("lr", "epochs"),
+ROWS = (("corpus",), ("corpus_file",), ("max_chars",), ("model", "sampling"), ("optimizer", "num_layers"), ("lr", "epochs"),
         ("clip", "theta"), ("num_hiddens", "batch_size"), ("num_steps", "seed"), ("prefixes",),
         ("pred_len", "pred_period"), ("decoding",), ("temperature", "top_k"), ("resume",))
 CSS = """
@@ -43,6 +50,20 @@ body.present #status {font-size: 1.45rem;}
 body.present #banner {font-size: 1.5rem;}
 body.present #lessons button {font-size: 1.1rem;}
 #history textarea, #written textarea {font-size: 1.05rem; line-height: 1.6;}
+.next-bars {display: flex; flex-direction: column; gap: .25rem; max-width: 40rem;}
+.next-bar {display: flex; align-items: center; gap: .6rem; padding: .15rem .4rem; border: 1px solid #e5e7eb;
+           border-radius: 6px; background: white; cursor: pointer; font: inherit; text-align: left;}
+.next-bar:hover {background: #eff6ff; border-color: #93c5fd;}
+.next-bar .ch {width: 2.2rem; font-size: 1.5rem; text-align: center; font-family: 'Noto Sans CJK SC', sans-serif;}
+.next-bar .ch.word {font-size: .85rem;}
+.next-bar .track {flex: 1; height: 1.1rem; background: #f3f4f6; border-radius: 4px; overflow: hidden;}
+.next-bar .fill {display: block; height: 100%; background: #1f77b4;}
+.next-bar .p {width: 4rem; text-align: right; font-variant-numeric: tabular-nums;}
+.next-empty {color: #888; font-style: italic;}
+.unit-head {font-weight: 700; margin: .3rem 0;}
+.unit-text {font-size: 1.3rem; line-height: 1.9; font-family: 'Noto Sans CJK SC', sans-serif;}
+.unit-text span {padding: .05rem 0;}
+body.present .next-bar .ch {font-size: 2.2rem;} body.present .unit-text {font-size: 2rem;}
 """
 
 
@@ -185,6 +206,34 @@ def build(header: str, gpu: bool = False) -> Page:
         write = tr(gr.Button(t := "写 · Write", variant="primary"), t)
         written = tr(gr.Textbox(label=(t := "模型写的 · written"), lines=4, elem_id="written", interactive=False), t, "label")
         write_note = gr.Markdown("")
+    with tr(gr.Accordion(t := "🔬 模型内部 · Inside the model", open=False), t, "label") as inside_box:
+        with gr.Tabs():
+            with tr(gr.Tab(t := "下一个字 · Next character"), t, "label") as n_tab:
+                with gr.Row():
+                    n_prefix = tr(gr.Textbox("分开", label=(t := "前缀 · prefix (click a bar to write it)"), scale=3),
+                                  t, "label")
+                    n_temperature = tr(gr.Slider(0.0, 3.0, value=1.0, step=0.05, label=(t := "温度 · temperature"),
+                                                 scale=2), t, "label")
+                n_bars = gr.HTML(render.next_chars_html(None), js_on_load=NEXT_JS, elem_id="next-chars")
+                n_note = gr.Markdown("")
+            with tr(gr.Tab(t := "隐藏单元 · Hidden units"), t, "label") as h_tab:
+                h_text = tr(gr.Textbox("", lines=3, label=(t := "一段文字（空：训练文本的开头）· a passage (empty: the "
+                                                                "start of the training text)")), t, "label")
+                with gr.Row():
+                    h_unit = tr(gr.Number(-1, precision=0, label=(t := "单元 · unit (−1: the most active)")), t, "label")
+                    h_which = tr(gr.Radio([("隐状态 H · hidden state H", "hidden"),
+                                           ("记忆细胞 C · memory cell C (LSTM)", "cell")], value="hidden",
+                                          label=(t := "看什么 · show")), t, "label")
+                    h_show = tr(gr.Button(t := "看一看 · Show", variant="primary"), t)
+                h_plot = gr.Plot(show_label=False, elem_id="hidden-plot")
+                h_unit_text = gr.HTML("", elem_id="unit-text")
+                h_note = gr.Markdown("")
+            with tr(gr.Tab(t := "梯度随时间 · Gradients through time"), t, "label") as g_tab:
+                g_plot = gr.Plot(plot(json.dumps(render.gradients_figure([]))), show_label=False, elem_id="gtt-plot")
+                with gr.Row():
+                    g_note = gr.Markdown("")
+                    g_refresh = tr(gr.Button(t := "刷新 · Refresh", size="sm", scale=0), t)
+                g_timer = gr.Timer(2.0, active=False)  # while the tab is shown: the curve follows the run
     with tr(gr.Accordion(t := "全班一起看 · Share with the class", open=False), t, "label") as class_box:
         share = tr(gr.Button(t := "📣 分享给全班 · Share with the class", variant="primary"), t)
         class_panel = gr.HTML("", elem_id="class-panel")

@@ -287,3 +287,85 @@ def figures(views: list[RunView], style: Style = NORMAL) -> tuple[str, str]:
 def texts(view: RunView | None, lang: str = "both") -> tuple[str, str, str, dict[str, Any]]:
     """Status line, newest samples, the history printout and the progress dict of one run (cheap)."""
     return status_line(view, lang), latest_samples(view), sample_history(view), progress(view)
+
+
+# ---------------------------------------------------------------- inside the model (charrnn.inside's views)
+SHOWN = {" ": "·", "\n": "¶", "\t": "→"}  # characters that would not show on a tick (in fonts every browser has)
+BAR_SHOWN = {" ": "空格", "\n": "换行", "\t": "Tab"}  # ... or on a bar
+
+
+def next_chars_html(view: dict[str, Any] | None) -> str:
+    """``charrnn.inside.NextChars.as_dict()`` as bars the page can click: the likeliest next characters,
+    each bar as long as its probability relative to the first. Clicking one sends its character (see
+    ``layout.NEXT_JS``)."""
+    if not view or not view["next"]:
+        return "<div class='next-empty'>press Train, then type a prefix · 先训练，再输入前缀</div>"
+    top = max(n["prob"] for n in view["next"]) or 1.0
+    rows = []
+    for n in view["next"]:
+        c, p = n["char"], n["prob"]
+        rows.append(f"<button class='next-bar' data-char='{html.escape(c, quote=True)}' title='{p:.2%}'>"
+                    f"<span class='ch{' word' if c in BAR_SHOWN else ''}'>{html.escape(BAR_SHOWN.get(c, c))}</span>"
+                    f"<span class='track'>"
+                    f"<span class='fill' style='width:{100 * p / top:.1f}%'></span></span>"
+                    f"<span class='p'>{p:.1%}</span></button>")
+    return "<div class='next-bars'>" + "".join(rows) + "</div>"
+
+
+def hidden_units_figure(view: dict[str, Any], units: list[int], cell: bool = False,
+                        style: Style = NORMAL) -> dict[str, Any]:
+    """A heatmap of chosen units (rows) over the passage's characters (columns): tanh's -1 red, +1 blue;
+    an LSTM's memory cell is unbounded, so its colours span its own largest value."""
+    rows = view["cell"] if cell else view["hidden"]
+    chars = [SHOWN.get(c, c) for c in view["text"]]
+    z = [[_rounded(rows[t][u]) for t in range(len(chars))] for u in units]
+    span = max((abs(v) for row in z for v in row if v is not None), default=1.0) if cell else 1.0
+    layout = _layout("memory cell C 记忆细胞" if cell else "hidden units H 隐藏单元 (tanh: −1 red … +1 blue)",
+                     "unit", style)
+    layout.update(hovermode="closest", height=max(style.height, 24 + 16 * len(units) + 6 * style.font))
+    every = max(1, math.ceil(len(chars) / 60))  # at most 60 labels: more would overlap
+    layout["xaxis"].update(title=dict(text="character 字符"), tickmode="array", tickangle=0,
+                           tickvals=list(range(0, len(chars), every)), ticktext=chars[::every])
+    layout["yaxis"].update(tickmode="array", tickvals=list(range(len(units))), ticktext=[f"#{u}" for u in units],
+                           autorange="reversed")
+    data = [dict(type="heatmap", z=z, x=list(range(len(chars))), y=list(range(len(units))), zmid=0,
+                 zmin=-span, zmax=span, colorscale="RdBu", reversescale=True, hovertemplate="unit #%{text}, character %{x}: %{z:.3f}<extra></extra>",
+                 text=[[str(u)] * len(chars) for u in units])]
+    return dict(data=data, layout=layout)
+
+
+def unit_text_html(view: dict[str, Any], unit: int, cell: bool = False) -> str:
+    """The passage with each character's background coloured by one unit's value after reading it, in the
+    manner of Karpathy et al., "Visualizing and Understanding Recurrent Networks" (blue +, red −)."""
+    rows = view["cell"] if cell else view["hidden"]
+    values = [rows[t][unit] for t in range(len(view["text"]))]
+    span = max((abs(v) for v in values), default=1.0) if cell else 1.0
+    spans = []
+    for c, v in zip(view["text"], values):
+        a = min(1.0, abs(v) / (span or 1.0))
+        rgb = "33,102,172" if v >= 0 else "178,24,43"
+        shown = "<br>" if c == "\n" else html.escape(c)
+        spans.append(f"<span style='background:rgba({rgb},{a:.2f})' title='{v:+.3f}'>{shown}</span>")
+    what = "memory cell C" if cell else "hidden unit H"
+    return (f"<div class='unit-head'>{what} #{unit} · 单元 #{unit}</div>"
+            f"<div class='unit-text'>{''.join(spans)}</div>")
+
+
+def gradients_figure(curves: list[tuple[int, str, int, list[float]]], style: Style = NORMAL) -> dict[str, Any]:
+    """‖∂loss/∂H_t‖ at every time step t of the probe minibatch, one line per run (number, label, epoch,
+    norms): backpropagation through time (6.6). The last step gets only its own output's gradient; earlier
+    steps what survives the way back through the recurrent weights."""
+    data = []
+    for number, label, epoch, norms in curves:
+        c = color(number)
+        data.append(dict(type="scatter", x=list(range(1, len(norms) + 1)), y=[_rounded(n) for n in norms],
+                         mode="lines+markers", name=f"#{number} {label} · epoch {epoch}",
+                         line=dict(color=c, width=style.line), marker=dict(color=c, size=style.line + 3)))
+    layout = _layout("gradient of the loss w.r.t. each step's state ‖∂ℓ/∂H_t‖ 随时间反向传播的梯度", "norm (log scale)",
+                     style, type="log")
+    layout["xaxis"]["title"]["text"] = "time step t 时间步"
+    layout["hovermode"] = "x unified"
+    if not curves:
+        layout["annotations"] = [dict(text="press Train · 点击“训练”", showarrow=False, xref="paper", yref="paper",
+                                      x=0.5, y=0.5, font=dict(size=style.font + 4, color="#999"))]
+    return dict(data=data, layout=layout)

@@ -24,7 +24,7 @@ from charrnn.corpus import CorpusError
 from charrnn.files import QuotaError
 from charrnn.lab import Lab, Run, Session
 from charrnn.threads import one_thread
-from charrnn.train import Trainer
+from charrnn.train import STRUCTURE, Trainer
 
 RENDER_EVERY = 0.5   # seconds between updates of a stream when its runs change (2 per second at most)
 FRESH = 1.0          # seconds for which one page's outputs serve every other page showing the same thing
@@ -260,6 +260,6 @@ def make_trainer(checked: form.Checked, session: Session) -> Trainer:
     if not checked.resume:
         return Trainer(checked.config, checked.corpus)
     ck = session.loaded  # "epochs" more than the checkpoint has; its structure stays as saved
-    keep = ("model", "num_hiddens", "optimizer", "seed")
+    keep = (*STRUCTURE, "seed")
     changes = {k: v for k, v in dataclasses.asdict(checked.config).items() if k not in keep}
     return Trainer.from_checkpoint(ck, checked.corpus, **{**changes, "epochs": ck.epoch + checked.config.epochs})

@@ -240,3 +240,50 @@ def set_number_present(page, epochs):
     toggle.click()
     set_number(page, "迭代周期 · epochs", epochs)
     toggle.click()
+
+
+def test_inside_the_model_while_an_lstm_trains(page_url, browser):
+    """The three views of the model, read while it trains: next-character bars that write when clicked, the
+    hidden units (and the LSTM's memory cell) over a passage, and the gradients through time."""
+    page = open_page(browser, page_url)
+    button(page, "⑤ 长短期记忆 LSTM，从零开始 · LSTM from scratch (6.8)").click()
+    page.wait_for_function("""() => [...document.querySelectorAll('input[type=radio]')]
+        .some(r => r.checked && r.value === 'scratch-lstm')""", timeout=10_000)
+    set_number(page, "迭代周期 · epochs", 300)
+    button(page, "▶ 训练 · Train").click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('perplexity')",
+                           timeout=60_000)
+    page.get_by_text("🔬 模型内部 · Inside the model").click()
+    # the next character: ten bars; a click on one writes its character after the prefix
+    page.wait_for_function("() => document.querySelectorAll('#next-chars .next-bar').length === 10", timeout=30_000)
+    prefix = page.get_by_label("前缀 · prefix (click a bar to write it)")
+    before = prefix.input_value()
+    first = page.locator("#next-chars .next-bar").first
+    char = first.get_attribute("data-char")
+    first.click()
+    page.wait_for_function(f"() => [...document.querySelectorAll('input, textarea')].some(e => e.value === "
+                           f"{before + char!r})", timeout=20_000)
+    page.wait_for_function("() => document.querySelectorAll('#next-chars .next-bar').length === 10", timeout=20_000)
+    page.screenshot(path=str(ARTIFACTS / "inside-next.png"), full_page=False)
+    # hidden units: the heatmap and the passage coloured by the most active unit; the LSTM's cell too
+    page.get_by_role("tab", name="隐藏单元 · Hidden units").click()
+    page.get_by_label("记忆细胞 C · memory cell C (LSTM)").check()
+    button(page, "看一看 · Show").click()
+    page.wait_for_function("() => document.querySelectorAll('#unit-text .unit-text span').length > 50",
+                           timeout=30_000)
+    page.wait_for_function("""() => { const g = document.querySelector('#hidden-plot .js-plotly-plot');
+        return g && g.data && g.data[0].type === 'heatmap' && g.data[0].z.length === 24; }""", timeout=20_000)
+    assert "memory cell" in page.locator("#unit-text .unit-head").inner_text()
+    page.locator("#hidden-plot").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "inside-hidden.png"), full_page=False)
+    # gradients through time: a curve of 35 steps that follows the run
+    page.get_by_role("tab", name="梯度随时间 · Gradients through time").click()
+    page.wait_for_function("""() => { const g = document.querySelector('#gtt-plot .js-plotly-plot');
+        return g && g.data && g.data.length === 1 && g.data[0].x.length === 35; }""", timeout=30_000)
+    first_epoch = page.evaluate("() => document.querySelector('#gtt-plot .js-plotly-plot').data[0].name")
+    page.wait_for_function(f"""() => document.querySelector('#gtt-plot .js-plotly-plot').data[0].name
+        !== {first_epoch!r}""", timeout=60_000)  # a later epoch's curve replaced it, without a click
+    page.locator("#gtt-plot").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "inside-gradients.png"), full_page=False)
+    button(page, "■ 停止 · Stop").click()
+    page.close()

@@ -14,6 +14,7 @@ import charrnn.checkpoint as ck_mod
 import charrnn.cli as cli_mod
 from charrnn import PRESETS, TrainConfig, load_checkpoint, predict
 from charrnn.cli import build_parser, config_from_args, main
+from charrnn.models import KINDS
 from charrnn.config import CHOICES
 from conftest import REPO, make_text, subprocess_env
 
@@ -114,8 +115,10 @@ def test_preset_resolution():
     for name, fields in PRESETS.items():
         c = config_for("--preset", name)
         assert {k: getattr(c, k) for k in fields} == fields
-        assert (c.epochs, c.num_steps, c.batch_size, c.num_hiddens, c.max_chars) == (250, 35, 32, 256, 10_000)
-        assert c.prefixes == ["分开", "不分开"] and c.pred_period == 50 and c.pred_len == 50
+        # the chapter's 250 epochs, samples every 50; the next sections' (GRU, LSTM) 160 and 40
+        epochs, period = (250, 50) if name in ("scratch-random", "scratch-consecutive", "concise") else (160, 40)
+        assert (c.epochs, c.num_steps, c.batch_size, c.num_hiddens, c.max_chars) == (epochs, 35, 32, 256, 10_000)
+        assert c.prefixes == ["分开", "不分开"] and c.pred_period == period and c.pred_len == 50
     c = config_for("--preset", "concise", "--lr", "0.01", "--optimizer", "sgd")
     assert (c.model, c.lr, c.optimizer) == ("concise", 0.01, "sgd")  # flags given win over the preset
 
@@ -162,12 +165,12 @@ def test_every_config_field_is_a_flag_with_its_type_and_choices():
 
 
 def test_choices_come_from_config(monkeypatch):
-    monkeypatch.setitem(CHOICES, "model", ("scratch", "concise", "lstm"))
+    monkeypatch.setitem(CHOICES, "model", (*CHOICES["model"], "transformer"))
     monkeypatch.setitem(CHOICES, "device", ("auto", "cpu"))
     flags = train_flags()
-    assert flags["--model"].choices == ("scratch", "concise", "lstm")
+    assert flags["--model"].choices == (*KINDS, "transformer")
     assert flags["--device"].choices == ("auto", "cpu")
-    assert build_parser().parse_args(["train", "--model", "lstm"]).model == "lstm"
+    assert build_parser().parse_args(["train", "--model", "transformer"]).model == "transformer"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--device", "cuda"])
 
@@ -178,7 +181,8 @@ def test_help_shows_flags_choices_and_chapter_defaults():
     assert r.returncode == 0, r.stderr
     lines = [ln.strip() for ln in r.stdout.splitlines()]
     for expected in [
-        "--model {scratch,concise}",
+        "--model {scratch,concise,scratch-gru,concise-gru,scratch-lstm,concise-lstm}",
+        "--num-layers NUM_LAYERS",
         "--sampling {random,consecutive}",
         "--optimizer {sgd,adam}",
         "--device {auto,cpu,cuda}",
@@ -188,10 +192,13 @@ def test_help_shows_flags_choices_and_chapter_defaults():
         "--prefixes PREFIXES [PREFIXES ...]",
     ]:
         assert any(ln.startswith(expected) for ln in lines), expected
-    assert ("scratch (explicit W_xh, W_hh, W_hq) or concise (torch.nn.RNN + Linear) "
-            "(default: scratch for scratch-random, scratch for scratch-consecutive, concise for concise)") in r.stdout
-    assert "(default: 100.0 for scratch-random, 100.0 for scratch-consecutive, 0.001 for concise)" in r.stdout
-    assert "norm; None turns clipping off (default: 0.01)" in r.stdout
+    assert ("scratch: the chapter's RNN: explicit W_xh, W_hh, W_hq; concise: torch.nn.RNN + Linear (the chapter's "
+            "concise model); scratch-gru: 6.7's GRU") in r.stdout
+    assert ("(default: 100.0 for scratch-random, 100.0 for scratch-consecutive, 0.001 for concise, 100.0 for "
+            "scratch-gru, 100.0 for scratch-lstm, 0.01 for concise-gru, 0.01 for concise-lstm)") in r.stdout
+    assert "stacked recurrent layers (6.9), 1 to 8; more than 1 only for the concise models (default: 1)" in r.stdout
+    assert ("norm; None turns clipping off (default: 0.01 for scratch-random, 0.01 for scratch-consecutive, 0.01 for "
+            "concise, 0.01 for scratch-gru, 0.01 for scratch-lstm, None for concise-gru, None for concise-lstm)") in r.stdout
     assert "(default: ['分开', '不分开'])" in r.stdout
 
 

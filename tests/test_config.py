@@ -9,12 +9,12 @@ from charrnn.config import CHOICES, MAX_PREFIX
 
 
 def test_choices_table():
-    assert CHOICES == {"model": ("scratch", "concise"), "sampling": ("random", "consecutive"),
-                       "optimizer": ("sgd", "adam"), "device": ("auto", "cpu", "cuda")}
+    assert CHOICES == {"model": ("scratch", "concise", "scratch-gru", "concise-gru", "scratch-lstm", "concise-lstm"),
+                       "sampling": ("random", "consecutive"), "optimizer": ("sgd", "adam"), "device": ("auto", "cpu", "cuda")}
 
 
 @pytest.mark.parametrize("name, bad, words", [
-    ("model", "lstm", "scratch, concise"),
+    ("model", "transformer", "scratch, concise, scratch-gru, concise-gru, scratch-lstm, concise-lstm"),
     ("sampling", "adjacent", "random, consecutive"),
     ("optimizer", "rmsprop", "sgd, adam"),
     ("device", "tpu", "auto, cpu, cuda"),

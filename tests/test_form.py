@@ -17,7 +17,7 @@ from charrnn.config import PRESETS, TrainConfig  # noqa: E402
 # The /train parameters as README.md documents them, in order.
 DOCUMENTED = ("corpus", "corpus_file", "max_chars", "model", "sampling", "optimizer", "lr", "clip", "theta", "epochs",
               "num_hiddens", "batch_size", "num_steps", "seed", "prefixes", "pred_len", "pred_period", "decoding",
-              "temperature", "top_k", "resume")
+              "temperature", "top_k", "resume", "num_layers")
 
 
 def test_table_names_are_the_documented_api():
@@ -294,6 +294,7 @@ ZH_LATIN = {
     "top-k", "k",                      # top-k sampling, and its k
     "g",                               # the gradient g in ‖g‖ > θ
     "SGD", "Adam", "nn.RNN", "PyTorch",  # optimizers and the library's names, as in the book
+    "RNN", "GRU", "LSTM", "nn", "nn.GRU", "nn.LSTM",  # the model kinds' names, as the book writes them
     "W_xh", "W_hh", "W_hq",            # the model's parameters, as in the book's code
     "UTF-8", ".txt", "MiB",            # the file format, extension and size unit of an upload
 }
@@ -327,7 +328,9 @@ def test_choice_labels_in_each_language():
     assert form.choice_labels(sampling, "both") == list(sampling.choices)
     assert form.choice_labels(sampling, "zh") == [("随机", "random"), ("相邻", "consecutive")]
     assert form.choice_labels(sampling, "en") == [("random", "random"), ("consecutive", "consecutive")]
-    assert form.choice_labels(form.BY_NAME["model"], "zh") == [("从零开始", "scratch"), ("nn.RNN", "concise")]
+    assert form.choice_labels(form.BY_NAME["model"], "zh") == [
+        ("RNN 从零开始", "scratch"), ("nn.RNN", "concise"), ("GRU 从零开始", "scratch-gru"), ("nn.GRU", "concise-gru"),
+        ("LSTM 从零开始", "scratch-lstm"), ("nn.LSTM", "concise-lstm")]
     for s in form.SETTINGS:
         for label, _ in form.choice_labels(s, "en"):
             assert not CJK.search(label), (s.name, label)

@@ -221,5 +221,5 @@ def test_same_seed_same_weights(kind):
 
 
 def test_unknown_model_kind():
-    with pytest.raises(ValueError, match="scratch, concise"):
+    with pytest.raises(ValueError, match="scratch, concise, scratch-gru, concise-gru, scratch-lstm, concise-lstm"):
         build_model("lstm", V, H)

@@ -39,7 +39,7 @@ def cli_lines() -> list[str]:
 
 
 def test_readme_has_the_examples_it_should():
-    assert len(python_blocks()) == 2
+    assert len(python_blocks()) == 3
     assert len(cli_lines()) >= 4
 
 
@@ -50,7 +50,7 @@ def in_tmp(tmp_path, monkeypatch):
 
 
 def test_library_snippet_runs(jaychou_zip, in_tmp):
-    code = block_with("import charrnn")
+    code = block_with("trainer.save(")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md (library)", "exec"), {})
@@ -62,6 +62,18 @@ def test_library_snippet_runs(jaychou_zip, in_tmp):
     last_epoch, last_ppl = lines[-1].split()
     assert int(last_epoch) == 150 and float(last_ppl) < float(epochs[-1][1])
     assert (in_tmp / "checkpoints" / "mine" / "epoch-0100.safetensors").is_file()
+
+
+def test_inside_snippet_runs(jaychou_zip, in_tmp):
+    code = block_with("charrnn.inside")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md (inside)", "exec"), {})
+    chars, units, grads = out.getvalue().splitlines()
+    assert chars.startswith("[") and chars.count("'") >= 20  # ten characters, then their probabilities
+    assert units.endswith(" 5 True")  # five characters read, and an LSTM's memory cell
+    norms = [float(x) for x in grads.strip("[]").split(",")]
+    assert len(norms) == 4 and all(n >= 0 for n in norms)
 
 
 def test_api_example_runs_as_written(jaychou_zip, monkeypatch):

@@ -1,0 +1,150 @@
+"""Inside the model: what it expects next, what its hidden units do, how gradients flow back in time.
+
+The page's "Inside the model" panel and the API's ``/next_chars``, ``/hidden_units`` and
+``/gradients_through_time``. Every view reads the session's current model the way writing does (a
+consistent copy on the CPU, one torch thread: ``Session.model()``), or for a page watching a class, the
+teacher's; the gradients view is made once per epoch per run (``Run.gradients``), however many look.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import json
+
+import gradio as gr
+
+import layout
+import render
+from charrnn import inside
+from charrnn.generate import PrefixError
+from charrnn.lab import Lab, Session
+from charrnn.threads import one_thread
+
+PAGE_PASSAGE = 400   # characters the page's hidden-unit view reads (the API: charrnn.inside.MAX_PASSAGE)
+PASSAGE = 60         # characters of the training text shown when no passage is typed
+HEAT_UNITS = 24      # rows of the heatmap: the units that move most over the passage
+NO_MODEL = "No model yet: press Train, or upload a checkpoint · 还没有模型：先训练，或上传检查点"
+
+
+def chart(figure: dict[str, Any]) -> Any:
+    return layout.plot(json.dumps(figure))
+
+
+class Inside:
+    def __init__(self, lab: Lab):
+        self.lab = lab
+
+    def _session(self, request: gr.Request) -> Session:
+        """The page's session, or the class's when the page watches one (its views read the teacher's model)."""
+        session = self.lab.session(request.session_hash)
+        if session.watching is not None:
+            teacher = self.lab.by_key(session.watching)
+            if teacher is None:
+                raise gr.Error("The class has ended · 课堂已结束")
+            return teacher
+        return session
+
+    def _model(self, request: gr.Request):
+        current = self._session(request).model()
+        if current is None:
+            raise gr.Error(NO_MODEL)
+        return current
+
+    # ------------------------------------------------------------ the next character
+    def next_chars(self, prefix: str = "分开", temperature: float = 1.0, request: gr.Request = None) -> dict[str, Any]:
+        """The API's ``/next_chars``: the ten likeliest next characters after ``prefix`` at ``temperature``."""
+        model, vocab, source = self._model(request)
+        try:
+            view = inside.next_chars(model, vocab, prefix or "", float(temperature))
+        except (PrefixError, ValueError) as e:
+            raise gr.Error(str(e)) from None
+        return {**view.as_dict(), "model": source}
+
+    def on_next(self, prefix: str, temperature: float, request: gr.Request) -> tuple[str, str]:
+        """The bars for the page (and a note on where they come from, or what is wrong)."""
+        try:
+            view = self.next_chars(prefix, temperature, request)
+        except gr.Error as e:
+            return render.next_chars_html(None), f"✗ {e.message}"
+        return render.next_chars_html(view), f"after «{view['prefix'][-20:]}», from {view['model']}"
+
+    def on_pick(self, prefix: str, temperature: float, evt: gr.EventData, request: gr.Request) -> tuple[str, str, str]:
+        """A bar was clicked: append its character and show what comes after it."""
+        char = getattr(evt, "char", None) or ""
+        text = (prefix or "") + char
+        return (text, *self.on_next(text, temperature, request))
+
+    # ------------------------------------------------------------ hidden units
+    def hidden_units(self, text: str = "分开", top: int = 32, request: gr.Request = None) -> dict[str, Any]:
+        """The API's ``/hidden_units``: the ``top`` units that move most over ``text`` and their values after
+        each character (an LSTM's memory cell too)."""
+        model, vocab, source = self._model(request)
+        one_thread()
+        try:
+            view = inside.hidden_units(model, vocab, text or "")
+        except (PrefixError, ValueError) as e:
+            raise gr.Error(str(e)) from None
+        units = view.top_units[:max(1, min(int(top or 32), len(view.top_units)))]
+        pick = lambda rows: [[round(row[u], 4) for u in units] for row in rows]  # noqa: E731
+        return {"text": view.text, "units": units, "hidden": pick(view.hidden),
+                "cell": pick(view.cell) if view.cell is not None else None, "model": source}
+
+    def on_hidden(self, text: str, unit: float | None, which: str, request: gr.Request) -> tuple[str, Any, str, str]:
+        """The passage (the start of the training text when none is typed), a heatmap of its most active units,
+        the passage coloured by one unit (the most active unless ``unit`` names another), and a note."""
+        empty = chart(render.hidden_units_figure({"text": "", "hidden": [], "cell": None}, []))
+        try:
+            session = self._session(request)
+            if not (text or "").strip():
+                text = session.training_text(PASSAGE)
+            if not text:
+                raise gr.Error("type a passage for the model to read · 输入一段文字")
+            if len(text) > PAGE_PASSAGE:
+                raise gr.Error(f"the passage has {len(text):,} characters; the page reads at most {PAGE_PASSAGE}")
+            model, vocab, source = self._model(request)
+            one_thread()
+            try:
+                view = inside.hidden_units(model, vocab, text)
+            except (PrefixError, ValueError) as e:
+                raise gr.Error(str(e)) from None
+        except gr.Error as e:
+            return text, empty, "", f"✗ {e.message}"
+        cell = which == "cell" and view.cell is not None
+        data, units, h = view.as_dict(), view.top_units[:HEAT_UNITS], len(view.hidden[0])
+        figure = chart(render.hidden_units_figure(data, units, cell))
+        chosen = units[0] if unit is None or unit < 0 else int(unit)
+        if not 0 <= chosen < h:
+            return text, figure, "", f"✗ unit={unit:g} is not allowed: 0 to {h - 1}, or −1 for the most active"
+        note = (f"{len(view.text)} characters · {h} units{' with memory cells' if view.cell else ''} · rows: the "
+                f"{len(units)} that move most · from {source}")
+        if which == "cell" and view.cell is None:
+            note += " · only an LSTM has a memory cell: showing H · 只有 LSTM 有记忆细胞"
+        return text, figure, render.unit_text_html(data, chosen, cell), note
+
+    # ------------------------------------------------------------ gradients through time
+    def gradients(self, request: gr.Request) -> list[dict[str, Any]]:
+        """The API's ``/gradients_through_time``: for each run of the session (or the class), the norm of the
+        loss's gradient with respect to the state at each time step of its fixed minibatch, at its latest
+        epoch."""
+        one_thread()
+        out = []
+        for run in self._session(request).all_runs():
+            latest = run.gradients()
+            if latest is not None:
+                epoch, view = latest
+                out.append({"run": run.number, "label": run.label, "epoch": epoch, **view.as_dict()})
+        return out
+
+    def on_gradients(self, request: gr.Request) -> tuple[Any, str]:
+        try:
+            curves = self.gradients(request)
+        except gr.Error as e:
+            return chart(render.gradients_figure([])), f"✗ {e.message}"
+        figure = render.gradients_figure([(c["run"], c["label"], c["epoch"], c["norms"]) for c in curves])
+        if not curves:
+            return chart(figure), "No run has trained an epoch yet · 还没有训练过的周期"
+        last = curves[-1]["norms"]
+        ratio = last[0] / last[-1] if last[-1] else float("nan")
+        return (chart(figure),
+                f"run #{curves[-1]['run']}: the gradient reaching step 1 is {ratio:.2g}× the one at step {len(last)} "
+                "(vanishing below 1, exploding above) · 第 1 步收到的梯度与最后一步之比")
