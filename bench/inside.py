@@ -1,8 +1,8 @@
 """What looking inside the model costs the run being looked at.
 
 Starts ``python demo/app.py`` in its own process. A student trains the chapter's default run (scratch · random,
-``--epochs`` epochs) through ``/train``, alone, and ``--rounds`` times while another page of the same session
-looks inside it as the page does at most: the gradients through time every 2 s (the tab's timer), the
+``--epochs`` epochs) through ``/train``, alone, and ``--rounds`` times while its page looks inside the run
+as the page does at most: the gradients through time every 2 s (the tab's timer), the
 next-character bars twice a second (someone dragging the temperature slider), and the hidden units of a
 60-character passage every 5 s. Each looked-at run is compared with the runs alone just before and after it.
 Prints the run's throughput ratio (median; target: at least 0.95, i.e. slowed by at most 5%) and how long
@@ -28,11 +28,10 @@ VIEWS = (("/gradients_through_time", (), 2.0), ("/next_chars", ("分开", 0.8), 
          ("/hidden_units", ("分开 不分开 我不能再想 我不要再想 我不 我不 我不要再想你 不知不觉 你已经离开我", 32), 5.0))
 
 
-def looker(url: str, session_hash: str, stop: threading.Event, times: dict[str, list[float]]) -> None:
-    """Another page of the student's session: each view at its own pace until ``stop``."""
-    from gradio_client import Client
-    client = Client(url, verbose=False)
-    client.session_hash = session_hash  # the same session: it reads the student's run
+def looker(client, stop: threading.Event, times: dict[str, list[float]]) -> None:
+    """The student's page looking inside its run (the student's own client, so the same session): each view
+    at its own pace until ``stop``. The client library runs in this process, on the same cores as the server
+    (a real page runs on the student's machine): its cost is counted against the run here."""
     due = {name: 0.0 for name, _, _ in VIEWS}
     while not stop.is_set():
         now = time.monotonic()
@@ -46,7 +45,6 @@ def looker(url: str, session_hash: str, stop: threading.Event, times: dict[str, 
                 times[name].append(time.perf_counter() - t0)
                 due[name] = now + every
         stop.wait(0.05)
-    client.close()
 
 
 def main() -> None:
@@ -64,7 +62,7 @@ def main() -> None:
         times: dict[str, list[float]] = {name: [] for name, _, _ in VIEWS}
         for _ in range(args.rounds):
             stop = threading.Event()
-            t = threading.Thread(target=looker, args=(url, student.session_hash, stop, times))
+            t = threading.Thread(target=looker, args=(student, stop, times))
             t.start()
             looked.append(teacher_run(student, args.epochs)[0])
             stop.set()

@@ -39,6 +39,11 @@ from .threads import cpu_cores, one_thread
 from .train import End, EpochEnd, Event, Sample, Trainer
 
 
+SNAPSHOT_FRESH = 1.0  # seconds for which one copy of a run's weights serves every reader (writing, the views)
+PROBE_ROWS = 8        # windows of the minibatch the gradients-through-time view watches (a quarter of the
+#                       chapter's 32: the curve's shape is the same, the cost to the training run a quarter)
+
+
 @dataclass(frozen=True)
 class Limits:
     max_runs: int = 48
@@ -119,6 +124,7 @@ class Run:
         self._ended_at: float | None = None
         self._inside_lock = threading.Lock()
         self._gradients: tuple[int, GradientsThroughTime] | None = None  # (epoch, the latest gradients view)
+        self._snapshot: tuple[float, CharModel] | None = None  # (when, a copy of the weights) for readers
 
     # ------------------------------------------------------------ the scheduler's side
     @property
@@ -228,6 +234,22 @@ class Run:
         and so does its view of gradients through time (made for its last epoch when it ended)."""
         if not self.alive:
             self.trainer = None
+            self._snapshot = None
+
+    def snapshot(self) -> CharModel:
+        """A consistent CPU copy of the weights, shared by every reader for ``SNAPSHOT_FRESH`` seconds (a
+        page dragging the temperature slider asks several times a second; a copy each time took the
+        training run's lock and a deep copy of the model each time). Readers only read it."""
+        with self._inside_lock:
+            now = time.monotonic()
+            trainer = self.trainer
+            stale = self._snapshot is None or (now - self._snapshot[0] > SNAPSHOT_FRESH and (
+                self.alive or self._snapshot[0] <= (self._ended_at or now)))  # an ended run's weights stay put
+            if stale:
+                if trainer is None:
+                    raise RuntimeError("this run's weights are released")
+                self._snapshot = (now, trainer.snapshot())
+            return self._snapshot[1]
 
     def gradients(self) -> tuple[int, GradientsThroughTime] | None:
         """(epoch, the norms of the loss's gradient with respect to each step's state) for the run's fixed
@@ -240,7 +262,7 @@ class Run:
             if trainer is None or trainer.epoch == 0 or (self._gradients and self._gradients[0] == trainer.epoch):
                 return self._gradients
             epoch, model = trainer.epoch, trainer.snapshot()
-            X, Y = probe_batch(trainer.indices, self.config.batch_size, self.config.num_steps)
+            X, Y = probe_batch(trainer.indices, min(PROBE_ROWS, self.config.batch_size), self.config.num_steps)
             self._gradients = (epoch, gradients_through_time(model, X, Y))
             return self._gradients
 
@@ -463,7 +485,7 @@ class Session:
         trainer = run.trainer if run is not None else None
         if trainer is None:
             return None
-        return trainer.snapshot(), trainer.vocab, f"run #{run.number} ({run.label}, epoch {trainer.epoch})"
+        return run.snapshot(), trainer.vocab, f"run #{run.number} ({run.label}, epoch {trainer.epoch})"
 
     def training_text(self, length: int) -> str:
         """The first ``length`` characters of the latest run's training text ("" when there is none)."""
