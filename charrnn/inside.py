@@ -75,9 +75,9 @@ class HiddenUnits:
 @torch.no_grad()
 def hidden_units(model: CharModel, vocab: Vocab, text: str) -> HiddenUnits:
     """Run the model over ``text`` from a zero state and keep every step's hidden state (and cell)."""
-    ids = check_prefix(vocab, text) if len(text) <= MAX_PASSAGE else None
-    if ids is None:
+    if len(text) > MAX_PASSAGE:
         raise ValueError(f"the passage has {len(text):,} characters; at most {MAX_PASSAGE:,} are read")
+    ids = check_prefix(vocab, text)
     model.eval()
     states, _ = model.unroll(torch.tensor([ids]), _zero_state(model))
     H = torch.stack([model.top(s)[0] for s in states])  # (T, h)
