@@ -11,7 +11,7 @@
    snapshot and writes 20 characters with it, again and again (what the app's Write does mid-run).
 3. The app's throughput through its library layer (``charrnn.lab.Lab``, the scheduler the server uses):
    aggregate characters per second with 1 and with 4 sessions training scratch-random at once, on the GPU
-   and, for comparison, on the CPU.
+   (default path, and with ``fast=True``) and, for comparison, on the CPU.
 
 An epoch's time is the wall time between two of the trainer's EpochEnd events: each carries numbers read
 back from the GPU, so the GPU's work of that epoch is done when it arrives.
@@ -103,16 +103,19 @@ def while_writing(corpus: charrnn.Corpus, warmup: int, epochs: int) -> tuple[flo
     return statistics.median(times[warmup:]), writes
 
 
-def app_throughput(corpus: charrnn.Corpus, device: str, sessions: int, epochs: int) -> tuple[float, float]:
+def app_throughput(corpus: charrnn.Corpus, device: str, sessions: int, epochs: int,
+                   fast: bool = False) -> tuple[float, float]:
     """(aggregate characters per second, wall seconds) of ``sessions`` sessions of a Lab each training
-    scratch-random for ``epochs`` epochs at once, from the first Train to the last run's end."""
+    scratch-random (with ``TrainConfig.fast`` if asked) for ``epochs`` epochs at once, from the first Train to
+    the last run's end."""
     from charrnn.lab import Lab
 
     threads = torch.get_num_threads()  # the Lab sets its creating thread to one torch thread
     lab = Lab()
     try:
         people = [lab.session(f"bench-{device}-{i}") for i in range(sessions)]
-        trainers = [Trainer(preset("scratch-random", epochs=epochs, pred_period=APP_PRED_PERIOD, device=device), corpus)
+        trainers = [Trainer(preset("scratch-random", epochs=epochs, pred_period=APP_PRED_PERIOD, device=device,
+                                   fast=fast), corpus)
                     for _ in people]
         start = time.perf_counter()
         runs = [p.start(t) for p, t in zip(people, trainers)]
@@ -170,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.warmup} warm-up + {args.epochs} timed epochs per column (median s/epoch)")
     print(flush=True)
 
+    def s(m: Measured | None) -> float | None:
+        return None if m is None else m.seconds
+
+    print("seconds per epoch (median); each row is printed as soon as it is measured")
+    print(f"{'setup':<20} {'GPU':>11} {'GPU fast':>11} {'CPU':>11} {'chapter':>11} | {'CPU/GPU':>8} "
+          f"{'CPU/fast':>8} {'chapter/GPU':>11} {'GPU/fast':>8}", flush=True)
     rows = []
     for name in PRESETS:
         cfg = preset(name)
@@ -179,21 +188,12 @@ def main(argv: list[str] | None = None) -> int:
         ref = (reference(name, corpus, "cuda", args.warmup, args.epochs)
                if cuda and cfg.model == "scratch" else None)
         rows.append((name, g, f, cpu, ref))
-        print(f"  .. {name} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
-
-    def s(m: Measured | None) -> float | None:
-        return None if m is None else m.seconds
-
-    head = (f"{'setup':<20} {'GPU':>11} {'GPU fast':>11} {'CPU':>11} {'chapter':>11} | {'CPU/GPU':>8} "
-            f"{'CPU/fast':>8} {'chapter/GPU':>11} {'GPU/fast':>8}")
-    print("seconds per epoch (median)")
-    print(head)
-    for name, g, f, cpu, ref in rows:
         chapter = fmt(s(ref)) if cuda else NEEDS_GPU
         if cuda and ref is None:
-            chapter = "n/a"  # bench_train.py's formulation is the scratch model's
+            chapter = "n/a"  # bench_train.py's formulation is the chapter's scratch RNN
         print(f"{name:<20} {fmt(s(g)):>11} {fmt(s(f)):>11} {fmt(s(cpu)):>11} {chapter:>11} | "
-              f"{ratio(s(cpu), s(g)):>8} {ratio(s(cpu), s(f)):>8} {ratio(s(ref), s(g)):>11} {ratio(s(g), s(f)):>8}")
+              f"{ratio(s(cpu), s(g)):>8} {ratio(s(cpu), s(f)):>8} {ratio(s(ref), s(g)):>11} {ratio(s(g), s(f)):>8}"
+              f"   ({time.perf_counter() - t0:.0f} s)", flush=True)
     print(f"perplexity after {args.warmup + args.epochs} epochs")
     for name, g, f, cpu, ref in rows:
         def p(m: Measured | None) -> str:
@@ -218,15 +218,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"app throughput (charrnn.lab.Lab, scratch-random, {args.app_epochs} epochs per run, samples every "
               f"{APP_PRED_PERIOD} epochs): aggregate characters per second")
-        for device in ("cuda", "cpu"):
+        for device, fast in (("cuda", False), ("cuda", True), ("cpu", False)):
+            label = "GPU fast" if fast else {"cuda": "GPU", "cpu": "CPU"}[device]
             if device == "cuda" and not cuda:
-                print(f"  GPU: {NEEDS_GPU}")
+                print(f"  {label}: {NEEDS_GPU}")
                 continue
             base = None
             for n in sessions:
-                rate, wall = app_throughput(corpus, device, n, args.app_epochs)
+                rate, wall = app_throughput(corpus, device, n, args.app_epochs, fast)
                 base = base or rate
-                print(f"  {device.upper():<4} {n} session(s) at once: {rate:>10,.0f} chars/s  ({wall:.1f} s; "
+                print(f"  {label:<8} {n} session(s) at once: {rate:>10,.0f} chars/s  ({wall:.1f} s; "
                       f"{rate / base:.2f}x the first row)", flush=True)
     print(f"\nbench_gpu: done in {time.perf_counter() - t0:.0f} s" + ("" if cuda else " (CPU columns only: no GPU here)"))
     return 0

@@ -8,7 +8,7 @@
 #   says it sees none); nothing is installed or downloaded.
 # - the corpus jaychou_lyrics.txt.zip in $CHARRNN_DATA_DIR, else in ../shared/data beside the repository, else
 #   in the repository's data/ folder (copy it there to take it to a machine without the shared folder).
-# Each part is time-boxed (tests 330 s, benchmark 200 s): well under 10 minutes on one GPU.
+# Each part is time-boxed (tests 300 s, benchmark 170 s, profile 60 s): under 10 minutes on one GPU.
 # Exit status: 0 when the CUDA tests pass and the benchmark ran, 1 when a test failed (or timed out), 2 when
 # this machine cannot run the check (no CUDA in torch, a package missing), 3 when only the benchmark failed.
 #
@@ -21,7 +21,11 @@ cd "$(dirname "$0")/.."
 START=$(date +%s)
 DRY=0
 BENCH_ARGS=()
-if [ "${1:-}" = "--dry-run" ]; then DRY=1; BENCH_ARGS=(--epochs 1 --warmup 1 --app-epochs 1 --threads 1); fi
+BENCH_ARGS=(--epochs 10 --warmup 2)  # medians of 10 epochs: steady on a GPU, and 7 setups x 4 columns fit the box
+PROFILE_ARGS=()
+if [ "${1:-}" = "--dry-run" ]; then
+  DRY=1; BENCH_ARGS=(--epochs 1 --warmup 1 --app-epochs 1 --threads 1); PROFILE_ARGS=(--setups scratch-random --top 3)
+fi
 export GRADIO_ANALYTICS_ENABLED=False PYTHONUNBUFFERED=1
 
 PY="${PYTHON:-}"
@@ -72,26 +76,31 @@ fi
 
 echo
 echo "== tests: the CUDA cases (pytest -m cuda)"
-timeout 330 "$PY" -m pytest -p no:cacheprovider -m cuda -rsfEP \
+timeout 300 "$PY" -m pytest -p no:cacheprovider -m cuda -rsfEP \
   tests/test_models.py tests/test_train.py tests/test_generate.py tests/test_checkpoint.py \
-  tests/test_gpu.py tests/test_chapter_setups.py 2>&1 | tee /tmp/charrnn_gpu_tests.log
+  tests/test_gpu.py tests/test_chapter_setups.py tests/test_next_sections.py 2>&1 | tee /tmp/charrnn_gpu_tests.log
 TESTS=${PIPESTATUS[0]}
 TEST_LINE=$(grep -E "^(=+ )?[0-9]+ (passed|failed|skipped|error)|no tests ran" /tmp/charrnn_gpu_tests.log | tail -1 | tr -d '=')
 
 echo
 echo "== benchmark: bench/bench_gpu.py"
-timeout 200 "$PY" bench/bench_gpu.py ${BENCH_ARGS[@]+"${BENCH_ARGS[@]}"}
+timeout 170 "$PY" bench/bench_gpu.py ${BENCH_ARGS[@]+"${BENCH_ARGS[@]}"}
 BENCH=$?
+
+echo
+echo "== profile: bench/profile_gpu.py (where an epoch's time goes)"
+timeout 60 "$PY" bench/profile_gpu.py ${PROFILE_ARGS[@]+"${PROFILE_ARGS[@]}"}
+PROFILE=$?
 
 ELAPSED=$(( $(date +%s) - START ))
 echo
-if [ "$TESTS" -eq 124 ]; then TEST_WORD="TIMED OUT after 330 s"; elif [ "$TESTS" -eq 0 ]; then TEST_WORD="PASS"; else TEST_WORD="FAIL"; fi
-if [ "$BENCH" -eq 124 ]; then BENCH_WORD="TIMED OUT after 200 s"; elif [ "$BENCH" -eq 0 ]; then BENCH_WORD="ran"; else BENCH_WORD="FAILED (exit $BENCH)"; fi
+if [ "$TESTS" -eq 124 ]; then TEST_WORD="TIMED OUT after 300 s"; elif [ "$TESTS" -eq 0 ]; then TEST_WORD="PASS"; else TEST_WORD="FAIL"; fi
+if [ "$BENCH" -eq 124 ]; then BENCH_WORD="TIMED OUT after 170 s"; elif [ "$BENCH" -eq 0 ]; then BENCH_WORD="ran"; else BENCH_WORD="FAILED (exit $BENCH)"; fi
 [ "$DRY" -eq 1 ] && BENCH_WORD="$BENCH_WORD (dry run: no GPU used)"
 if [ "$DRY" -eq 0 ] && [[ "$TEST_LINE" == *skipped* ]]; then
   echo "gpu_check: warning: some CUDA cases were skipped on a GPU machine; the reasons are listed above (SKIPPED)"
 fi
-echo "gpu_check summary: CUDA tests $TEST_WORD (${TEST_LINE:-no summary line} ), benchmark $BENCH_WORD, ${ELAPSED} s in all"
+echo "gpu_check summary: CUDA tests $TEST_WORD (${TEST_LINE:-no summary line} ), benchmark $BENCH_WORD, profile exit $PROFILE, ${ELAPSED} s in all"
 if [ "$TESTS" -ne 0 ]; then exit 1; fi
 if [ "$BENCH" -ne 0 ]; then exit 3; fi
 exit 0

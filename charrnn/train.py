@@ -133,9 +133,71 @@ def make_optimizer(config: TrainConfig, model: CharModel) -> torch.optim.Optimiz
 # keeps. A loaded state keeps the loading optimizer's own (see Trainer._load_optimizer).
 IMPL_FLAGS = ("foreach", "fused", "capturable", "differentiable")
 
-# One CUDA-graph capture at a time in this process: torch documents that only one capture may be underway,
-# and a capture stops other threads' CUDA calls from interfering only if they are not capturing too.
-_CAPTURE_LOCK = threading.Lock()
+class CudaGate:
+    """Who may queue CUDA work while a CUDA graph is captured: nobody else.
+
+    Any number of threads queue their runs' work at once (``shared``: a training step, a snapshot, a sample),
+    but a capture (``exclusive``, one at a time in the process) waits until every shared section has ended and
+    holds new ones back until it is done. Seen on an H200 (torch 2.11, cuDNN 9.19) with a capture merely
+    ``thread_local``: another thread's cuDNN RNN backward failed with CUDNN_STATUS_INTERNAL_ERROR, and a
+    snapshot that ordered the capturing stream after its copy failed with cudaErrorStreamCaptureIsolation.
+    A capture happens once per fast run and takes milliseconds, so the other runs pause that long.
+
+    A thread's shared sections nest (``fork`` copies inside its twin's section); a thread that captures must not
+    be inside one (it would wait for itself), and may open shared sections while it captures. On the CPU no
+    trainer uses it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._open = 0             # shared sections open, counted once per thread
+        self._owner: int | None = None  # the thread capturing
+        self._mine = threading.local()  # .depth: this thread's nested shared sections
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        depth = getattr(self._mine, "depth", 0)
+        counted = depth == 0 and self._owner != threading.get_ident()  # only this thread sets itself as owner
+        if counted:
+            with self._cond:
+                while self._owner is not None:
+                    self._cond.wait()
+                self._open += 1
+        self._mine.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._mine.depth = depth
+            if counted:
+                with self._cond:
+                    self._open -= 1
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        if getattr(self._mine, "depth", 0):
+            raise RuntimeError("CudaGate.exclusive inside one of this thread's shared sections would wait forever")
+        me = threading.get_ident()
+        with self._cond:
+            while self._owner is not None:
+                self._cond.wait()
+            self._owner = me  # from here no new shared section opens
+            while self._open:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._owner = None
+                self._cond.notify_all()
+
+
+_GATE = CudaGate()  # one per process: a capture must be alone among all runs' CUDA work
+
+
+@contextlib.contextmanager
+def _both(first: contextlib.AbstractContextManager, second: contextlib.AbstractContextManager) -> Iterator[None]:
+    with first, second:
+        yield
 WARMUP_STEPS = 3  # eager steps before a capture (torch's recipe: lazy initialisation happens outside the graph)
 
 
@@ -147,7 +209,7 @@ class _GraphStep:
     (steps * batch,) time-major, the state fed in (carried between replays for consecutive sampling, zeros
     for random sampling), and the step's [loss, gradient norm]. The gradients live in the graph's memory.
     Made on the trainer's stream, in its thread, after ``WARMUP_STEPS`` eager steps (so the optimizer's
-    state exists and is not zeroed again by the graph).
+    state exists and is not zeroed again by the graph), alone on the GPU (``CudaGate``).
     """
 
     def __init__(self, trainer: Trainer, X: torch.Tensor, Y: torch.Tensor, state: tuple[torch.Tensor, ...]):
@@ -160,8 +222,8 @@ class _GraphStep:
     def _capture(self, trainer: Trainer) -> None:
         """Record ``_body`` into ``self.graph`` (nothing runs yet); ``self.stats`` is its static output."""
         self.graph = torch.cuda.CUDAGraph()
-        # thread_local: CUDA calls of other threads (other runs) may go on while this thread captures
-        with _CAPTURE_LOCK, torch.cuda.graph(self.graph, stream=trainer.stream, capture_error_mode="thread_local"):
+        # made inside _GATE.exclusive() (Trainer._make_graph): no other thread queues CUDA work meanwhile
+        with torch.cuda.graph(self.graph, stream=trainer.stream, capture_error_mode="thread_local"):
             self.stats = self._body(trainer)
 
     def _body(self, trainer: Trainer) -> torch.Tensor:
@@ -262,18 +324,22 @@ class Trainer:
 
         Entered around each piece of work and never held across a ``yield``: the generator ``work`` may be
         resumed from another thread, and the current stream belongs to a thread."""
-        return torch.cuda.stream(self.stream) if self.stream is not None else contextlib.nullcontext()
+        if self.stream is None:
+            return contextlib.nullcontext()
+        return _both(_GATE.shared(), torch.cuda.stream(self.stream))
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:
         """Held while another thread (or stream) copies the weights: the lock, so no optimizer step is queued
         meanwhile; on CUDA also the reading stream ordered after every step queued so far, and the training
         stream ordered after the reader's copies, so the next step cannot overwrite what is being copied.
-        Neither the GPU nor the training thread waits for the copy: only the lock is held, for a few launches."""
-        with self.lock:
-            if self.stream is None:
+        Neither the GPU nor the training thread waits for the copy: only the lock is held, for a few launches.
+        On CUDA it is a shared section of ``CudaGate``, entered before the lock (the order everywhere)."""
+        if self.stream is None:
+            with self.lock:
                 yield
-                return
+            return
+        with _GATE.shared(), self.lock:
             reader = torch.cuda.current_stream(self.device)
             reader.wait_stream(self.stream)
             try:
@@ -285,7 +351,8 @@ class Trainer:
         """Wait for the run's queued GPU work (when it ends: whoever uses the model next, on any stream, sees
         its final weights). Nothing to do on the CPU."""
         if self.stream is not None:
-            self.stream.synchronize()
+            with _GATE.shared():
+                self.stream.synchronize()
 
     # -- the loop
     def run(self, stop: threading.Event | None = None) -> Iterator[Event]:
@@ -377,9 +444,10 @@ class Trainer:
             if stop is not None and stop.is_set():
                 return None
             start = time.perf_counter()
+            if graphs and self._graph is None and self._eager_steps >= WARMUP_STEPS and self.graph_error is None:
+                self._make_graph(X, Y, state)  # outside _on_stream: a capture is alone on the GPU (CudaGate)
             with self._on_stream():
-                if graphs and (self._graph is not None or
-                               (self._eager_steps >= WARMUP_STEPS and self.graph_error is None)):
+                if self._graph is not None:
                     loss, norm, state = self._graphed_step(X, Y, state)
                 else:
                     loss, norm, state = self._step(X, Y, state)
@@ -415,12 +483,11 @@ class Trainer:
         self._eager_steps += 1
         return loss.detach(), norm, state
 
-    def _graphed_step(self, X: torch.Tensor, Y: torch.Tensor, state: Any) -> tuple[torch.Tensor, torch.Tensor, Any]:
-        """One minibatch by replaying the captured step (captured first if need be); a capture that fails
-        is recorded in ``graph_error`` and this and later steps run eagerly."""
-        first = state is None
-        if self._graph is None:
-            if first or self.config.sampling == "random":
+    def _make_graph(self, X: torch.Tensor, Y: torch.Tensor, state: Any) -> None:
+        """Capture the training step (``_GraphStep``) from this minibatch and the state it starts from, alone
+        on the GPU; a capture that fails is recorded in ``graph_error`` and the run goes on eagerly."""
+        with _GATE.exclusive(), torch.cuda.stream(self.stream):
+            if state is None or self.config.sampling == "random":
                 start = self.model.begin_state(self.config.batch_size, self.device)
             else:
                 start = detach_state(state)
@@ -430,10 +497,12 @@ class Trainer:
                 # some torch or cuDNN version, say; the run goes on without graphs and graph_error says why)
                 self.graph_error = f"{type(e).__name__}: {e}"
                 self._graph = None
-                return self._step(X, Y, state)
-            first = False  # its state buffer already holds the state this minibatch starts from
+
+    def _graphed_step(self, X: torch.Tensor, Y: torch.Tensor, state: Any) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """One minibatch by replaying the captured step. ``state`` None: the epoch's first minibatch
+        (consecutive sampling starts it from zeros); else the graph's own state buffer carries on."""
         with self.lock:
-            stats = self._graph.replay(X, Y, first)
+            stats = self._graph.replay(X, Y, first=state is None)
         return stats[0], stats[1], True  # any non-None state: the graph carries the real one
 
     # -- weights for other threads, and for divergence

@@ -481,7 +481,10 @@ def test_graph_replays_train_exactly_like_eager_steps(tiny_corpus, tiny_config, 
     graph adds (one launch per step) is test_gpu.py's."""
     train_mod = importlib.import_module("charrnn.train")  # (charrnn.train, the attribute, is the function)
 
+    owners = []
+
     def capture(self, trainer):  # nothing runs at capture time, as with a real graph
+        owners.append(train_mod._GATE._owner)  # captured alone: inside the gate's exclusive section
         self.stats = torch.zeros(2)
         self.graph = type("ReplayedEagerly", (), {"replay": staticmethod(lambda: self.stats.copy_(self._body(trainer)))})
 
@@ -501,5 +504,112 @@ def test_graph_replays_train_exactly_like_eager_steps(tiny_corpus, tiny_config, 
     got += numbers()
     assert got == want
     assert graphed._eager_steps == train_mod.WARMUP_STEPS  # then every step was a replay
+    assert owners == [threading.get_ident()]  # one capture, in this thread, with the GPU to itself
     for k, v in plain.model.state_dict().items():
         assert torch.equal(graphed.model.state_dict()[k], v), k
+
+
+# ---------------------------------------------------------------- the gate a CUDA-graph capture passes
+WAIT = 10  # seconds a test waits for something that should happen at once (a generous bound, never a timing)
+
+
+def _in_thread(fn):
+    t = threading.Thread(target=fn, daemon=True)
+    t.start()
+    return t
+
+
+def test_shared_sections_run_together():
+    """Runs queue their CUDA work at once: two threads are inside shared sections at the same time."""
+    from charrnn.train import CudaGate
+    gate, both = CudaGate(), threading.Barrier(2)
+
+    def worker():
+        with gate.shared():
+            both.wait(WAIT)  # breaks (an exception) unless the other thread is inside too
+
+    threads = [_in_thread(worker) for _ in range(2)]
+    for t in threads:
+        t.join(WAIT)
+    assert not both.broken and not any(t.is_alive() for t in threads)
+
+
+def test_a_capture_waits_for_open_work_and_holds_new_work_back():
+    """The order the H200 needs (CudaGate's docstring): a capture starts only after every open shared section
+    has ended, and no shared section opens until it ends."""
+    from charrnn.train import CudaGate
+    gate, log = CudaGate(), []
+    inside, release, capturing, finish = (threading.Event() for _ in range(4))
+
+    def training():
+        with gate.shared():
+            inside.set()
+            release.wait(WAIT)
+            log.append("step ends")
+
+    def capture():
+        with gate.exclusive():
+            log.append("capture starts")
+            capturing.set()
+            finish.wait(WAIT)
+            log.append("capture ends")
+
+    def snapshot():
+        with gate.shared():
+            log.append("snapshot")
+
+    a = _in_thread(training)
+    assert inside.wait(WAIT)
+    c = _in_thread(capture)
+    while gate._owner is None:  # the capture has claimed the gate and waits for the open step
+        time.sleep(0.001)
+    s = _in_thread(snapshot)     # arrives during the wait: must not slip in before the capture
+    assert not capturing.wait(0.2)  # (a bounded look that it has not started: a step is still open)
+    release.set()
+    assert capturing.wait(WAIT)
+    assert "snapshot" not in log  # held back while the capture runs
+    finish.set()
+    for t in (a, c, s):
+        t.join(WAIT)
+    assert log == ["step ends", "capture starts", "capture ends", "snapshot"]
+
+
+def test_nested_shared_sections_do_not_wait_for_a_pending_capture():
+    """Trainer.fork opens a section for its twin's stream and another to read the run it copies: the inner one
+    must not queue behind a capture that is itself waiting for the outer one (that would never end)."""
+    from charrnn.train import CudaGate
+    gate, done = CudaGate(), []
+    outer, captured = threading.Event(), threading.Event()
+
+    def fork_like():
+        with gate.shared():
+            outer.set()
+            while gate._owner is None:
+                time.sleep(0.001)
+            with gate.shared():  # the capture is pending now
+                done.append("inner")
+
+    def capture():
+        with gate.exclusive():
+            captured.set()
+
+    f = _in_thread(fork_like)
+    assert outer.wait(WAIT)
+    c = _in_thread(capture)
+    f.join(WAIT)
+    c.join(WAIT)
+    assert done == ["inner"] and captured.is_set() and not f.is_alive() and not c.is_alive()
+
+
+def test_a_capture_inside_its_own_shared_section_is_refused():
+    """It would wait for itself forever; the capturing thread may open shared sections while it captures."""
+    from charrnn.train import CudaGate
+    gate = CudaGate()
+    with gate.shared():
+        with pytest.raises(RuntimeError, match="would wait forever"):
+            with gate.exclusive():
+                pass
+    with gate.exclusive():
+        with gate.shared():  # e.g. the capture's own stream work
+            pass
+    assert gate._owner is None and gate._open == 0
