@@ -1,7 +1,7 @@
 """A class watching one run: what 50 watching screens cost the teacher's run, and how late they see it.
 
-Starts ``python demo/app.py`` in its own process. The teacher (a ``gradio_client`` client) shares its
-session, then trains the chapter's default run (scratch · random) alone, and ``--rounds`` times with
+Starts ``python demo/app.py`` in its own process. The teacher (a page: ``page.Page``, plain HTTP as a browser)
+shares its session, then trains the chapter's default run (scratch · random) alone, and ``--rounds`` times with
 ``--watchers`` screens following ``/watch`` (opened before, closed after), each followed by a run alone
 again. Prints
 - the teacher's throughput (characters of the run per wall second, from pressing Train to its end) with
@@ -15,9 +15,9 @@ Usage: CHARRNN_DATA_DIR=../shared/data python bench/watchers.py [--watchers 50] 
 from __future__ import annotations
 
 import argparse
+import queue
 import re
 import resource
-import socket
 import statistics
 import sys
 import threading
@@ -28,16 +28,18 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_app import app_args, start_server  # noqa: E402
-from classroom import EPOCH, pct, proc_stats  # noqa: E402
+from classroom import pct, proc_stats, train_parameters  # noqa: E402
+from page import Page, PageError  # noqa: E402
 
 
-def teacher_run(client, epochs: int) -> tuple[float, dict[int, float]]:
-    """Train once; (characters per wall second, {epoch: when the teacher's page first showed it})."""
+def teacher_run(teacher: Page, names: list[str], epochs: int) -> tuple[float, dict[int, float]]:
+    """Train once from the teacher's page; (characters per wall second, {epoch: when the page first showed it})."""
     shown: dict[int, float] = {}
+    values = app_args("scratch-random", epochs, 10)
     t0 = time.perf_counter()
     final = None
-    for out in client.submit(**app_args("scratch-random", epochs, 10), api_name="/train"):
-        progress = out[5]
+    for outputs in teacher.stream("/train", [values[n] for n in names]):
+        progress = outputs[5]
         if isinstance(progress, dict) and "epoch" in progress:
             shown.setdefault(progress["epoch"], time.perf_counter())
             final = progress
@@ -45,32 +47,22 @@ def teacher_run(client, epochs: int) -> tuple[float, dict[int, float]]:
     return final["mean_chars_per_sec"] * final["train_seconds"] / wall, shown
 
 
-def watcher(url: str, code: str, seen: list[tuple[int, float]], streams: list, ready: threading.Event,
-            received: list[int]) -> None:
-    """One student's screen: follow the class over Gradio's HTTP stream (what a page's connection costs the
-    server, without the weight of a whole client library in this process, which shares the 2 cores) and
-    note when each epoch first appears. Closing its response (in ``streams``) leaves the class."""
-    with requests.Session() as http:
-        event = http.post(f"{url}gradio_api/call/watch", json={"data": [code]}, timeout=30).json()["event_id"]
-        stream = http.get(f"{url}gradio_api/call/watch/{event}", stream=True, timeout=None)
-        streams.append(stream)
+def watcher(url: str, code: str, seen: list[tuple[int, float]], pages: list[Page], ready: threading.Event) -> None:
+    """One student's screen following the class: a page (plain HTTP, as a browser's; see ``page.Page``) whose
+    ``/watch`` event streams the class's run, noting when each epoch first appears. Closing the page (in
+    ``pages``) leaves the class."""
+    page = Page(url)
+    pages.append(page)
+    try:
+        for outputs in page.stream("/watch", [code]):
+            ready.set()
+            progress = outputs[5]
+            if isinstance(progress, dict) and "epoch" in progress:
+                seen.append((progress["epoch"], time.perf_counter()))
+    except (PageError, queue.Empty, requests.RequestException, OSError):
+        pass  # closed by the benchmark
+    finally:
         ready.set()
-        try:
-            for line in stream.iter_lines(decode_unicode=True):
-                received.append(len(line))
-                if line.startswith("data:") and (m := EPOCH.search(line)):
-                    seen.append((int(m[1]), time.perf_counter()))
-        except (requests.RequestException, OSError, AttributeError, ValueError):
-            pass  # hung up by the benchmark
-        finally:
-            stream.close()
-
-
-def hang_up(stream) -> None:
-    """End a watcher's stream from another thread (closing the response there would wait for its reader)."""
-    sock = getattr(getattr(stream.raw, "_connection", None), "sock", None)
-    if sock is not None:
-        sock.shutdown(socket.SHUT_RDWR)
 
 
 def cpu_seconds(server: int) -> tuple[float, float]:
@@ -79,25 +71,25 @@ def cpu_seconds(server: int) -> tuple[float, float]:
     return proc_stats(server)["cpu_s"], me.ru_utime + me.ru_stime
 
 
-def watched_run(url: str, server: int, code: str, teacher, watchers: int, epochs: int) -> tuple:
+def watched_run(url: str, server: int, code: str, teacher: Page, names: list[str], watchers: int,
+                epochs: int) -> tuple:
     """Open ``watchers`` screens, train once, close them: (chars/s, delays behind the teacher, epochs missed,
     CPU seconds of the server and of the clients during the run, bytes the watchers received)."""
     seen: list[list[tuple[int, float]]] = [[] for _ in range(watchers)]
     readies = [threading.Event() for _ in range(watchers)]
-    streams: list = []
-    received: list[int] = []
+    pages: list[Page] = []
     for i in range(watchers):
-        threading.Thread(target=watcher, args=(url, code, seen[i], streams, readies[i], received),
-                         daemon=True).start()
+        threading.Thread(target=watcher, args=(url, code, seen[i], pages, readies[i]), daemon=True).start()
     for r in readies:
         r.wait(120)
     time.sleep(3.0)  # every watcher's stream is open and has had its first update
     cpu = cpu_seconds(server)
-    rate, shown = teacher_run(teacher, epochs)
+    rate, shown = teacher_run(teacher, names, epochs)
     cpu = [b - a for a, b in zip(cpu, cpu_seconds(server))]
     time.sleep(2.0)  # the last updates reach the watchers
-    for stream in streams:
-        hang_up(stream)
+    received = sum(p.received for p in pages)
+    for page in pages:
+        page.close()
     time.sleep(4.0)  # the server finds the streams closed at its next update (the clock: every 2 s)
     delays, missed = [], 0
     for s in seen:
@@ -107,7 +99,7 @@ def watched_run(url: str, server: int, code: str, teacher, watchers: int, epochs
                 delays.append(max(0.0, min(later) - t_teacher))
             else:
                 missed += 1
-    return rate, delays, missed, cpu, sum(received)
+    return rate, delays, missed, cpu, received
 
 
 def main() -> None:
@@ -118,25 +110,25 @@ def main() -> None:
     args = ap.parse_args()
     proc, url = start_server()
     try:
-        from gradio_client import Client
-        teacher = Client(url, verbose=False)
-        teacher_run(teacher, 2)  # warm up: the corpus is read, torch is loaded
-        code = re.search(r"class-code'>([A-Z0-9-]+)<", teacher.predict(api_name="/share"))[1]
+        names = train_parameters(url)
+        teacher = Page(url)
+        teacher_run(teacher, names, 2)  # warm up: the corpus is read, torch is loaded
+        code = re.search(r"class-code'>([A-Z0-9-]+)<", teacher.call("/share", [])[0])[1]
         cpu = cpu_seconds(proc.pid)
-        alone = [teacher_run(teacher, args.epochs)[0]]
+        alone = [teacher_run(teacher, names, args.epochs)[0]]
         cpu_alone = [b - a for a, b in zip(cpu, cpu_seconds(proc.pid))]
         watched, delays, missed, ratios, cpus, sizes = [], [], 0, [], [], []
-        stats0 = teacher.predict(api_name="/stats")
+        stats0 = teacher.call("/stats", [])[0]
         for _ in range(args.rounds):
-            rate, d, m, c, size = watched_run(url, proc.pid, code, teacher, args.watchers, args.epochs)
+            rate, d, m, c, size = watched_run(url, proc.pid, code, teacher, names, args.watchers, args.epochs)
             watched.append(rate)
             cpus.append(c)
             sizes.append(size)
             delays += d
             missed += m
-            alone.append(teacher_run(teacher, args.epochs)[0])
+            alone.append(teacher_run(teacher, names, args.epochs)[0])
             ratios.append(rate / ((alone[-2] + alone[-1]) / 2))
-        stats1 = teacher.predict(api_name="/stats")
+        stats1 = teacher.call("/stats", [])[0]
         print(f"teacher's run ({args.epochs} epochs, scratch · random), chars/s: alone "
               f"{' · '.join(f'{a:,.0f}' for a in alone)}; with {args.watchers} watchers "
               f"{' · '.join(f'{w:,.0f}' for w in watched)}")
