@@ -9,7 +9,6 @@ run looks like). All the training lives in ``charrnn``.
 from __future__ import annotations
 
 import atexit
-import importlib.util
 import os
 import sys
 import threading
@@ -26,11 +25,9 @@ if on_zero_gpu():
 
 import gradio as gr  # noqa: E402
 
-if importlib.util.find_spec("matplotlib") is None:
-    # Gradio tries ``import matplotlib`` twice around every step of every event; where it is not installed
-    # each try searches every folder of sys.path: with fifty pages streaming, a tenth of the server's time
-    # (py-spy, bench/watchers.py). Marked absent, the import fails at once, as it would anyway.
-    sys.modules["matplotlib"] = None  # type: ignore[assignment]
+import gradio_costs  # noqa: E402
+
+gradio_costs.cut()  # two of Gradio's costs that a class pays many times over (see there)
 
 import gpu  # noqa: E402
 

@@ -371,3 +371,44 @@ def test_train_while_training_says_so(server):
     c.predict(api_name="/stop")
     wait_for(lambda: first.done(), timeout=20)
     c.close()
+
+
+
+def test_gradio_costs_cut_keeps_what_gradio_computes():
+    """demo/gradio_costs.py: a new session's configs are the same with the remembered ``__init__``
+    signatures as without (importing app.py applies them), and only ``__init__`` signatures are remembered."""
+    import inspect
+
+    import gradio.blocks
+    import gradio_costs
+    from gradio.state_holder import SessionState
+
+    lab = Lab()
+    try:
+        demo = app.build_app(lab)
+        shim = gradio.blocks.inspect
+        assert isinstance(shim, gradio_costs._Inspect)  # app.py applied it
+        with_cut = SessionState(demo).config_values
+        gradio.blocks.inspect = inspect
+        try:
+            plain = SessionState(demo).config_values
+        finally:
+            gradio.blocks.inspect = shim
+        assert with_cut == plain and len(plain) == len(demo.blocks) > 100
+    finally:
+        lab.shutdown()
+
+    class Widget:
+        def __init__(self, a: int, b: str = "x") -> None:
+            pass
+
+    def helper(c, *d):
+        return c
+
+    assert shim.signature(Widget.__init__) is shim.signature(Widget.__init__)  # remembered
+    assert shim.signature(Widget.__init__) == inspect.signature(Widget.__init__)
+    assert shim.signature(helper) == inspect.signature(helper)
+    assert shim.signature(helper) is not shim.signature(helper)  # any other function: asked afresh
+    assert shim.Parameter is inspect.Parameter and shim.isclass is inspect.isclass
+    gradio_costs.cut()  # idempotent
+    assert gradio.blocks.inspect is shim
