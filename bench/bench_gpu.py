@@ -1,4 +1,5 @@
-"""GPU benchmark: the chapter's three setups on the GPU and on the CPU, side by side in one run.
+"""GPU benchmark: the chapter's setups (PRESETS: its three and the next sections' four) on the GPU and on the CPU,
+side by side in one run.
 
 1. Seconds per epoch (the median over ``--epochs`` epochs after ``--warmup`` warm-up epochs; jaychou, first
    10,000 characters, the chapter's sizes) of each preset, trained by ``charrnn.Trainer`` on the GPU (default

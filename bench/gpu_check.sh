@@ -20,7 +20,6 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)
 DRY=0
-BENCH_ARGS=()
 BENCH_ARGS=(--epochs 10 --warmup 2)  # medians of 10 epochs: steady on a GPU, and 7 setups x 4 columns fit the box
 PROFILE_ARGS=()
 if [ "${1:-}" = "--dry-run" ]; then

@@ -72,6 +72,7 @@ def main() -> None:
                  requests.get(f"{url}gradio_api/info", timeout=30).json()["named_endpoints"]["/train"]["parameters"]]
         page = Page(url)
         train(page, names, 2)  # warm up
+        times: dict[str, list[float]] = {name: [] for name, _, _ in VIEWS}
 
         def measured(look: bool) -> tuple[float, float, float]:
             """(chars/s, server CPU s, this process's CPU s) of one run, looked inside or not."""
@@ -87,7 +88,6 @@ def main() -> None:
             server1, mine1 = cpu_seconds(proc.pid)
             return rate, server1 - server0, mine1 - mine0
 
-        times: dict[str, list[float]] = {name: [] for name, _, _ in VIEWS}
         alone = [measured(False)]
         looked, ratios = [], []
         for _ in range(args.rounds):

@@ -141,7 +141,7 @@ class CudaGate:
     holds new ones back until it is done. Seen on an H200 (torch 2.11, cuDNN 9.19) with a capture merely
     ``thread_local``: another thread's cuDNN RNN backward failed with CUDNN_STATUS_INTERNAL_ERROR, and a
     snapshot that ordered the capturing stream after its copy failed with cudaErrorStreamCaptureIsolation.
-    A capture happens once per fast run and takes milliseconds, so the other runs pause that long.
+    A capture happens once per fast run; the other runs pause for as long as recording one training step takes.
 
     A thread's shared sections nest (``fork`` copies inside its twin's section); a thread that captures must not
     be inside one (it would wait for itself), and may open shared sections while it captures. On the CPU no
@@ -192,12 +192,6 @@ class CudaGate:
 
 
 _GATE = CudaGate()  # one per process: a capture must be alone among all runs' CUDA work
-
-
-@contextlib.contextmanager
-def _both(first: contextlib.AbstractContextManager, second: contextlib.AbstractContextManager) -> Iterator[None]:
-    with first, second:
-        yield
 WARMUP_STEPS = 3  # eager steps before a capture (torch's recipe: lazy initialisation happens outside the graph)
 
 
@@ -319,14 +313,17 @@ class Trainer:
         return self._graph is not None
 
     # -- streams
-    def _on_stream(self) -> contextlib.AbstractContextManager:
+    @contextlib.contextmanager
+    def _on_stream(self) -> Iterator[None]:
         """The trainer's CUDA stream as the calling thread's current stream; nothing on the CPU.
 
         Entered around each piece of work and never held across a ``yield``: the generator ``work`` may be
         resumed from another thread, and the current stream belongs to a thread."""
         if self.stream is None:
-            return contextlib.nullcontext()
-        return _both(_GATE.shared(), torch.cuda.stream(self.stream))
+            yield
+            return
+        with _GATE.shared(), torch.cuda.stream(self.stream):
+            yield
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:

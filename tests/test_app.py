@@ -373,7 +373,6 @@ def test_train_while_training_says_so(server):
     c.close()
 
 
-
 def test_gradio_costs_cut_keeps_what_gradio_computes():
     """demo/gradio_costs.py: a new session's configs are the same with the remembered ``__init__``
     signatures as without (importing app.py applies them), and only ``__init__`` signatures are remembered."""
