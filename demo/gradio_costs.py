@@ -1,5 +1,5 @@
-"""Two costs of Gradio's own that a classroom pays many times over, cut where they arise (``cut()``, called
-once by app.py before the page is built). Both leave what Gradio computes unchanged.
+"""Costs of Gradio's own that a classroom pays many times over, cut where they arise (``cut()``, called once by
+app.py before the page is built). Each leaves what Gradio computes, and what every browser receives, unchanged.
 
 1. Gradio tries ``import matplotlib`` twice around every step of every event; where it is not installed each
    try searches every folder of sys.path: with fifty pages streaming, a tenth of the server's time (py-spy,
@@ -11,15 +11,33 @@ once by app.py before the page is built). Both leave what Gradio computes unchan
    keeps its signature, so ``gradio.blocks`` gets an ``inspect`` whose ``signature`` remembers those; every
    other call (and any other function of ``inspect``) goes to the real module. ``bench/new_sessions.py``
    measures it.
+3. Every update of every stream makes Gradio walk each output twice in Python, node by node, looking for file
+   objects to move into its cache and to give URLs (``async_move_files_to_cache``, ``add_root_url``; the page's
+   whole config too, at each page load). Where nothing can hold a file the walk's answer is a copy:
+   - an output the app marks ``Sealed`` (built once, never changed, no file in it: what a stream shows) is its
+     own answer, as are strings and numbers, and a list of those (Gradio's list of a stream's outputs);
+   - anything else is serialised once with orjson (in C): where the marker that every file object of Gradio
+     carries (``"gradio.FileData"``) is absent, the answer is that text read back (a copy, tuples as lists);
+     where it is present, or orjson cannot write the value (a pydantic model, a path), Gradio walks as before.
+4. Gradio sends each page the difference between a stream's update and the one before (``utils.diff``, a
+   Python walk of both). Fifty watchers are sent the same two sealed outputs, so their difference is computed
+   once and given to all fifty (the last few pairs are remembered, each with both outputs, so that no other
+   object can take their ``id``).
+``bench/file_walks.py`` measures 3 and 4 on the app's own outputs; ``bench/watchers.py`` the server's event loop
+per update.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import importlib.util
 import inspect
 import sys
+import threading
 import types
 from typing import Any
+
+import orjson
 
 _init_signature = functools.lru_cache(maxsize=None)(inspect.signature)
 
@@ -44,10 +62,88 @@ class _Inspect(types.ModuleType):
             return inspect.signature(obj)
 
 
+class Sealed(dict):
+    """An output that the app builds once and never changes afterwards, and that holds no file object: many
+    pages may be sent the same one (a class's watchers). Gradio's walks take it as it is, and the difference
+    between two of them is computed once for every page (see the module's docstring, 3 and 4)."""
+
+    __slots__ = ()
+
+
+FILE_MARK = b"gradio.FileData"  # meta._type of every file object (gradio_client.utils.is_file_obj_with_meta)
+LEAVES = (str, int, float, Sealed)  # what the walk may answer with as it is (bool is an int)
+
+
+def file_free_copy(data: Any) -> Any:
+    """What Gradio's walk for file objects answers where it finds none: ``data`` itself where nothing in it can
+    change or hold a file (``LEAVES``), a new list of such items, else a copy of ``data`` with new dicts and
+    lists (tuples become lists). ``None`` where the walk must decide: the marker of a file object is present, or
+    ``data`` is not plain JSON (orjson refuses it). NaN and infinities in a copy come back as None (null), as
+    every browser receives them anyway."""
+    if isinstance(data, LEAVES):
+        return data
+    if type(data) in (list, tuple) and all(x is None or isinstance(x, LEAVES) for x in data):
+        return list(data)
+    try:
+        raw = orjson.dumps(data)
+    except TypeError:  # orjson.JSONEncodeError: a model, a path, a big int, a non-str key, ...
+        return None
+    return None if FILE_MARK in raw else orjson.loads(raw)
+
+
+class _FileWalks:
+    """Gradio's two walks for file objects, each skipped where ``file_free_copy`` can answer."""
+
+    def __init__(self, processing_utils: types.ModuleType) -> None:
+        self.move = processing_utils.async_move_files_to_cache
+        self.add_root = processing_utils.add_root_url
+
+    async def async_move_files_to_cache(self, data: Any, *args: Any, **kwargs: Any) -> Any:
+        copy = file_free_copy(data)
+        return copy if copy is not None else await self.move(data, *args, **kwargs)
+
+    def add_root_url(self, data: Any, *args: Any, **kwargs: Any) -> Any:
+        copy = file_free_copy(data)
+        return copy if copy is not None else self.add_root(data, *args, **kwargs)
+
+
+class _SharedDiffs:
+    """``gradio.utils.diff`` that computes the difference of two sealed outputs once for every page."""
+
+    def __init__(self, diff: Any, size: int = 32) -> None:
+        self.diff, self.size = diff, size
+        self._lock = threading.Lock()
+        self._pairs: collections.OrderedDict[tuple[int, int], tuple[Any, Any, Any]] = collections.OrderedDict()
+
+    def __call__(self, old: Any, new: Any) -> Any:
+        if type(old) is not Sealed or type(new) is not Sealed:
+            return self.diff(old, new)
+        key = (id(old), id(new))
+        with self._lock:
+            hit = self._pairs.get(key)
+            if hit is not None and hit[0] is old and hit[1] is new:
+                self._pairs.move_to_end(key)
+                return hit[2]
+        edits = self.diff(old, new)
+        with self._lock:
+            self._pairs[key] = (old, new, edits)
+            while len(self._pairs) > self.size:
+                self._pairs.popitem(last=False)
+        return edits
+
+
 def cut() -> None:
-    """Apply both (idempotent)."""
+    """Apply them all (idempotent)."""
     if importlib.util.find_spec("matplotlib") is None:
         sys.modules["matplotlib"] = None  # type: ignore[assignment]
     import gradio.blocks
     if gradio.blocks.__dict__.get("inspect") is inspect:
         gradio.blocks.inspect = _Inspect()  # type: ignore[attr-defined]
+    import gradio.processing_utils as pu
+    if not isinstance(getattr(pu.add_root_url, "__self__", None), _FileWalks):
+        walks = _FileWalks(pu)
+        pu.async_move_files_to_cache = walks.async_move_files_to_cache  # type: ignore[assignment]
+        pu.add_root_url = walks.add_root_url  # type: ignore[assignment]
+    import gradio.utils
+    if not isinstance(gradio.utils.diff, _SharedDiffs):
+        gradio.utils.diff = _SharedDiffs(gradio.utils.diff)  # type: ignore[assignment]

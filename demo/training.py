@@ -19,6 +19,7 @@ from anyio import to_thread  # its threads end after 10 s idle (asyncio's pool k
 
 import form
 import render
+from gradio_costs import Sealed
 from charrnn.config import ConfigError
 from charrnn.corpus import CorpusError
 from charrnn.files import QuotaError
@@ -82,9 +83,9 @@ def renders_of(session: Session) -> Renders:
     return session.shared
 
 
-def chart(figure_json: str) -> dict[str, str]:
+def chart(figure_json: str) -> Sealed:
     """A chart as ``gr.Plot`` sends it to the browser (plotly JSON, no plotly objects built)."""
-    return {"type": "plotly", "plot": figure_json}
+    return Sealed(type="plotly", plot=figure_json)
 
 
 def outputs(session: Session, focus: Run | None = None, style: render.Style | None = None,
@@ -93,7 +94,8 @@ def outputs(session: Session, focus: Run | None = None, style: render.Style | No
     style and language of the session's own page unless given: a watcher's page has its own).
 
     The values are as Gradio sends them (events that show them are wired with ``postprocess=False``), so
-    that the same tuple goes to every page showing the same thing, with no work per page.
+    that the same tuple goes to every page showing the same thing, with no work per page; its dicts are
+    ``Sealed`` (never changed once made), so that Gradio walks them and diffs them once for all those pages.
     """
     view_of = renders_of(session)
     style, lang = style or view_of.style, lang or view_of.lang
@@ -107,7 +109,7 @@ def outputs(session: Session, focus: Run | None = None, style: render.Style | No
     status, latest, history, progress = render.texts(view, lang)
     if view is not None and view.caption:  # a lesson: its runs' lyrics side by side
         latest = render.side_by_side([r.view() for r in runs if r.caption == view.caption][-2:])
-    out = (inspect.cleandoc(status), ppl, grad, latest, history, progress)
+    out = (inspect.cleandoc(status), ppl, grad, latest, history, Sealed(progress))
     view_of.keep(what, out)
     return out
 

@@ -411,3 +411,93 @@ def test_gradio_costs_cut_keeps_what_gradio_computes():
     assert shim.Parameter is inspect.Parameter and shim.isclass is inspect.isclass
     gradio_costs.cut()  # idempotent
     assert gradio.blocks.inspect is shim
+
+
+def test_gradio_costs_file_walks_give_what_gradio_walks_give(tmp_path):
+    """demo/gradio_costs.py's third cut: where the outputs hold no file object, the answer of Gradio's two walks
+    (a copy, tuples as lists) comes from one orjson pass; anything that might hold a file, or is not plain JSON,
+    still goes to Gradio's walk. Each case is compared with the walk itself (importing app.py applied the cut)."""
+    import asyncio
+    import math
+
+    import gradio.processing_utils as pu
+    import gradio_costs
+    from gradio.data_classes import FileData
+
+    walks = pu.add_root_url.__self__
+    assert isinstance(walks, gradio_costs._FileWalks)  # app.py applied it
+    real_root, real_move = walks.add_root, walks.move
+    block = gr.JSON(render=False)
+
+    def both(data):
+        cut = (pu.add_root_url(data, "http://h:1", None), asyncio.run(pu.async_move_files_to_cache(data, block)))
+        real = (real_root(data, "http://h:1", None), asyncio.run(real_move(data, block)))
+        return cut, real
+
+    plain = {"status": "running", "epoch": 3, "ppl": [9.5, 4.25, 2.125], "shape": (2, [3, (4, 5)]), "ok": True,
+             "none": None, "text": "分开 · \"quoted\" \\ \n", "nested": [{"a": [], "b": {}}], "big": 2 ** 62}
+    cut, real = both(plain)
+    assert cut == real and cut[0]["shape"] == [2, [3, [4, 5]]]  # tuples became lists, as the walk makes them
+    assert cut[0] is not plain and cut[0]["ppl"] is not plain["ppl"]  # a copy: changing it leaves the input as it was
+    cut[0]["ppl"].append(1.0)
+    assert plain["ppl"] == [9.5, 4.25, 2.125]
+    assert both("a plain string") == (("a plain string",) * 2,) * 2 and both(7)[0] == (7, 7)
+
+    # The app's real outputs for a session: status, two charts, samples, history, progress. Its dicts are sealed
+    # (never changed once made): the walks take them as they are, and the list of them as a new list.
+    lab = Lab()
+    try:
+        outputs = list(app.training.outputs(lab.session("walks")))
+    finally:
+        lab.shutdown()
+    cut, real = both(outputs)
+    assert cut == real and [type(o) for o in real[0]] == [str, dict, dict, str, str, dict]
+    assert cut[0] is not outputs and all(a is b for a, b in zip(cut[0], outputs))
+    assert type(outputs[1]) is type(outputs[5]) is gradio_costs.Sealed
+
+    # A file object (Gradio marks each with "gradio.FileData"): Gradio's walk answers, and its URL gets the root.
+    f = tmp_path / "x.txt"
+    f.write_text("x")
+    with_file = {"files": [FileData(path=str(f), url="/gradio_api/file=x.txt").model_dump()], "n": 1}
+    assert gradio_costs.file_free_copy(with_file) is None
+    rooted = pu.add_root_url(with_file, "http://h:1", None)
+    assert rooted == real_root(with_file, "http://h:1", None)
+    assert rooted["files"][0]["url"] == "http://h:1/gradio_api/file=x.txt"
+
+    # Not plain JSON: a model, a path, an int beyond 64 bits: Gradio's walk answers (the same objects come back).
+    for odd in (FileData(path=str(f)), [tmp_path], {"n": 2 ** 70}, {1: "non-str key"}):
+        assert gradio_costs.file_free_copy(odd) is None
+        assert pu.add_root_url(odd, "http://h:1", None) == real_root(odd, "http://h:1", None)
+    # NaN and infinities: null, as the browser receives them (the walk keeps the float, JSON then writes null).
+    assert gradio_costs.file_free_copy({"x": [math.nan, math.inf, 1.5]}) == {"x": [None, None, 1.5]}
+    gradio_costs.cut()  # idempotent
+    assert pu.add_root_url.__self__ is walks
+
+
+def test_gradio_costs_diff_of_sealed_outputs_is_computed_once():
+    """demo/gradio_costs.py's fourth cut: the difference Gradio sends between two updates of a stream is the same
+    as Gradio's own ``diff`` gives, and for two sealed outputs (what fifty watchers are sent) it is computed once:
+    the second page gets the same edits. Other values are diffed afresh each time."""
+    import gradio.utils
+    import gradio_costs
+
+    shared = gradio.utils.diff
+    assert isinstance(shared, gradio_costs._SharedDiffs)  # app.py applied it
+    real = shared.diff
+    Sealed = gradio_costs.Sealed
+    old = Sealed(epoch=3, perplexities=[9.5, 4.25, 2.125], config={"lr": 100}, status="running")
+    new = Sealed(epoch=4, perplexities=[9.5, 4.25, 2.125, 1.5], config={"lr": 100}, status="finished")
+    edits = shared(old, new)
+    assert edits == real(old, new) == [["replace", ["epoch"], 4], ["add", ["perplexities", 3], 1.5],
+                                       ["replace", ["status"], "finished"]]
+    assert shared(old, new) is edits  # the next page's: computed once
+    assert shared(new, old) == real(new, old) and shared(new, old) is not edits  # another pair
+    plain_old, plain_new = dict(old), dict(new)
+    assert shared(plain_old, plain_new) == edits and shared(plain_old, plain_new) is not shared(plain_old, plain_new)
+    assert shared("abc", "abcd") == [["append", [], "d"]]
+    # Remembered pairs keep their outputs: an id is never reused while its entry stands, and the oldest go first.
+    for _ in range(shared.size + 5):
+        shared(Sealed(a=1), Sealed(a=2))
+    assert len(shared._pairs) == shared.size
+    gradio_costs.cut()  # idempotent
+    assert gradio.utils.diff is shared
