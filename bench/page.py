@@ -17,7 +17,6 @@ stream per event cannot: the session's messages would be shared between the stre
 """
 from __future__ import annotations
 
-import json
 import queue
 import secrets
 import socket
@@ -25,6 +24,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import requests
 from gradio_client.utils import apply_diff
 
@@ -113,11 +113,11 @@ class Page:
                 with self.http.get(f"{self.url}queue/data", params={"session_hash": self.session},
                                    stream=True, timeout=None) as resp:
                     self._data = resp
-                    for line in resp.iter_lines(decode_unicode=True):
+                    for line in resp.iter_lines(chunk_size=1 << 16, decode_unicode=True):  # a message per read
                         self.received += len(line)
                         if not line or not line.startswith("data:"):
                             continue
-                        msg = json.loads(line[5:])
+                        msg = orjson.loads(line[5:])
                         if msg.get("msg") == "close_stream":
                             break
                         event = msg.get("event_id")

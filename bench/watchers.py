@@ -8,13 +8,24 @@ again. Prints
   the watchers as a ratio of the runs alone just before and after (median; target >= 0.9);
 - the delay from the teacher's page showing an epoch to each watcher showing it (p50/p99/max over every
   epoch the teacher saw and every watcher; target <= 1 s);
+- the CPU seconds of the server, of this process, and of the server's event loop (the thread that serves
+  every page: found as the one that works while the watchers wait and nothing trains), alone and watched,
+  and what the loop spends per update sent to a watcher;
 - how many times the server rendered the charts: once per change, whatever the number of watchers.
 
-Usage: CHARRNN_DATA_DIR=../shared/data python bench/watchers.py [--watchers 50] [--epochs 40] [--rounds 3]
+The teacher's page and the watchers run in this process, on the server's own cores, where a class's screens are
+other machines; their CPU seconds are printed. ``--client-nice 19`` lowers this process's priority once the
+server has started, so that the watchers' reading waits for cores the server leaves free. With it the medians
+were 0.83x, 0.76x, 0.91x and 0.80x in four invocations, within the machine's noise of those without (0.83x-0.89x),
+and the delays grew (the watchers' own waiting counts in them, max up to 1.8 s), so the default leaves this
+process at the server's priority.
+
+Usage: CHARRNN_DATA_DIR=../shared/data python bench/watchers.py [--watchers 50] [--epochs 40] [--rounds 5]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import queue
 import re
 import resource
@@ -65,6 +76,27 @@ def watcher(url: str, code: str, seen: list[tuple[int, float]], pages: list[Page
         ready.set()
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of each thread of a process, by thread id (from /proc)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        out[tid] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def event_loop_thread(pid: int, seconds: float = 2.0) -> str:
+    """The server's event-loop thread: the one that works while the watchers' pages are open and nothing trains
+    (their streams look for changes; the training workers wait)."""
+    before = thread_cpu(pid)
+    time.sleep(seconds)
+    after = thread_cpu(pid)
+    return max(after, key=lambda t: after[t] - before.get(t, after[t]))
+
+
 def cpu_seconds(server: int) -> tuple[float, float]:
     """CPU seconds used so far by the server and by this process (its watchers and the teacher's client)."""
     me = resource.getrusage(resource.RUSAGE_SELF)
@@ -74,7 +106,8 @@ def cpu_seconds(server: int) -> tuple[float, float]:
 def watched_run(url: str, server: int, code: str, teacher: Page, names: list[str], watchers: int,
                 epochs: int) -> tuple:
     """Open ``watchers`` screens, train once, close them: (chars/s, delays behind the teacher, epochs missed,
-    CPU seconds of the server and of the clients during the run, bytes the watchers received)."""
+    CPU seconds of the server and of the clients during the run, bytes the watchers received, the server's
+    event-loop thread, its CPU seconds during the run, updates the watchers received)."""
     seen: list[list[tuple[int, float]]] = [[] for _ in range(watchers)]
     readies = [threading.Event() for _ in range(watchers)]
     pages: list[Page] = []
@@ -82,11 +115,14 @@ def watched_run(url: str, server: int, code: str, teacher: Page, names: list[str
         threading.Thread(target=watcher, args=(url, code, seen[i], pages, readies[i]), daemon=True).start()
     for r in readies:
         r.wait(120)
-    time.sleep(3.0)  # every watcher's stream is open and has had its first update
-    cpu = cpu_seconds(server)
+    time.sleep(1.0)  # every watcher's stream is open and has had its first update
+    loop = event_loop_thread(server)
+    cpu, loop_cpu, updates = cpu_seconds(server), thread_cpu(server)[loop], sum(len(s) for s in seen)
     rate, shown = teacher_run(teacher, names, epochs)
     cpu = [b - a for a, b in zip(cpu, cpu_seconds(server))]
+    loop_cpu = thread_cpu(server)[loop] - loop_cpu
     time.sleep(2.0)  # the last updates reach the watchers
+    updates = sum(len(s) for s in seen) - updates
     received = sum(p.received for p in pages)
     for page in pages:
         page.close()
@@ -99,16 +135,19 @@ def watched_run(url: str, server: int, code: str, teacher: Page, names: list[str
                 delays.append(max(0.0, min(later) - t_teacher))
             else:
                 missed += 1
-    return rate, delays, missed, cpu, received
+    return rate, delays, missed, cpu, received, loop, loop_cpu, updates
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--watchers", type=int, default=50)
     ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--rounds", type=int, default=3, help="watched runs, each between two runs alone")
+    ap.add_argument("--rounds", type=int, default=5, help="watched runs, each between two runs alone")
+    ap.add_argument("--client-nice", type=int, default=0, help="this process's niceness once the server runs")
     args = ap.parse_args()
     proc, url = start_server()
+    if args.client_nice:
+        os.nice(args.client_nice)  # after the server started: it keeps the niceness it was started with
     try:
         names = train_parameters(url)
         teacher = Page(url)
@@ -117,16 +156,20 @@ def main() -> None:
         cpu = cpu_seconds(proc.pid)
         alone = [teacher_run(teacher, names, args.epochs)[0]]
         cpu_alone = [b - a for a, b in zip(cpu, cpu_seconds(proc.pid))]
-        watched, delays, missed, ratios, cpus, sizes = [], [], 0, [], [], []
+        watched, delays, missed, ratios, cpus, sizes, loops, loops_alone = [], [], 0, [], [], [], [], []
         stats0 = teacher.call("/stats", [])[0]
         for _ in range(args.rounds):
-            rate, d, m, c, size = watched_run(url, proc.pid, code, teacher, names, args.watchers, args.epochs)
+            rate, d, m, c, size, loop, loop_cpu, updates = watched_run(url, proc.pid, code, teacher, names,
+                                                                       args.watchers, args.epochs)
             watched.append(rate)
             cpus.append(c)
             sizes.append(size)
+            loops.append((loop_cpu, updates))
             delays += d
             missed += m
+            before = thread_cpu(proc.pid).get(loop, 0.0)
             alone.append(teacher_run(teacher, names, args.epochs)[0])
+            loops_alone.append(thread_cpu(proc.pid).get(loop, 0.0) - before)
             ratios.append(rate / ((alone[-2] + alone[-1]) / 2))
         stats1 = teacher.call("/stats", [])[0]
         print(f"teacher's run ({args.epochs} epochs, scratch · random), chars/s: alone "
@@ -141,6 +184,12 @@ def main() -> None:
               f"{statistics.median(c[0] for c in cpus):.1f} watched; this process (the teacher's client, and the "
               f"watchers' streams) {cpu_alone[1]:.1f} alone, {statistics.median(c[1] for c in cpus):.1f} watched; "
               f"{statistics.median(sizes) / args.watchers / 1e3:,.0f} kB received per watcher per run")
+        extra = statistics.median(w - a for (w, _), a in zip(loops, loops_alone))
+        per_update = statistics.median((w - a) / n for (w, n), a in zip(loops, loops_alone) if n)
+        print(f"the server's event loop (the thread that serves every page): "
+              f"{statistics.median(loops_alone):.2f} CPU-s per run alone, "
+              f"{statistics.median(w for w, _ in loops):.2f} watched (+{extra:.2f} for "
+              f"{statistics.median(n for _, n in loops):,.0f} updates to the watchers: {per_update * 1e3:.2f} ms each)")
         renders = stats1["renders"] - stats0["renders"]
         print(f"chart renders over the {args.rounds} watched and {args.rounds} lone runs: {renders} "
               f"({stats1['render_seconds'] - stats0['render_seconds']:.2f} s), for {args.watchers + 1} screens")
