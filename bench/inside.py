@@ -19,28 +19,14 @@ import threading
 import time
 from pathlib import Path
 
-import requests
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_app import app_args, start_server  # noqa: E402
-from classroom import pct  # noqa: E402
+from bench_app import start_server  # noqa: E402
+from classroom import pct, train_parameters  # noqa: E402
 from page import Page, PageError  # noqa: E402
-from watchers import cpu_seconds  # noqa: E402
+from watchers import cpu_seconds, teacher_run  # noqa: E402
 
 VIEWS = (("/gradients_through_time", [], 2.0), ("/next_chars", ["分开", 0.8], 0.5),
          ("/hidden_units", ["分开 不分开 我不能再想 我不要再想 我不 我不 我不要再想你 不知不觉 你已经离开我", 32], 5.0))
-
-
-def train(page: Page, names: list[str], epochs: int) -> float:
-    """Press Train on the page and follow the run to its end: characters trained per wall second."""
-    values = app_args("scratch-random", epochs, 10)
-    t0 = time.perf_counter()
-    final = None
-    for outputs in page.stream("/train", [values[n] for n in names]):
-        if isinstance(outputs[5], dict) and "epoch" in outputs[5]:
-            final = outputs[5]
-    wall = time.perf_counter() - t0
-    return final["mean_chars_per_sec"] * final["train_seconds"] / wall
 
 
 def looker(page: Page, stop: threading.Event, times: dict[str, list[float]]) -> None:
@@ -68,10 +54,9 @@ def main() -> None:
     args = ap.parse_args()
     proc, url = start_server()
     try:
-        names = [p["parameter_name"] for p in
-                 requests.get(f"{url}gradio_api/info", timeout=30).json()["named_endpoints"]["/train"]["parameters"]]
+        names = train_parameters(url)
         page = Page(url)
-        train(page, names, 2)  # warm up
+        teacher_run(page, names, 2)  # warm up
         times: dict[str, list[float]] = {name: [] for name, _, _ in VIEWS}
 
         def measured(look: bool) -> tuple[float, float, float]:
@@ -81,7 +66,7 @@ def main() -> None:
             t = threading.Thread(target=looker, args=(page, stop, times))
             if look:
                 t.start()
-            rate = train(page, names, args.epochs)
+            rate = teacher_run(page, names, args.epochs)[0]
             stop.set()
             if look:
                 t.join()

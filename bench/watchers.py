@@ -15,8 +15,8 @@ again. Prints
 
 The teacher's page and the watchers run in this process, on the server's own cores, where a class's screens are
 other machines; their CPU seconds are printed. ``--client-nice 19`` lowers this process's priority once the
-server has started, so that the watchers' reading waits for cores the server leaves free. With it the medians
-were 0.83x, 0.76x, 0.91x and 0.80x in four invocations, within the machine's noise of those without (0.83x-0.89x),
+server has started, so that the watchers' reading waits for cores the server leaves free. With it, four
+invocations while the app changed gave medians of 0.76x-0.91x, within the machine's noise of those without,
 and the delays grew (the watchers' own waiting counts in them, max up to 1.8 s), so the default leaves this
 process at the server's priority.
 

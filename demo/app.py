@@ -27,7 +27,7 @@ import gradio as gr  # noqa: E402
 
 import gradio_costs  # noqa: E402
 
-gradio_costs.cut()  # two of Gradio's costs that a class pays many times over (see there)
+gradio_costs.cut()  # Gradio's costs that a class pays many times over (see there)
 
 import gpu  # noqa: E402
 
