@@ -140,8 +140,8 @@ class Run:
         self._scheduler.submit(self)
         return self
 
-    def advance(self, seconds: float) -> bool:
-        """Train for about ``seconds`` (whole minibatches); False once the run has ended."""
+    def advance(self, seconds: float, cut: Callable[[], bool] = lambda: False) -> bool:
+        """Train for about ``seconds`` (whole minibatches) or until ``cut()``; False once the run has ended."""
         if self._ended.is_set():
             return False
         trainer = self.trainer
@@ -161,7 +161,9 @@ class Run:
                     if isinstance(events[-1], End):
                         return False
                 if time.perf_counter() >= deadline and not self.starting:
-                    return True  # a run's first epoch is not cut: its curve starts as soon as possible
+                    return True  # a run's first epoch is not cut by time: its curve starts as soon as possible
+                if cut():
+                    return True  # its worker's threads no longer fit: the scheduler gives it the right number
         except Exception as e:  # a bug or resource error ends this run, never the server
             self._end("error", f"training failed: {type(e).__name__}: {e}")
             return False

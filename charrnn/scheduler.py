@@ -14,7 +14,8 @@ down (see ``charrnn.threads``); a fixed set of workers with one multi-threaded k
 and keeps the process's thread count flat however many runs come and go.
 
 Limits protect a shared machine: at most ``max_runs`` runs train at once (the others wait in a queue and
-know their place). What a job must offer: ``advance(seconds) -> bool`` (train about that long; False
+know their place). What a job must offer: ``advance(seconds, cut) -> bool`` (train about that long, or
+until ``cut()`` says its worker's thread count should change, which it asks between minibatches; False
 once it has ended), ``stopping`` (a stop was asked: it is served first so it ends at once),
 ``work_left()`` (thread-seconds it still needs, or None while unknown), ``cancel()``, and optionally
 ``starting`` (True until its first epoch: such a job goes before the others, so every student's curve
@@ -25,7 +26,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Protocol
+from typing import Callable, Protocol
 
 import torch
 
@@ -35,7 +36,7 @@ from .threads import cpu_cores
 class Job(Protocol):
     stopping: bool
 
-    def advance(self, seconds: float) -> bool: ...
+    def advance(self, seconds: float, cut: Callable[[], bool]) -> bool: ...
     def work_left(self) -> float | None: ...
     def cancel(self) -> None: ...
 
@@ -162,6 +163,15 @@ class Scheduler:
             return 1
         return max(1, self.cores - min(len(self._runs), self.workers) + 1)
 
+    def _cut_for(self, k: int) -> Callable[[], bool]:
+        """Worker ``k``'s question to its job between minibatches: should the slice end, because the
+        threads it trains with no longer fit the runs (a class pressed Train while a lone run had every
+        core: its first epoch, never cut by time, would go on with two threads beside another worker's
+        one on two cores; or the others ended, and a lone run may take every core now)."""
+        if k > 0:
+            return lambda: False
+        return lambda: torch.get_num_threads() != self._threads_for(0)  # len() of a dict: no lock needed
+
     def _work(self, k: int) -> None:
         torch.set_num_threads(1)
         while True:
@@ -177,7 +187,7 @@ class Scheduler:
                 torch.set_num_threads(threads)
             start = time.perf_counter()
             try:
-                going = job.advance(self.slice_seconds)
+                going = job.advance(self.slice_seconds, self._cut_for(k))
             except Exception:  # advance reports its own errors; a worker never dies of one
                 going = False
             spent = time.perf_counter() - start

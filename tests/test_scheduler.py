@@ -20,7 +20,7 @@ class FakeJob:
         self.cancelled = False
         self.done = threading.Event()
 
-    def advance(self, seconds: float) -> bool:
+    def advance(self, seconds: float, cut=lambda: False) -> bool:
         self.slices.append((time.monotonic(), torch.get_num_threads()))
         time.sleep(0.01)
         self.todo -= 1
@@ -95,6 +95,54 @@ def test_only_worker_zero_uses_several_threads(sched):
     for j in pair:
         assert j.done.wait(10)
     assert {n for j in pair for _, n in j.slices[5:-5]} == {1}, "two runs on two cores: one thread each"
+
+
+class MinibatchJob(FakeJob):
+    """A job that trains minibatches of 5 ms for as long as its slice lasts, asking ``cut()`` after each,
+    as ``charrnn.lab.Run`` does; records each minibatch's start and thread count."""
+
+    def __init__(self, name: str):
+        super().__init__(name, 10_000)
+        self.minibatches: list[tuple[float, int]] = []
+
+    def advance(self, seconds: float, cut=lambda: False) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self.stopping:
+            self.minibatches.append((time.monotonic(), torch.get_num_threads()))
+            time.sleep(0.005)
+            if cut():
+                return True
+        self.done.set()
+        return not self.stopping
+
+
+def test_a_slice_ends_when_its_threads_no_longer_fit_the_runs():
+    """A lone run trains with both cores; when a second run comes, its slice (here 30 s, longer than the
+    test: only the cut can end it) goes on with one thread after the minibatch under way, and with both
+    again once the other has ended."""
+    s = Scheduler(workers=2, cores=2, max_runs=4, slice_seconds=30.0)
+    lone, other = MinibatchJob("lone"), MinibatchJob("other")
+    try:
+        s.submit(lone)
+        while len(lone.minibatches) < 5:
+            time.sleep(0.005)
+        assert {n for _, n in lone.minibatches} == {2}
+        came = time.monotonic()
+        s.submit(other)
+        while len(other.minibatches) < 10:
+            time.sleep(0.005)
+        during = [n for t, n in lone.minibatches if t > came]
+        assert during and during.count(2) <= 1, f"two threads beside another run's one on two cores: {during}"
+        other.stopping = True
+        assert other.done.wait(5)
+        left = time.monotonic()
+        while len([t for t, _ in lone.minibatches if t > left]) < 10:
+            time.sleep(0.005)
+        after = [n for t, n in lone.minibatches if t > left]
+        assert after.count(1) <= 2 and after[-1] == 2, f"alone again, still on one thread: {after}"
+    finally:
+        lone.stopping = other.stopping = True
+        s.shutdown()
 
 
 def test_a_stopping_job_is_served_first(sched):
