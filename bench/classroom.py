@@ -2,12 +2,12 @@
 
 Starts ``python demo/app.py`` in its own process, then:
 1. one CLI run of the same setup (``python -m charrnn train``), for the machine's rate alone;
-2. wave 1: ``--students`` clients submit the chapter's default run (scratch · random, ``--epochs`` epochs)
-   together, while another thread fetches the page (GET /) every half second. Prints the time from
+2. wave 1: ``--students`` pages open (each runs the page's load event, as a browser does), then all press
+   Train together (the chapter's default run: scratch · random, ``--epochs`` epochs), while another thread fetches the page (GET /) every half second. Prints the time from
    pressing Train to each student's first epoch (p50/p90/max; target max <= 10 s), the time until the
    last run ends, the aggregate characters per second as a ratio of the CLI run (target >= 0.85), the
-   page's latency (p50/p99; target p99 <= 0.5 s), and the share of the server's CPU time spent building
-   figures;
+   page's latency (p50/p99; target p99 <= 0.5 s), the share of the server's CPU time spent building
+   figures, and the garbage collector's full pauses;
 3. waves 2..``--waves``: the same students with ``--soak-epochs`` epochs each (sessions closed between
    waves), printing the server's memory (RSS) and thread count after every wave (targets: memory after
    the last wave within 10% of wave 1; threads back to where they were before wave 1, read
@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import os
-import re
-import secrets
 import sys
 import threading
 import time
@@ -32,6 +29,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_app import app_args, cli_rate, start_server  # noqa: E402
+from page import Page  # noqa: E402
 
 
 def proc_stats(pid: int) -> dict[str, float]:
@@ -60,45 +58,42 @@ def train_parameters(url: str) -> list[str]:
     return [p["parameter_name"] for p in info["named_endpoints"]["/train"]["parameters"]]
 
 
-# the progress dict's epoch in a streamed line: the other outputs are JSON strings, where quotes are escaped
-EPOCH = re.compile(r'(?<!\\)"epoch": ?(\d+)')
-
-
-def student(url: str, names: list[str], epochs: int, out: list, go: threading.Event) -> None:
-    """One student's page: a session kept alive by Gradio's heartbeat stream (as a browser's), Train pressed
-    through the HTTP API and its stream followed to the end, then the tab closed (the heartbeat hangs up,
-    which closes the session). Plain HTTP rather than ``gradio_client``: this process shares the machine's
-    two cores with the server, and thirty client libraries would take a share a real class's laptops do
-    not."""
-    session = secrets.token_hex(6)
+def student(url: str, names: list[str], epochs: int, out: list, ready: threading.Semaphore,
+            go: threading.Event) -> None:
+    """One student's page, in plain HTTP as a browser makes it (``page.Page``: a heartbeat stream keeps the
+    session, one message stream carries its events): the page opens (its load event, which is when Gradio
+    makes the session's state and the app attaches its session), then Train is pressed with the others and
+    its stream followed to the end, then the tab closes (the heartbeat hangs up, which closes the session).
+    Plain HTTP rather than ``gradio_client``: this process shares the machine's two cores with the server,
+    and thirty client libraries would take a share a real class's laptops do not."""
     values = app_args("scratch-random", epochs, 10)
-    with requests.Session() as http:
-        beat = http.get(f"{url}gradio_api/heartbeat/{session}", stream=True, timeout=None)
+    page = Page(url)
+    try:
+        page.call("/on_load", [""])
+        ready.release()
         go.wait()
         t0 = time.perf_counter()
-        first, last = None, None
-        event = http.post(f"{url}gradio_api/call/train", timeout=60,
-                          json={"data": [values[n] for n in names], "session_hash": session}).json()["event_id"]
-        with http.get(f"{url}gradio_api/call/train/{event}", stream=True, timeout=None) as stream:
-            for line in stream.iter_lines(decode_unicode=True):
-                if not line.startswith("data:"):
-                    continue
-                last = line
-                if first is None and (m := EPOCH.search(line)) and int(m[1]) >= 1:
-                    first = time.perf_counter() - t0
+        first, final = None, None
+        for outputs in page.stream("/train", [values[n] for n in names]):
+            final = outputs[5]
+            if first is None and isinstance(final, dict) and final.get("epoch", 0) >= 1:
+                first = time.perf_counter() - t0
         end = time.perf_counter()
-        beat.close()
-    final = json.loads(last[5:])[5]
+    finally:
+        page.close()
     out.append({"first": first, "end": end, "start": t0, "final": final})
 
 
 def wave(url: str, names: list[str], students: int, epochs: int, pinger: bool) -> dict:
     results: list[dict] = []
-    go = threading.Event()
-    threads = [threading.Thread(target=student, args=(url, names, epochs, results, go)) for _ in range(students)]
+    go, ready = threading.Event(), threading.Semaphore(0)
+    threads = [threading.Thread(target=student, args=(url, names, epochs, results, ready, go))
+               for _ in range(students)]
     for t in threads:
         t.start()
-    time.sleep(2.0)  # every client connected; then all press Train at once
+    for _ in threads:
+        ready.acquire()
+    time.sleep(1.0)  # every page open and settled; then all press Train at once
     latencies: list[float] = []
     stop = threading.Event()
 
@@ -133,6 +128,9 @@ def main() -> None:
     ap.add_argument("--soak-epochs", type=int, default=3, help="epochs per run in the later waves (default 3)")
     args = ap.parse_args()
 
+    # A closed tab's session is closed after CHARRNN_RECONNECT_SECONDS (60 by default: a reload finds its runs
+    # again); 3 here, so that each wave's sessions are gone when the memory is read SETTLE s after it.
+    os.environ["CHARRNN_RECONNECT_SECONDS"] = "3"
     cli, _ = cli_rate("scratch-random", args.epochs, 10)
     print(f"CLI alone: {cli:,.0f} chars/s (scratch-random, {args.epochs} epochs)")
     proc, url = start_server()
@@ -145,6 +143,7 @@ def main() -> None:
         base = proc_stats(proc.pid)
         print(f"server idle: {base['rss_mb']:.0f} MB, {base['threads']} threads")
         before = proc_stats(proc.pid)
+        stats0 = Client(url, verbose=False).predict(api_name="/stats")
         names = train_parameters(url)
         w = wave(url, names, args.students, args.epochs, pinger=True)
         after = proc_stats(proc.pid)
@@ -171,6 +170,11 @@ def main() -> None:
               f"{stats['trained_seconds']:.0f} s in slices")
         print(f"  figures: {stats['renders']} renders, {stats['render_seconds']:.1f} s = "
               f"{stats['render_seconds'] / cpu:.1%} of the server's {cpu:.0f} CPU seconds")
+        full = stats["full_collections"] - stats0["full_collections"]
+        print(f"  garbage collector: {full} full collections in the wave, "
+              f"{stats['full_collection_seconds'] - stats0['full_collection_seconds']:.2f} s in all, the longest "
+              f"since start-up {stats['full_collection_longest']:.2f} s ({stats['frozen_objects']:,} objects frozen "
+              f"at start-up)")
         settle(url)
         after = proc_stats(proc.pid)
         rows = []

@@ -31,6 +31,7 @@ RENDER_EVERY = 0.5   # seconds between updates of a stream when its runs change 
 FRESH = 1.0          # seconds for which one page's outputs serve every other page showing the same thing
 CLOCK_EVERY = 2.0    # seconds between updates when only the status line's clock moves
 POLL = 0.2           # how often a stream looks for a change
+POLL_FIRST = 0.05    # and while its run has no epoch yet (a student is waiting for the first point)
 STOPPED_EARLY = "■ Stopped before it started · 训练开始前已停止"
 BUSY_NOTE = ("A run is training · 正在训练: stop it first, or press the button below to stop it and train "
              "the new settings · 请先停止，或点下面的按钮停止并用新设置训练")
@@ -118,20 +119,25 @@ async def follow(session: Session, run: Run | None = None, forever: bool = False
                  style: render.Style | None = None, lang: str | None = None):
     """Renders of ``session`` whenever something shown changes, until ``run`` ends, ``done()`` is true, or
     (``forever``) the session closes. A change of the runs is sent within ``RENDER_EVERY`` (2 per second
-    at most); the clock of the status line (elapsed, the time left) every ``CLOCK_EVERY``. Outputs that
-    did not change are sent again as they were: Gradio sends a browser only what differs, and a
-    ``gr.skip()`` would cost the server a component built per output per update (with fifty watchers,
-    most of its time). Nothing is sent when nothing changed."""
+    at most), except the first epoch of ``run``, sent within ``POLL_FIRST`` (its student has pressed Train
+    and waits for the first point); the clock of the status line (elapsed, the time left) every
+    ``CLOCK_EVERY``. Outputs that did not change are sent again as they were: Gradio sends a browser only
+    what differs, and a ``gr.skip()`` would cost the server a component built per output per update (with
+    fifty watchers, most of its time). Nothing is sent when nothing changed."""
     sent: tuple = ()
     sent_key, last = None, 0.0
+    waiting = run is not None and not run.history  # for its first point: sent as soon as it comes
     while True:
         if session.closed:
             return
         session.touch()  # someone is looking: the session is alive
         ended = (run is not None and not run.alive) or (done is not None and done())
+        first = waiting and bool(run.history)
+        waiting = waiting and not first
         key = session.state_key()
         since = time.monotonic() - last
-        if sent_key is None or ended or (key != sent_key and since >= RENDER_EVERY) or since >= CLOCK_EVERY:
+        if (sent_key is None or ended or first or (key != sent_key and since >= RENDER_EVERY)
+                or since >= CLOCK_EVERY):
             last = time.monotonic()
             look = renders_of(session)
             what = (key, run.number if run is not None else None, style or look.style, lang or look.lang)
@@ -141,7 +147,7 @@ async def follow(session: Session, run: Run | None = None, forever: bool = False
                 sent, sent_key = out, key
         if ended or (run is None and done is None and not forever):
             return
-        await asyncio.sleep(POLL)
+        await asyncio.sleep(POLL_FIRST if waiting else POLL)
 
 
 class Training:
