@@ -30,6 +30,9 @@ TINY = dict(corpus="offline", corpus_file=None, max_chars=3000, model="scratch",
             prefixes="the, of", pred_len=20, pred_period=2, decoding="greedy", temperature=1.0, top_k=0, resume=False)
 
 
+APPS: dict = {}  # the module's server's Blocks, for tests that look at Gradio's own state
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     mp = pytest.MonkeyPatch()  # saved checkpoints go to a temporary folder, not the project's checkpoints/
@@ -37,6 +40,7 @@ def server(tmp_path_factory):
     lab = Lab(max_runs=2, idle_seconds=5)
     demo = app.build_app(lab)
     _, url, _ = app.launch(demo, prevent_thread_lock=True, quiet=True, server_port=None)
+    APPS["demo"] = demo
     yield url, lab
     demo.close()
     lab.shutdown()
@@ -569,3 +573,24 @@ def test_full_collections_are_counted_and_others_are_not():
         assert stats["full_collection_longest"] == round(pauses.longest, 3)
     finally:
         gc.callbacks.remove(pauses)
+
+
+def test_a_closed_pages_gradio_state_is_dropped(server):
+    """Gradio keeps a page's SessionState (the config of every block) until 10,000 pages have come; the app's
+    unload handler drops it when the page's heartbeat hangs up (gradio_costs cut 5)."""
+    import requests
+    url, lab = server
+    holder = APPS["demo"].state_holder
+    page = "closedpage01"
+    with requests.Session() as http:
+        beat = http.get(f"{url}gradio_api/heartbeat/{page}", stream=True, timeout=30)
+        r = http.post(f"{url}gradio_api/run/stats", json={"data": [], "session_hash": page}, timeout=30)
+        assert r.status_code == 200, r.text[:300]
+        assert page in holder.session_data  # the request made the page's state
+        other = "openpage0002"
+        beat2 = http.get(f"{url}gradio_api/heartbeat/{other}", stream=True, timeout=30)
+        http.post(f"{url}gradio_api/run/stats", json={"data": [], "session_hash": other}, timeout=30)
+        beat.close()
+        wait_for(lambda: page not in holder.session_data, timeout=20)
+        assert other in holder.session_data, "an open page's state was dropped"
+        beat2.close()
