@@ -167,10 +167,10 @@ class Scheduler:
         """Worker ``k``'s question to its job between minibatches: should the slice end, because the
         threads it trains with no longer fit the runs (a class pressed Train while a lone run had every
         core: its first epoch, never cut by time, would go on with two threads beside another worker's
-        one on two cores; or the others ended, and a lone run may take every core now)."""
-        if k > 0:
-            return lambda: False
-        return lambda: torch.get_num_threads() != self._threads_for(0)  # len() of a dict: no lock needed
+        one on two cores; or the others ended, and a lone run may take every core now, on worker 0)."""
+        if k > 0:  # the others have ended: its job goes to worker 0, which may use every core
+            return lambda: len(self._runs) <= k  # len() of a dict: no lock needed
+        return lambda: torch.get_num_threads() != self._threads_for(0)
 
     def _work(self, k: int) -> None:
         torch.set_num_threads(1)
