@@ -3,11 +3,11 @@
 Starts ``python demo/app.py`` in its own process, then:
 1. one CLI run of the same setup (``python -m charrnn train``), for the machine's rate alone;
 2. wave 1: ``--students`` pages open (each runs the page's load event, as a browser does), then all press
-   Train together (the chapter's default run: scratch · random, ``--epochs`` epochs), while another thread fetches the page (GET /) every half second. Prints the time from
-   pressing Train to each student's first epoch (p50/p90/max; target max <= 10 s), the time until the
-   last run ends, the aggregate characters per second as a ratio of the CLI run (target >= 0.85), the
-   page's latency (p50/p99; target p99 <= 0.5 s), the share of the server's CPU time spent building
-   figures, and the garbage collector's full pauses;
+   Train together (the chapter's default run: scratch · random, ``--epochs`` epochs), while another thread
+   fetches the page (GET /) every half second. Prints the time from pressing Train to each student's first
+   epoch (p50/p90/max; target max <= 10 s), the time until the last run ends, the aggregate characters per
+   second as a ratio of the CLI run (target >= 0.85), the page's latency (p50/p99; target p99 <= 0.5 s),
+   the share of the server's CPU time spent building figures, and the garbage collector's full pauses;
 3. waves 2..``--waves``: the same students with ``--soak-epochs`` epochs each (sessions closed between
    waves), printing the server's memory (RSS) and thread count after every wave (targets: memory after
    the last wave within 10% of wave 1; threads back to where they were before wave 1, read
