@@ -192,6 +192,7 @@ def launch(demo: gr.Blocks, **kwargs: Any):
     """
     atexit.register(demo.lab.shutdown)
     demo.queue(max_size=256)
+    gradio_costs.quiet_queue(demo._queue)
     kwargs.setdefault("max_threads", MAX_STREAMS)
     return demo.launch(max_file_size=MAX_UPLOAD, css=layout.CSS, theme=gr.themes.Soft(), **kwargs)
 

@@ -29,9 +29,17 @@ per update.
    gone, until 10,000 pages have come (``state_session_capacity``): a class's server grew by 15 MB a wave of 30
    students (bench/classroom.py), up to about 5 GB. A reload gets a new one, so ``forget_page`` (the app's
    unload handler) drops it when its page closes.
+6. Gradio's queue looks for a new event to start by waking every millisecond while it has none (and for progress
+   to send every 10 ms): an idle server spent 5-8% of a core on it, and on a machine of two cores each wake
+   takes a core from a run trained on both, a thousand times a second. ``quiet_queue`` (app.py's ``launch``)
+   makes that wait end when there may be work instead: an event joined the queue (``push``) or one ended
+   (``process_events``: a slot or a concurrency limit freed), with a wake every half second anyway. Events
+   start as soon as they did (sooner: no millisecond's wait); progress goes out ten times a second, as on
+   Windows (the app shows no progress bars).
 """
 from __future__ import annotations
 
+import asyncio
 import collections
 import functools
 import importlib.util
@@ -147,8 +155,83 @@ def forget_page(blocks: Any, session_hash: str | None) -> None:
         holder.time_last_used.pop(session_hash, None)
 
 
+class _Idle(float):
+    """The queue's wait for work (its ``sleep_when_free``): at most this many seconds, ended early by ``wake``."""
+
+    def __init__(self, seconds: float) -> None:
+        self._event: asyncio.Event | None = None
+        self.waits = 0  # waits ended so far (an idle server's stays still; Gradio's own ended 1000 a second)
+
+    def wake(self) -> None:
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        if self._event is None:
+            self._event = asyncio.Event()  # made in the server's loop, at its first wait
+        try:
+            await asyncio.wait_for(self._event.wait(), float(self))
+        except asyncio.TimeoutError:
+            pass
+        self._event.clear()  # no await since the wait ended: a wake after it is not lost
+        self.waits += 1
+
+
+class _QueueAsyncio(types.ModuleType):
+    """``asyncio`` as ``gradio.queueing`` sees it: the same module, whose ``sleep`` waits for a wake when it is
+    given an ``_Idle``."""
+
+    def __init__(self) -> None:
+        super().__init__("asyncio", asyncio.__doc__)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    @staticmethod
+    async def sleep(delay: float, result: Any = None) -> Any:
+        if isinstance(delay, _Idle):
+            await delay.wait()
+            return result
+        return await asyncio.sleep(delay, result)
+
+
+IDLE_WAKE = 0.5       # seconds: the queue looks for work at least this often (the 6th cut's safety net)
+PROGRESS_EVERY = 0.1  # seconds between the queue's looks for progress to send (Gradio's on Windows)
+
+
+def quiet_queue(queue: Any) -> None:
+    """Cut 6, for one app's queue (``blocks._queue``, made by ``Blocks.queue()``, before the app starts;
+    idempotent)."""
+    if isinstance(queue.sleep_when_free, _Idle):
+        return
+    import gradio.queueing
+    if not isinstance(gradio.queueing.asyncio, _QueueAsyncio):
+        gradio.queueing.asyncio = _QueueAsyncio()  # type: ignore[attr-defined]
+    push, process_events = queue.push, queue.process_events
+
+    def wake() -> None:
+        if isinstance(queue.sleep_when_free, _Idle):
+            queue.sleep_when_free.wake()
+
+    async def push_and_wake(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await push(*args, **kwargs)
+        finally:
+            wake()
+
+    async def process_and_wake(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await process_events(*args, **kwargs)
+        finally:
+            wake()
+
+    queue.push, queue.process_events = push_and_wake, process_and_wake
+    queue.sleep_when_free = _Idle(IDLE_WAKE)
+    queue.progress_update_sleep_when_free = PROGRESS_EVERY
+
+
 def cut() -> None:
-    """Apply cuts 1-4 (idempotent); cut 5 is the app's unload handler's."""
+    """Apply cuts 1-4 (idempotent); cut 5 is the app's unload handler's, cut 6 its ``launch``'s."""
     if importlib.util.find_spec("matplotlib") is None:
         sys.modules["matplotlib"] = None  # type: ignore[assignment]
     import gradio.blocks

@@ -594,3 +594,32 @@ def test_a_closed_pages_gradio_state_is_dropped(server):
         wait_for(lambda: page not in holder.session_data, timeout=20)
         assert other in holder.session_data, "an open page's state was dropped"
         beat2.close()
+
+
+def test_gradio_costs_queue_waits_for_work_instead_of_polling(server):
+    """demo/gradio_costs.py's sixth cut: Gradio's queue looks for an event to start when one joins or one ends
+    (a concurrency slot frees), not every millisecond. The wait's timeout is set longer than this test may take,
+    so that only the wakes can start the events."""
+    import gradio as gr
+    import gradio_costs
+    assert isinstance(APPS["demo"]._queue.sleep_when_free, gradio_costs._Idle)  # app.py's launch applied it
+    with gr.Blocks() as demo:
+        box = gr.Textbox()
+        box.submit(lambda s: time.sleep(0.3) or s + "!", box, box, api_name="slow", concurrency_limit=1)
+    demo.queue()
+    gradio_costs.quiet_queue(demo._queue)
+    push = demo._queue.push
+    gradio_costs.quiet_queue(demo._queue)  # idempotent: the wakes are not wrapped twice
+    assert demo._queue.push is push
+    demo._queue.sleep_when_free = idle = gradio_costs._Idle(120.0)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True)
+    try:
+        c = Client(url, verbose=False)
+        jobs = [c.submit("a", api_name="/slow"), c.submit("b", api_name="/slow")]  # "b" waits for "a"'s slot
+        assert [j.result(timeout=60) for j in jobs] == ["a!", "b!"]
+        time.sleep(0.5)
+        waits = idle.waits
+        time.sleep(1.0)
+        assert idle.waits == waits, "the queue woke with nothing to do"
+    finally:
+        demo.close()
