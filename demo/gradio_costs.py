@@ -160,6 +160,7 @@ class _Idle(float):
 
     def __init__(self, seconds: float) -> None:
         self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.waits = 0  # waits ended so far (an idle server's stays still; Gradio's own ended 1000 a second)
 
     def wake(self) -> None:
@@ -167,8 +168,9 @@ class _Idle(float):
             self._event.set()
 
     async def wait(self) -> None:
-        if self._event is None:
-            self._event = asyncio.Event()  # made in the server's loop, at its first wait
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # an Event serves one loop: a server launched again runs in a new one
+            self._event, self._loop = asyncio.Event(), loop
         try:
             await asyncio.wait_for(self._event.wait(), float(self))
         except asyncio.TimeoutError:

@@ -623,3 +623,22 @@ def test_gradio_costs_queue_waits_for_work_instead_of_polling(server):
         assert idle.waits == waits, "the queue woke with nothing to do"
     finally:
         demo.close()
+
+
+def test_gradio_costs_queue_wait_serves_a_new_event_loop():
+    """The sixth cut's wait holds an asyncio.Event, which serves one loop: an app launched again runs its queue
+    in a new loop, where the wait must still work (and a wake still end it)."""
+    import asyncio
+    import gradio_costs
+    idle = gradio_costs._Idle(0.01)
+    asyncio.run(idle.wait())  # times out in the first loop
+    asyncio.run(idle.wait())  # a second loop: an Event bound to the first would raise RuntimeError
+    idle_long = gradio_costs._Idle(120.0)
+
+    async def woken() -> None:
+        asyncio.get_running_loop().call_later(0.05, idle_long.wake)
+        await idle_long.wait()
+
+    for _ in range(2):
+        asyncio.run(asyncio.wait_for(woken(), 30))  # ended by the wake, not the 120 s timeout
+    assert idle.waits == 2 and idle_long.waits == 2
