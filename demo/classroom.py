@@ -68,7 +68,7 @@ class Classroom:
         if teacher is None:
             yield ended_outputs(code)
             return
-        async for out in training.follow(teacher, forever=True):
+        async for out in training.watch(teacher):
             yield out
         yield ended_outputs(code)
 
@@ -130,7 +130,7 @@ class Classroom:
         if page.watching is not None:
             teacher = self.lab.by_key(page.watching)
             if teacher is not None:
-                async for out in training.follow(teacher, forever=True, style=look.style, lang=look.lang):
+                async for out in training.watch(teacher, look.style, look.lang):
                     yield out
             yield ended_outputs(page.watched_code)
             return

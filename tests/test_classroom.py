@@ -1,6 +1,8 @@
 """A class through the public API: share a session, watch it live, write with its model, run lessons."""
 from __future__ import annotations
 
+import asyncio
+import collections
 import os
 import re
 import sys
@@ -20,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "demo"))
 import app  # noqa: E402
 import lessons  # noqa: E402
+import render  # noqa: E402
+import training  # noqa: E402
 
 from charrnn.lab import Lab, normal_code  # noqa: E402
 
@@ -162,3 +166,69 @@ def test_a_full_room_of_streams_leaves_every_click_answered(server):
         for r in streams:
             r.close()
         teacher.close()
+
+
+class _Shown:
+    """What ``training.Channel`` reads of a session: whether it closed, its state key, and a place for the app's
+    renders."""
+
+    def __init__(self) -> None:
+        self.closed, self.shared, self.key, self.touched = False, None, 0, 0
+
+    def touch(self) -> None:
+        self.touched += 1
+
+    def state_key(self) -> tuple:
+        return (self.key,)
+
+
+def test_a_class_is_looked_at_and_rendered_once_per_change_however_many_watch(monkeypatch):
+    """Eight watching pages in two looks (5 laptops, 3 projectors): each change is rendered once per look and
+    the same outputs go to every page of that look; the session is looked at on the channel's ticks, not once
+    per page; a poke (the teacher's page sent a first point or an end) is sent at once, however far the next
+    tick; a closed session ends every page's stream, and the channel's task with it."""
+    renders = collections.Counter()
+    real = training.outputs
+
+    def outputs(session, focus=None, style=None, lang=None):
+        if not isinstance(session, _Shown):  # the module's server may still be serving an earlier test's pages
+            return real(session, focus, style, lang)
+        renders[style] += 1
+        return ("status", session.key, style, lang)
+
+    monkeypatch.setattr(training, "outputs", outputs)
+    monkeypatch.setattr(training, "WATCH_EVERY", 0.05)
+    monkeypatch.setattr(training, "CLOCK_EVERY", 3600.0)  # no clock to move: renders come from changes only
+
+    async def main() -> None:
+        s = _Shown()
+        pages = [training.watch(s, st, "both") for st in [render.NORMAL] * 5 + [render.PRESENT] * 3]
+        assert [(await p.__anext__())[1] for p in pages] == [0] * 8  # each page: what the session shows now
+        channel = s.shared.channel
+        assert channel.watchers == 8
+        renders.clear()
+        s.key = 1
+        got = [await asyncio.wait_for(p.__anext__(), 5) for p in pages]
+        assert renders == {render.NORMAL: 1, render.PRESENT: 1}, "one render per look, not one per page"
+        assert all(o is got[0] for o in got[:5]) and all(o is got[5] for o in got[5:]) and got[0][1] == 1
+        looks = channel.looks
+        await asyncio.sleep(1.0)
+        # 20 ticks of 0.05 s in that second: the session was looked at about 20 times (not 8 pages x 20)
+        assert 5 <= channel.looks - looks <= 30 and renders == {render.NORMAL: 1, render.PRESENT: 1}
+        monkeypatch.setattr(training, "WATCH_EVERY", 3600.0)
+        await asyncio.sleep(0.2)  # the channel now waits for the next tick of an hour, or a poke
+        s.key = 2
+        channel.poke()
+        assert (await asyncio.wait_for(pages[0].__anext__(), 5))[1] == 2
+        s.closed = True
+        channel.poke()
+        for p in pages:
+            with pytest.raises(StopAsyncIteration):
+                while True:  # the newest update first, if the page had not taken it yet
+                    await asyncio.wait_for(p.__anext__(), 5)
+        task = channel._task
+        if task is not None:  # it may still be rendering the newest update for the projectors' look
+            await asyncio.wait_for(task, 5)
+        assert channel._task is None and channel.watchers == 0 and s.touched >= channel.looks
+
+    asyncio.run(main())
