@@ -90,7 +90,7 @@ def thread_cpu(pid: int) -> dict[str, float]:
 
 def event_loop_thread(pid: int, seconds: float = 2.0) -> str:
     """The server's event-loop thread: the one that works while the watchers' pages are open and nothing trains
-    (their streams look for changes; the training workers wait)."""
+    (the class's channel looks at the session, their pages' heartbeats come in; the training workers wait)."""
     before = thread_cpu(pid)
     time.sleep(seconds)
     after = thread_cpu(pid)
