@@ -1,6 +1,7 @@
 """End-to-end tests of the Gradio app through gradio_client, against the app launched in-process."""
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -286,7 +287,7 @@ def test_a_run_outlives_its_stream_and_ends_with_its_session(server):
 def test_queue_position_when_all_slots_are_busy(server):
     url, lab = server
     clients = [client(url) for _ in range(3)]
-    jobs = [train_job(c, epochs=5000, pred_period=1000) for c in clients]
+    _jobs = [train_job(c, epochs=5000, pred_period=1000) for c in clients]  # the streams stay open
     wait_for(lambda: all((s := session_of(lab, c)) and s.runs for c in clients))
     runs = [session_of(lab, c).runs[-1] for c in clients]
     waiting = wait_for(lambda: [r for r in runs if r.view().status == "queued"])
@@ -526,6 +527,21 @@ def test_a_runs_first_point_is_sent_as_soon_as_it_comes(server):
             if s is not None and s.runs and s.runs[-1].history:
                 on_server.append(time.monotonic())
             time.sleep(0.001)
+    # The server's own process freezes its start-up heap (heap.freeze); this one, which also holds the tests' objects,
+    # would otherwise pause for a full collection of half a million objects now and then, 0.3-1 s with every thread
+    # stopped. The first point came 0.4-1.2 s late in 5 of 12 runs on a slow day, before and after the tick clock;
+    # such a collection is the likely cause (not confirmed: the stalls did not recur while instrumented).
+    gc.collect()
+    gc.freeze()
+    full: list[float] = []  # the full collections during the test (s), if any: printed when it fails
+    started = [0.0]
+
+    def timed(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.monotonic()
+        elif info["generation"] == 2:
+            full.append(time.monotonic() - started[0])
+    gc.callbacks.append(timed)
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
@@ -535,8 +551,10 @@ def test_a_runs_first_point_is_sent_as_soon_as_it_comes(server):
                 break
         watcher.join()
         # 0.05 s of polling, a render and a message on a loaded 2-core machine: well under 0.3 s; 0.45 s without
-        assert on_server and arrived - on_server[0] < 0.3, arrived - on_server[0]
+        assert on_server and arrived - on_server[0] < 0.3, (arrived - on_server[0], "full collections (s):", full)
     finally:
+        gc.callbacks.remove(timed)
+        gc.unfreeze()
         session_of(lab, c).stop(timeout=5)
 
 
