@@ -121,6 +121,16 @@ def outputs(session: Session, focus: Run | None = None, style: render.Style | No
     return out
 
 
+async def rendered(session: Session, focus: Run | None = None, style: render.Style | None = None,
+                   lang: str | None = None, key: tuple | None = None) -> tuple:
+    """``outputs(...)`` for the event loop: those made less than ``FRESH`` s ago as they are, else made in a
+    worker thread (``key``: the session's state key, where the caller has just read it)."""
+    look = renders_of(session)
+    what = (key if key is not None else session.state_key(), focus.number if focus is not None else None,
+            style or look.style, lang or look.lang)
+    return look.shown(what) or await to_thread.run_sync(outputs, session, focus, style, lang)
+
+
 def tick(now: float, every: float) -> int:
     """The number of the tick of ``every`` seconds that ``now`` (``time.monotonic``) falls in: every stream of the
     server counts the same ticks."""
@@ -156,14 +166,13 @@ async def follow(session: Session, run: Run | None = None, done: Any = None):
         if (sent_key is None or ended or first or (key != sent_key and tick(now, RENDER_EVERY) != sent_tick)
                 or tick(now, CLOCK_EVERY) != clock):
             sent_tick, clock = tick(now, RENDER_EVERY), tick(now, CLOCK_EVERY)
-            look = renders_of(session)
-            out = look.shown((key, run.number if run is not None else None, look.style, look.lang))
-            out = out or await to_thread.run_sync(outputs, session, run)
+            out = await rendered(session, run, key=key)
             if out != sent:  # the same tuple, shared with other pages, compares in no time
                 yield out
                 sent, sent_key = out, key
-            if (ended or first) and look.channel is not None:
-                look.channel.poke()
+            channel = renders_of(session).channel
+            if (ended or first) and channel is not None:
+                channel.poke()
         if ended or (run is None and done is None):
             return
         await asyncio.sleep(POLL_FIRST if waiting else until_tick(RENDER_EVERY))
@@ -179,7 +188,7 @@ async def watch(session: Session, style: render.Style | None = None, lang: str |
         look.channel = Channel(session)
     box = look.channel.join((style, lang))
     try:
-        sent = await to_thread.run_sync(outputs, session, None, style, lang)
+        sent = await rendered(session, None, style, lang)
         yield sent
         while not session.closed:
             out = await box.get()
@@ -256,8 +265,7 @@ class Channel:
     async def _send(self, key: tuple, sent: dict[tuple, tuple]) -> None:
         """Render the session once for each look its watchers have, and hand that to each (where it changed)."""
         for look in list(self._boxes):
-            out = (renders_of(self.session).shown((key, None, *look))
-                   or await to_thread.run_sync(outputs, self.session, None, *look))
+            out = await rendered(self.session, None, *look, key=key)
             if out != sent.get(look):
                 sent[look] = out
                 for box in self._boxes.get(look, ()):
