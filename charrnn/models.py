@@ -52,6 +52,51 @@ class CharModel(nn.Module):
         raise NotImplementedError
 
 
+ROW_FLOATS = 16  # a row of logits starts every 16 floats (64 bytes, a cache line)
+
+
+class _Logits(torch.autograd.Function):
+    """O = H W + b for H (N, h), W (h, V), b (V,): the output layer, with O's rows (and dW's) laid 64 bytes
+    apart. With V = 1027 (the Jay Chou vocabulary) a contiguous (N, V) result puts most rows off a 64-byte
+    boundary, and MKL's single-precision GEMM on this machine's AVX2 cores then writes it at half speed
+    (1120 x 256 x 1027: 13-18 ms into contiguous rows, 8 ms into rows 1040 floats apart; ``bench/logits.py``).
+    So O is a (N, V) view of an (N, V rounded up to 16) buffer: the same numbers, a row stride of 1040.
+    W may be a transposed view (``nn.Linear``'s weight.T), whose gradient is then made in its own layout."""
+
+    @staticmethod
+    def forward(ctx, H: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(H, W)
+        return torch.addmm(b, H, W, out=_rows(H.shape[0], W.shape[1], H))
+
+    @staticmethod
+    def backward(ctx, dO: torch.Tensor):
+        H, W = ctx.saved_tensors
+        dH = dW = db = None
+        if ctx.needs_input_grad[0]:
+            dH = dO @ W.T  # (N, h): rows of 256 floats, aligned whatever V is
+        if ctx.needs_input_grad[1]:
+            if W.stride(0) == 1 and W.stride(1) != 1:  # W = weight.T: weight's gradient (V, h) has aligned rows
+                dW = (dO.T @ H).T
+            else:
+                dW = torch.mm(H.T, dO, out=_rows(W.shape[0], W.shape[1], W))
+        if ctx.needs_input_grad[2]:
+            db = dO.sum(0)
+        return dH, dW, db
+
+
+def _rows(n: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+    """An uninitialised (n, cols) tensor whose rows start every ``cols`` rounded up to ROW_FLOATS elements."""
+    stride = -(-cols // ROW_FLOATS) * ROW_FLOATS
+    return torch.empty(n, stride, dtype=like.dtype, device=like.device)[:, :cols]
+
+
+def output_layer(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The logits H W + b (W: (h, V)). On the CPU, in rows 64 bytes apart (``_Logits``); elsewhere ``addmm``."""
+    if H.device.type != "cpu":
+        return torch.addmm(b, H, W)
+    return _Logits.apply(H, W, b)
+
+
 def _book_normal(generator: torch.Generator | None):
     def normal(*shape: int) -> nn.Parameter:  # Normal(0, 0.01), as in the book
         return nn.Parameter(torch.randn(*shape, generator=generator) * 0.01)
@@ -77,7 +122,7 @@ class _Scratch(CharModel):
         return self.project(Hs), last
 
     def project(self, H: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(self.b_q, H, self.W_hq)
+        return output_layer(H, self.W_hq, self.b_q)
 
 
 class ScratchRNN(_Scratch):
@@ -213,7 +258,7 @@ class _Concise(CharModel):
         return out, state
 
     def project(self, H: torch.Tensor) -> torch.Tensor:
-        return self.dense(H)
+        return output_layer(H, self.dense.weight.T, self.dense.bias)
 
 
 class ConciseRNN(_Concise):

@@ -223,3 +223,55 @@ def test_same_seed_same_weights(kind):
 def test_unknown_model_kind():
     with pytest.raises(ValueError, match="scratch, concise, scratch-gru, concise-gru, scratch-lstm, concise-lstm"):
         build_model("lstm", V, H)
+
+
+# ---------------------------------------------------------------- the output layer's aligned rows
+@pytest.mark.parametrize("vocab", [1027, 1024, 23])  # the Jay Chou vocabulary (rows padded to 1040), a multiple of 16, tiny
+@pytest.mark.parametrize("layout", ["W", "weight.T"])  # the scratch models' W_hq, nn.Linear's weight seen as (h, V)
+def test_output_layer_equals_the_product_in_float64(vocab, layout):
+    """``output_layer`` against H W + b and its three gradients written out in float64 (dO = G for the loss
+    sum(O * G)): dH = G W^T, dW = H^T G, db = sum of G's rows.
+
+    Each entry is a sum of k products (k = h for O, V for dH, N for dW and db), so float32 is off by at most
+    k * eps * (the sum of the products' sizes): that bound is computed entrywise from |H|, |W|, |G| in
+    float64 (entries of size ~10-30, bounds ~1e-3). A transposed gradient, a lost bias or a row read with
+    the wrong stride moves entries by O(1)."""
+    from charrnn.models import ROW_FLOATS, output_layer
+    g = torch.Generator().manual_seed(vocab)
+    N, h = 70, 48
+    H_ = torch.randn(N, h, generator=g, requires_grad=True)
+    if layout == "W":
+        W = torch.randn(h, vocab, generator=g).requires_grad_()
+        W_hV = W
+    else:
+        W = torch.randn(vocab, h, generator=g).requires_grad_()  # like nn.Linear's weight (V, h)
+        W_hV = W.T
+    b = torch.randn(vocab, generator=g, requires_grad=True)
+    G = torch.randn(N, vocab, generator=g)
+    O = output_layer(H_, W_hV, b)
+    assert O.shape == (N, vocab) and O.stride() == (-(-vocab // ROW_FLOATS) * ROW_FLOATS, 1)
+    (O * G).sum().backward()
+
+    H64, W64, b64, G64 = H_.detach().double(), W_hV.detach().double(), b.detach().double(), G.double()
+    eps = torch.finfo(torch.float32).eps
+    assert ((O.double() - (H64 @ W64 + b64)).abs() <= h * eps * (H64.abs() @ W64.abs() + b64.abs())).all()
+    assert (H_.grad.double() - G64 @ W64.T).abs().le(vocab * eps * (G64.abs() @ W64.abs().T)).all()
+    dW = H64.T @ G64 if layout == "W" else G64.T @ H64
+    dW_bound = N * eps * (H64.abs().T @ G64.abs() if layout == "W" else G64.abs().T @ H64.abs())
+    assert W.grad.shape == W.shape and W.grad.is_contiguous()  # the parameter's own layout, for the optimizer
+    assert ((W.grad.double() - dW).abs() <= dW_bound).all()
+    assert ((b.grad.double() - G64.sum(0)).abs() <= N * eps * G64.abs().sum(0)).all()
+
+
+@pytest.mark.parametrize("layout", ["W", "weight.T"])
+def test_output_layer_gradients_match_finite_differences(layout):
+    """torch's gradcheck in float64 (central differences, its default tolerances) on an odd V, whose
+    rows are padded."""
+    from charrnn.models import output_layer
+    g = torch.Generator().manual_seed(0)
+    H_ = torch.randn(6, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    shape = (4, 7) if layout == "W" else (7, 4)
+    W = torch.randn(*shape, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(7, dtype=torch.float64, generator=g, requires_grad=True)
+    as_hV = (lambda w: w) if layout == "W" else (lambda w: w.T)
+    assert torch.autograd.gradcheck(lambda x, w, c: output_layer(x, as_hV(w), c), (H_, W, b))
