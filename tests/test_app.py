@@ -420,6 +420,72 @@ def test_gradio_costs_cut_keeps_what_gradio_computes():
     assert gradio.blocks.inspect is shim
 
 
+def test_gradio_costs_preprocess_the_forms_plain_inputs_in_the_loop_with_gradios_answers():
+    """demo/gradio_costs.py's seventh cut: /train's 22 inputs are preprocessed to the same values (and a value
+    outside a Radio's choices to the same error) with the cut as with Gradio's thread per input; the plain
+    components' ``preprocess`` runs in the calling thread, anything else (a File's, the event's own function)
+    still in a worker thread."""
+    import asyncio
+    import types
+
+    import anyio
+    import gradio as gr
+    import gradio.blocks
+    import gradio_costs
+    from gradio.exceptions import Error
+    from gradio.state_holder import SessionState
+
+    lab = Lab()
+    try:
+        demo = app.build_app(lab)
+        shim = gradio.blocks.anyio
+        assert isinstance(shim, gradio_costs._BlocksAnyio)  # app.py applied it
+        fn = next(f for f in demo.fns.values() if f.api_name == "train")
+        assert len(fn.inputs) == 22 and fn.preprocess
+        values = dict(zip(fn.input_parameter_names, (b.value for b in fn.inputs)))
+        values.update(model="concise", epochs=7.0, lr=0.5, prefixes="分开\n不分开", corpus_file=None)
+        inputs = [values[n] for n in fn.input_parameter_names]
+        bad = [("nonsense" if isinstance(b, gr.Radio) else v) for b, v in zip(fn.inputs, inputs)]
+
+        def prepare(data):
+            async def go():
+                try:
+                    return await demo.preprocess_data(fn, list(data), SessionState(demo))
+                except Error as e:
+                    return f"Error: {e}"
+            return asyncio.run(go())
+
+        with_cut, bad_with_cut = prepare(inputs), prepare(bad)
+        gradio.blocks.anyio = anyio
+        try:
+            plain, bad_plain = prepare(inputs), prepare(bad)
+        finally:
+            gradio.blocks.anyio = shim
+        assert with_cut == plain and [type(v) for v in with_cut] == [type(v) for v in plain]
+        assert with_cut[fn.input_parameter_names.index("epochs")] == 7 and "分开" in str(with_cut)
+        assert bad_with_cut == bad_plain and bad_plain.startswith("Error: ")
+        assert "not in the list of choices" in bad_plain
+    finally:
+        lab.shutdown()
+
+    here = threading.get_ident()
+
+    def preprocess(self, payload):  # a component's method, by name: it reports the thread it runs in
+        return threading.get_ident()
+
+    def run(func, *args):
+        async def go():
+            return await shim.to_thread.run_sync(func, *args)
+        return asyncio.run(go())
+
+    assert run(types.MethodType(preprocess, gr.Number()), 1.0) == here  # a plain component's preprocess: inline
+    assert run(types.MethodType(preprocess, gr.File()), None) != here    # a file's: its own thread
+    assert run(lambda: threading.get_ident()) != here                # any other function: its own thread
+    assert run(gr.Radio(["a", "b"]).preprocess, "b") == "b"
+    gradio_costs.cut()  # idempotent
+    assert gradio.blocks.anyio is shim
+
+
 def test_gradio_costs_file_walks_give_what_gradio_walks_give(tmp_path):
     """demo/gradio_costs.py's third cut: where the outputs hold no file object, the answer of Gradio's two walks
     (a copy, tuples as lists) comes from one orjson pass; anything that might hold a file, or is not plain JSON,

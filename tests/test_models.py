@@ -226,7 +226,7 @@ def test_unknown_model_kind():
 
 
 # ---------------------------------------------------------------- the output layer's aligned rows
-@pytest.mark.parametrize("vocab", [1027, 1024, 23])  # the Jay Chou vocabulary (rows padded to 1040), a multiple of 16, tiny
+@pytest.mark.parametrize("vocab", [1027, 1024, 23])  # the Jay Chou one (rows of 1040), a multiple of 16, tiny
 @pytest.mark.parametrize("layout", ["W", "weight.T"])  # the scratch models' W_hq, nn.Linear's weight seen as (h, V)
 def test_output_layer_equals_the_product_in_float64(vocab, layout):
     """``output_layer`` against H W + b and its three gradients written out in float64 (dO = G for the loss
