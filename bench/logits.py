@@ -2,10 +2,11 @@
 
 With the Jay Chou vocabulary (V = 1027) a contiguous (N, V) result of H W + b starts most rows off a 64-byte
 boundary; MKL's single-precision GEMM then writes it slower on this machine's AVX2 cores. ``output_layer``
-writes the logits (and W's gradient) into rows 1040 floats apart. Two measurements, each alternating the two
+writes the logits (and W's gradient) into rows 1040 floats apart. Three measurements, each alternating the two
 codes round by round and timing the thread's own CPU time (``time.thread_time``: load from other processes
 does not count):
 
+0. the forward product alone, on the chapter's minibatch shape;
 1. the output layer and the loss alone, forward and backward, on the chapter's minibatch shape
    (N = 35 steps x 32 = 1120 rows, h = 256, V = 1027);
 2. epochs of the chapter's run (scratch · random, lr 100, theta 0.01, first 10,000 characters): two trainers
@@ -92,6 +93,15 @@ def main() -> None:
     T = torch.randint(0, V, (N,), generator=g)
     for layer in (ALIGNED, plain):
         layer_ms(layer, H, W, b, T, 3)  # warm both
+
+    def product_ms(layer) -> float:
+        """The forward product alone (no graph), 20 per round."""
+        with torch.no_grad():
+            t = time.thread_time()
+            for _ in range(20):
+                layer(H, W, b)
+            return (time.thread_time() - t) / 20 * 1e3
+    side_by_side("0. the forward product H W + b alone (20 per round)", args.rounds, product_ms)
     side_by_side("1. output layer + cross-entropy, forward and backward (20 per round)", args.rounds,
                  lambda layer: layer_ms(layer, H, W, b, T, 20))
 

@@ -59,7 +59,8 @@ class _Logits(torch.autograd.Function):
     """O = H W + b for H (N, h), W (h, V), b (V,): the output layer, with O's rows (and dW's) laid 64 bytes
     apart. With V = 1027 (the Jay Chou vocabulary) a contiguous (N, V) result puts most rows off a 64-byte
     boundary, and MKL's single-precision GEMM on this machine's AVX2 cores then writes it at half speed
-    (1120 x 256 x 1027: 13-18 ms into contiguous rows, 8 ms into rows 1040 floats apart; ``bench/logits.py``).
+    (1120 x 256 x 1027 at one thread: 17.9 ms into contiguous rows, 11.0 ms into rows 1040 floats apart,
+    median thread CPU times of ``bench/logits.py``).
     So O is a (N, V) view of an (N, V rounded up to 16) buffer: the same numbers, a row stride of 1040.
     W may be a transposed view (``nn.Linear``'s weight.T), whose gradient is then made in its own layout."""
 
