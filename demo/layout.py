@@ -30,6 +30,7 @@ CSS = """
 .sample {font-size: 1.3rem; line-height: 1.7; margin: .2rem 0 .6rem; font-family: 'Noto Sans CJK SC', sans-serif;}
 .sample .prefix {color: #d62728; font-weight: 700; margin-right: .15rem;}
 .sample .epoch {color: #999; font-size: .8rem; margin-left: .6rem;}
+.sample .blank {color: #999; font-size: .9rem;}
 .sample-empty {color: #888; font-style: italic;}
 #status {font-size: 1.05rem;}
 #train-note {color: #b45309;}

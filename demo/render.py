@@ -221,9 +221,19 @@ def latest_samples(view: RunView | None) -> str:
     for s in view.samples:
         newest[s.prefix] = s
     rows = [f"<div class='sample'><span class='prefix'>{html.escape(p)}</span>"
-            f"{html.escape(s.text[len(p):])}<span class='epoch'>epoch {s.epoch}</span></div>"
+            f"{_written(s.text[len(p):])}<span class='epoch'>epoch {s.epoch}</span></div>"
             for p, s in newest.items()]
     return "\n".join(rows)
+
+
+def _written(text: str) -> str:
+    """What the model wrote after a prefix, as HTML. Early in training a greedy model writes nothing but its
+    likeliest character, a space (50 of them after the chapter's prefixes), which would show as nothing at
+    all: such a sample says what it is."""
+    if not text or text.strip():
+        return html.escape(text)
+    what = "空格 · spaces" if set(text) == {" "} else "空白字符 · blank characters"
+    return f"<span class='blank'>␣ × {len(text)} ({what})</span>"
 
 
 def side_by_side(views: list[RunView]) -> str:

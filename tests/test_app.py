@@ -159,6 +159,25 @@ def test_compare_labels_name_what_differs():
     assert names[2] == "#2 scratch · random · lr 100 · θ off"
 
 
+def test_a_sample_of_only_spaces_says_so():
+    """Early in training a greedy model writes only spaces after the prefix: the page says so instead of
+    showing the prefix alone (the chapter's printout keeps the text as it is)."""
+    import render
+    from charrnn.lab import RunView
+    from charrnn.config import TrainConfig
+    from charrnn.train import EpochEnd, Sample
+
+    c = TrainConfig()
+    samples = [Sample(10, "分开", "分开" + " " * 50), Sample(10, "不分开", "不分开 我想要 <b>")]
+    history = [EpochEnd(epoch=10, epochs=20, perplexity=290.0, grad_norm=1.0, grad_norm_max=1.0, clipped=1.0, seconds=0.2,
+                        chars_per_sec=5e4)]
+    view = RunView(1, c.label(), c, "running", "", None, history, samples, 1027, "cpu", 1.0, 1)
+    html = render.latest_samples(view)
+    assert "␣ × 50 (空格 · spaces)" in html and html.count("␣") == 1
+    assert "不分开</span> 我想要 &lt;b&gt;<span" in html  # text with characters: as written, escaped
+    assert render.sample_history(view).splitlines()[1] == " - 分开" + " " * 50
+
+
 @pytest.mark.parametrize("changes, field, words", [
     (dict(lr=-1), "lr", "above 0"),
     (dict(epochs=0), "epochs", "from 1"),
