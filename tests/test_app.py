@@ -1,7 +1,6 @@
 """End-to-end tests of the Gradio app through gradio_client, against the app launched in-process."""
 from __future__ import annotations
 
-import gc
 import os
 import subprocess
 import sys
@@ -601,7 +600,7 @@ def test_a_runs_first_point_is_sent_as_soon_as_it_comes(server, monkeypatch):
     (``training.POLL_FIRST``), not on the next tick of ``RENDER_EVERY`` that other changes wait for.
 
     The ticks are stretched to 8 s here and Train is pressed just after one, so a stream without the fast path
-    would send the first point at the next tick, about 7 s after the tiny run's first epoch; with it the point
+    would send the first point at the next tick, 6-7 s after the tiny run's first epoch (6.0 s measured); with it the point
     comes after 0.05 s of polling, a render and a message. A time, but not a speed goal: the 3 s bound is
     10x what this takes on a loaded 2-core machine (a stall of 1.2 s was seen once) and half the delay
     without the fast path."""
