@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from charrnn.checkpoint import load_checkpoint  # noqa: E402
 from charrnn.config import PRESETS  # noqa: E402

@@ -36,8 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))                     # run from a checkout without installing
-sys.path.insert(0, str(ROOT / "bench"))
 
 import torch
 from bench_train import Reference  # the chapter's formulation, written once there

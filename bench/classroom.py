@@ -28,7 +28,6 @@ from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_app import app_args, cli_rate, start_server  # noqa: E402
 from page import Page  # noqa: E402
 

@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "demo"))
 
 
 def main() -> None:
@@ -29,11 +27,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2000, help="updates walked per measurement")
     ap.add_argument("--pages", type=int, default=50, help="pages sent each update")
     args = ap.parse_args()
-    import app  # applies gradio_costs.cut()
+    from demo import app, gradio_costs
+    gradio_costs.cut()  # as app.launch() does
     import gradio as gr
     import gradio.processing_utils as pu
     import gradio.utils
-    import gradio_costs
     import charrnn
     from charrnn.corpus import cached_corpus
     from charrnn.lab import Lab

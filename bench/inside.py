@@ -19,7 +19,6 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_app import start_server  # noqa: E402
 from classroom import pct, train_parameters  # noqa: E402
 from page import Page, PageError  # noqa: E402

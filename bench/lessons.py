@@ -16,11 +16,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "demo")]
 
 from charrnn.inside import gradients_through_time, probe_batch  # noqa: E402
 from charrnn.train import EpochEnd, Sample  # noqa: E402
-from lessons import EPOCHS, LESSONS  # noqa: E402
+from demo.lessons import EPOCHS, LESSONS  # noqa: E402
 
 
 def main() -> None:

@@ -14,18 +14,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "demo"))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sessions", type=int, default=200, help="sessions made per measurement (default 200)")
     args = ap.parse_args()
-    import app  # the page, built as the server builds it (app.py applies gradio_costs.cut())
+    from demo import app, gradio_costs
+    gradio_costs.cut()  # as app.launch() does
     import gradio.blocks
     from gradio.state_holder import SessionState
-    import gradio_costs
 
     demo = app.build_app()
     shim = gradio.blocks.inspect

@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "demo"))
 
 
 def main() -> None:
@@ -28,10 +26,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=9)
     args = ap.parse_args()
     import anyio
-    import app  # the page, built as the server builds it (app.py applies gradio_costs.cut())
+    from demo import app, gradio_costs
+    gradio_costs.cut()  # as app.launch() does
     import gradio.blocks
     from gradio.state_holder import SessionState
-    import gradio_costs
 
     demo = app.build_app()
     fn = next(f for f in demo.fns.values() if f.api_name == "train")

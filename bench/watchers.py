@@ -37,7 +37,6 @@ from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_app import app_args, start_server  # noqa: E402
 from classroom import pct, proc_stats, train_parameters  # noqa: E402
 from page import Page, PageError  # noqa: E402

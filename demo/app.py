@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import atexit
 import os
-import sys
 import threading
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from charrnn.device import machine, on_zero_gpu  # noqa: E402  (imports torch, but touches no CUDA)
+from charrnn.device import machine, on_zero_gpu  # imports torch, but touches no CUDA
 
 if on_zero_gpu():
     import spaces  # noqa: E402,F401  ZeroGPU's package must come before anything initialises CUDA
@@ -26,22 +21,19 @@ if on_zero_gpu():
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
-import gradio_costs  # noqa: E402
+from demo import gradio_costs  # noqa: E402
+from demo import gpu  # noqa: E402
+from demo import heap  # noqa: E402
 
-gradio_costs.cut()  # Gradio's costs that a class pays many times over (see there)
-
-import gpu  # noqa: E402
-import heap  # noqa: E402
-
-import layout  # noqa: E402
-import training  # noqa: E402
-from checkpoints import Checkpoints  # noqa: E402
-from classroom import Classroom  # noqa: E402
-from inside import Inside  # noqa: E402
+from demo import layout  # noqa: E402
+from demo import training  # noqa: E402
+from demo.checkpoints import Checkpoints  # noqa: E402
+from demo.classroom import Classroom  # noqa: E402
+from demo.inside import Inside  # noqa: E402
 from charrnn.config import TrainConfig  # noqa: E402
 from charrnn.corpus import CorpusError, cached_corpus  # noqa: E402
 from charrnn.lab import Lab  # noqa: E402
-from writing import Writing  # noqa: E402
+from demo.writing import Writing  # noqa: E402
 
 MAX_UPLOAD = "64mb"  # launch(max_file_size): no upload above this reaches the app
 # Gradio runs at most ``max_threads`` queued events at once (default 40), streams included: 30 students
@@ -190,6 +182,7 @@ def launch(demo: gr.Blocks, **kwargs: Any):
     Nothing of the project's folders is served (no ``allowed_paths``): a session's files reach it only
     through its own downloads, and every session's files are deleted when the server stops.
     """
+    gradio_costs.cut()  # Gradio's costs that a class pays many times over (see there)
     atexit.register(demo.lab.shutdown)
     demo.queue(max_size=256)
     gradio_costs.quiet_queue(demo._queue)
@@ -197,6 +190,11 @@ def launch(demo: gr.Blocks, **kwargs: Any):
     return demo.launch(max_file_size=MAX_UPLOAD, css=layout.CSS, theme=gr.themes.Soft(), **kwargs)
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """Serve the page until interrupted: ``python demo/app.py`` or ``python -m demo``."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     launch(build_app(freeze_heap=True))
+
+
+if __name__ == "__main__":
+    main()

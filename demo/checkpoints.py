@@ -11,13 +11,13 @@ from typing import Any
 import gradio as gr
 from gradio import processing_utils
 
-import form
+from demo import form
 from charrnn.checkpoint import CheckpointError, load_checkpoint
 from charrnn.corpus import NAMED, CorpusError, decode_bytes, describe_source
 from charrnn.files import QuotaError
 from charrnn.lab import Lab, Session
 from charrnn.threads import one_thread
-from training import hold_upload
+from demo.training import hold_upload
 
 UPLOAD_MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024
 

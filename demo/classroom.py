@@ -15,12 +15,12 @@ import gradio as gr
 from anyio import to_thread  # its threads end after 10 s idle (asyncio's pool keeps them)
 import segno
 
-import form
-import render
-import training
+from demo import form
+from demo import render
+from demo import training
 from charrnn.device import machine
 from charrnn.lab import Lab, Session
-from lessons import LESSONS
+from demo.lessons import LESSONS
 
 def base_url(request: gr.Request) -> str:
     """The address others should open: a Space's direct address (its huggingface.co page is only a frame

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import form
+from demo import form
 from charrnn.config import ConfigError
 from charrnn.device import machine, on_zero_gpu
 from charrnn.gpu_trial import gpu_trial

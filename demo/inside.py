@@ -13,8 +13,8 @@ import json
 
 import gradio as gr
 
-import layout
-import render
+from demo import layout
+from demo import render
 from charrnn import inside
 from charrnn.generate import PrefixError
 from charrnn.lab import Lab, Session

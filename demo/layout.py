@@ -9,9 +9,9 @@ from typing import Any
 import gradio as gr
 from gradio.components.plot import PlotData
 
-import form
-import render
-from lessons import LESSONS
+from demo import form
+from demo import render
+from demo.lessons import LESSONS
 
 PRESET_BUTTONS = (("① 从零开始，随机采样 · scratch · random", "scratch-random"),
                   ("② 从零开始，相邻采样 · scratch · consecutive", "scratch-consecutive"),

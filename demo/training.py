@@ -22,9 +22,9 @@ from typing import Any
 import gradio as gr
 from anyio import to_thread  # its threads end after 10 s idle (asyncio's pool keeps them)
 
-import form
-import render
-from gradio_costs import Sealed
+from demo import form
+from demo import render
+from demo.gradio_costs import Sealed
 from charrnn.config import ConfigError
 from charrnn.corpus import CorpusError
 from charrnn.files import QuotaError

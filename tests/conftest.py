@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # the package is used from the checkout, not installed
-    sys.path.insert(0, str(REPO))
 
 ENV = "CHARRNN_DATA_DIR"
 JAYCHOU_ZIP = "jaychou_lyrics.txt.zip"

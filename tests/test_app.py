@@ -17,9 +17,8 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError, ValidationError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "demo"))
-import app  # noqa: E402
-import training  # noqa: E402
+from demo import app
+from demo import training
 
 from charrnn import checkpoint as checkpoint_mod  # noqa: E402
 from charrnn import corpus as corpus_mod  # noqa: E402
@@ -145,7 +144,7 @@ def test_runs_accumulate_for_comparison_and_clear(server):
 
 
 def test_compare_labels_name_what_differs():
-    import render
+    from demo import render
     from charrnn.lab import RunView
     from charrnn.config import TrainConfig
 
@@ -161,7 +160,7 @@ def test_compare_labels_name_what_differs():
 def test_a_sample_of_only_spaces_says_so():
     """Early in training a greedy model writes only spaces after the prefix: the page says so instead of
     showing the prefix alone (the chapter's printout keeps the text as it is)."""
-    import render
+    from demo import render
     from charrnn.lab import RunView
     from charrnn.config import TrainConfig
     from charrnn.train import EpochEnd, Sample
@@ -327,7 +326,7 @@ def test_every_endpoint_parameter_has_a_default(server):
     for name, info in endpoints.items():
         missing = [p["parameter_name"] for p in info["parameters"] if not p["parameter_has_default"]]
         assert not missing, f"{name} needs {missing}: a client should pass only what it changes"
-    import form
+    from demo import form
     assert [p["parameter_name"] for p in endpoints["/train"]["parameters"]] == list(form.NAMES)
     assert {p["parameter_name"]: p["parameter_default"] for p in endpoints["/train"]["parameters"]} == form.DEFAULTS
     c.close()
@@ -405,7 +404,7 @@ def test_gradio_costs_cut_keeps_what_gradio_computes():
     import inspect
 
     import gradio.blocks
-    import gradio_costs
+    from demo import gradio_costs
     from gradio.state_holder import SessionState
 
     lab = Lab()
@@ -450,7 +449,7 @@ def test_gradio_costs_preprocess_the_forms_plain_inputs_in_the_loop_with_gradios
     import anyio
     import gradio as gr
     import gradio.blocks
-    import gradio_costs
+    from demo import gradio_costs
     from gradio.exceptions import Error
     from gradio.state_holder import SessionState
 
@@ -513,7 +512,7 @@ def test_gradio_costs_file_walks_give_what_gradio_walks_give(tmp_path):
     import math
 
     import gradio.processing_utils as pu
-    import gradio_costs
+    from demo import gradio_costs
     from gradio.data_classes import FileData
 
     walks = pu.add_root_url.__self__
@@ -571,7 +570,7 @@ def test_gradio_costs_diff_of_sealed_outputs_is_computed_once():
     as Gradio's own ``diff`` gives, and for two sealed outputs (what fifty watchers are sent) it is computed once:
     the second page gets the same edits. Other values are diffed afresh each time."""
     import gradio.utils
-    import gradio_costs
+    from demo import gradio_costs
 
     shared = gradio.utils.diff
     assert isinstance(shared, gradio_costs._SharedDiffs)  # app.py applied it
@@ -640,7 +639,7 @@ def test_prewarm_imports_what_the_first_run_imports_and_freezes_the_servers_heap
     """In the server's process the prewarm freezes start-up's objects (about half a million) for the garbage
     collector, after importing what the first optimizer imports (torch._dynamo); elsewhere (tests) it freezes
     nothing. Run in fresh interpreters: this one has imported everything already."""
-    code = ("import gc, sys; sys.path[:0] = ['demo', '.']; import app; app._prewarm(freeze_heap={}); "
+    code = ("import gc, sys; from demo import app; app._prewarm(freeze_heap={}); "
             "print(gc.get_freeze_count(), 'torch._dynamo' in sys.modules)")
     out = {}
     for freeze in (True, False):
@@ -656,7 +655,7 @@ def test_prewarm_imports_what_the_first_run_imports_and_freezes_the_servers_heap
 def test_full_collections_are_counted_and_others_are_not():
     import gc
 
-    import heap
+    from demo import heap
     pauses = heap.Pauses().watch()
     try:
         gc.collect(0)
@@ -697,7 +696,7 @@ def test_gradio_costs_queue_waits_for_work_instead_of_polling(server):
     (a concurrency slot frees), not every millisecond. The wait's timeout is set longer than this test may take,
     so that only the wakes can start the events."""
     import gradio as gr
-    import gradio_costs
+    from demo import gradio_costs
     assert isinstance(APPS["demo"]._queue.sleep_when_free, gradio_costs._Idle)  # app.py's launch applied it
     with gr.Blocks() as demo:
         box = gr.Textbox()
@@ -725,7 +724,7 @@ def test_gradio_costs_queue_wait_serves_a_new_event_loop():
     """The sixth cut's wait holds an asyncio.Event, which serves one loop: an app launched again runs its queue
     in a new loop, where the wait must still work (and a wake still end it)."""
     import asyncio
-    import gradio_costs
+    from demo import gradio_costs
     idle = gradio_costs._Idle(0.01)
     asyncio.run(idle.wait())  # times out in the first loop
     asyncio.run(idle.wait())  # a second loop: an Event bound to the first would raise RuntimeError

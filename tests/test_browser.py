@@ -33,8 +33,7 @@ def _need_browser():
 @pytest.fixture(scope="module")
 def page_url():
     _need_browser()
-    sys.path.insert(0, str(ROOT / "demo"))
-    import app
+    from demo import app
     from charrnn.corpus import CorpusError, load_corpus
     from charrnn.lab import Lab
 

@@ -19,11 +19,10 @@ from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "demo"))
-import app  # noqa: E402
-import lessons  # noqa: E402
-import render  # noqa: E402
-import training  # noqa: E402
+from demo import app
+from demo import lessons
+from demo import render
+from demo import training
 
 from charrnn.lab import Lab, normal_code  # noqa: E402
 

@@ -114,7 +114,6 @@ def test_vocab_is_sorted_and_indices_match(jaychou_10k):
 
 VOCAB_SCRIPT = """
 import hashlib, json, sys
-sys.path.insert(0, {repo!r})
 from charrnn import load_corpus
 c = load_corpus("jaychou", 10_000, path={path!r}, progress=False)
 print(json.dumps({{"sha": hashlib.sha256(c.vocab.to_json().encode()).hexdigest(), "first": c.indices[:50].tolist(),
@@ -123,7 +122,7 @@ print(json.dumps({{"sha": hashlib.sha256(c.vocab.to_json().encode()).hexdigest()
 
 
 def test_vocab_identical_across_processes(jaychou_zip, jaychou_10k):
-    script = VOCAB_SCRIPT.format(repo=str(REPO), path=str(jaychou_zip))
+    script = VOCAB_SCRIPT.format(path=str(jaychou_zip))
     procs = [subprocess.Popen([sys.executable, "-c", script], env=subprocess_env(PYTHONHASHSEED=seed),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
              for seed in ("1", "2")]

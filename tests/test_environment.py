@@ -322,8 +322,8 @@ def test_the_page_on_zerogpu(env, zerogpu_torch, monkeypatch, tiny_text):
     monkeypatch.setitem(sys.modules, "spaces", fake_spaces)
     env(**SPACE, CPU_CORES="2", SPACES_ZERO_GPU="true")
     machine.cache_clear()
-    import app
-    import gpu
+    from demo import app
+    from demo import gpu
     from charrnn.lab import Lab
     lab = Lab(max_runs=2)
     try:

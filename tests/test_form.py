@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "demo"))
-import form  # noqa: E402
+from demo import form
 
 from charrnn.config import PRESETS, TrainConfig  # noqa: E402
 
@@ -28,7 +27,7 @@ def test_table_names_are_the_documented_api():
 
 
 def test_form_does_not_import_gradio():
-    code = "import sys; sys.path.insert(0, 'demo'); import form; print('gradio' in sys.modules, 'plotly' in sys.modules)"
+    code = "import sys; from demo import form; print('gradio' in sys.modules, 'plotly' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 

@@ -15,7 +15,6 @@ from gradio_client import Client  # noqa: E402
 from gradio_client.exceptions import AppError, ValidationError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "demo"))
 from test_classroom import TINY, server  # noqa: E402,F401  (the same app, a server of this module's own)
 
 from charrnn.inside import MAX_PASSAGE  # noqa: E402

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "demo"))
-from lessons import LESSONS  # noqa: E402
+from demo.lessons import LESSONS
 
 from charrnn.config import TrainConfig  # noqa: E402
 from charrnn.inside import gradients_through_time, probe_batch  # noqa: E402

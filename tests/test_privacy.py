@@ -15,8 +15,7 @@ pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "demo"))
-import app  # noqa: E402
+from demo import app
 
 from charrnn.checkpoint import load_checkpoint  # noqa: E402
 from charrnn.corpus import text_identity  # noqa: E402

@@ -78,8 +78,7 @@ def test_inside_snippet_runs(jaychou_zip, in_tmp):
 
 def test_api_example_runs_as_written(jaychou_zip, monkeypatch):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    sys.path.insert(0, str(REPO / "demo"))
-    import app
+    from demo import app
     from charrnn.lab import Lab
 
     lab = Lab(max_runs=2)
