@@ -1,5 +1,5 @@
 """Costs of Gradio's own that a classroom pays many times over, cut where they arise (``cut()``, called once by
-app.py before the page is built). Each leaves what Gradio computes, and what every browser receives, unchanged.
+``launch()`` before the app serves). Each leaves what Gradio computes, and what every browser receives, unchanged.
 
 1. Gradio tries ``import matplotlib`` twice around every step of every event; where it is not installed each
    try searches every folder of sys.path: with fifty pages streaming, a tenth of the server's time (py-spy,
@@ -55,9 +55,16 @@ import inspect
 import sys
 import threading
 import types
+import logging
+import os
 from typing import Any
 
 import orjson
+
+TESTED = "6.31.0"  # the Gradio release every cut was written against and measured on
+ENV = "CHARRNN_GRADIO_CUTS"  # "off" (or "none", "0"): the app runs on Gradio as published
+_log = logging.getLogger("charrnn.gradio_costs")
+_warned: list[str] = []
 
 _init_signature = functools.lru_cache(maxsize=None)(inspect.signature)
 
@@ -188,9 +195,26 @@ class _SharedDiffs:
         return edits
 
 
+def enabled() -> bool:
+    """Whether the cuts apply here: not switched off by ``$CHARRNN_GRADIO_CUTS``, and Gradio is the release they
+    were tested with (on any other the app runs without them, and says so once in the log)."""
+    if os.environ.get(ENV, "on").strip().lower() in ("off", "none", "0", "false", "no"):
+        return False
+    import gradio
+    if gradio.__version__ != TESTED:
+        if not _warned:
+            _warned.append(gradio.__version__)
+            _log.warning("Gradio %s is not %s, the release demo/gradio_costs.py was tested with: the app runs "
+                         "without its cuts (see docs/performance.md)", gradio.__version__, TESTED)
+        return False
+    return True
+
+
 def forget_page(blocks: Any, session_hash: str | None) -> None:
     """Cut 5: drop the state Gradio keeps for a page that has closed (nothing reads it again: a page that
     comes back has a new session hash)."""
+    if not enabled():
+        return
     holder = getattr(blocks, "state_holder", None)
     if holder is None or session_hash is None:
         return
@@ -248,7 +272,7 @@ PROGRESS_EVERY = 0.1  # seconds between the queue's looks for progress to send (
 def quiet_queue(queue: Any) -> None:
     """Cut 6, for one app's queue (``blocks._queue``, made by ``Blocks.queue()``, before the app starts;
     idempotent)."""
-    if isinstance(queue.sleep_when_free, _Idle):
+    if not enabled() or isinstance(queue.sleep_when_free, _Idle):
         return
     import gradio.queueing
     if not isinstance(gradio.queueing.asyncio, _QueueAsyncio):
@@ -276,8 +300,11 @@ def quiet_queue(queue: Any) -> None:
     queue.progress_update_sleep_when_free = PROGRESS_EVERY
 
 
-def cut() -> None:
-    """Apply cuts 1-4 and 7 (idempotent); cut 5 is the app's unload handler's, cut 6 its ``launch``'s."""
+def cut() -> bool:
+    """Apply cuts 1-4 and 7 (idempotent); cut 5 is the app's unload handler's, cut 6 its ``launch``'s.
+    False, and nothing changed, where ``enabled()`` says no."""
+    if not enabled():
+        return False
     if importlib.util.find_spec("matplotlib") is None:
         sys.modules["matplotlib"] = None  # type: ignore[assignment]
     import gradio.blocks
@@ -293,3 +320,4 @@ def cut() -> None:
         gradio.utils.diff = _SharedDiffs(gradio.utils.diff)  # type: ignore[assignment]
     if not isinstance(gradio.blocks.anyio, _BlocksAnyio):
         gradio.blocks.anyio = _BlocksAnyio(gradio.blocks.anyio, inline_components())  # type: ignore[attr-defined]
+    return True
