@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import statistics
 import sys
-from pathlib import Path
 
 
 import charrnn  # noqa: E402

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import threading
 import time
-from pathlib import Path
 
 from bench_app import start_server  # noqa: E402
 from classroom import pct, train_parameters  # noqa: E402

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.browser  # drives Debian's Chromium through Playwright
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from charrnn import EpochEnd, Finished, Sample, Trainer, build_model, preset
 from conftest import DEVICES, REQUESTED_THREADS, TORCH_THREADS
 
+pytestmark = pytest.mark.slow  # chapter-length runs (minutes): CI runs them, the quick subset does not
+
 V = 1027
 # charrnn ends at 1.27 / 1.15 / 1.01 (README "Results"). A change of float32 summation order (another thread
 # count, CPU or BLAS, or a GPU's kernels) sends the 2,000 SGD steps down a different trajectory: the chapter's

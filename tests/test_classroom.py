@@ -5,7 +5,6 @@ import asyncio
 import collections
 import os
 import re
-import sys
 import threading
 import time
 from pathlib import Path

@@ -5,8 +5,6 @@ thread counts, which move a perplexity by far less than 1%, cannot flip them.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 

@@ -21,6 +21,8 @@ from charrnn import EpochEnd, Finished, Sample, Trainer, preset
 from conftest import DEVICES
 from test_chapter_setups import chapter_threads  # noqa: F401  (the thread count the chapter runs use)
 
+pytestmark = pytest.mark.slow  # chapter-length runs of GRU and LSTM (minutes)
+
 V = 1027
 # see the module docstring
 BOUNDS = {"scratch-gru": 1.9, "scratch-lstm": 4.4}
