@@ -1,4 +1,4 @@
-"""The output layer's aligned rows (``charrnn.models.output_layer``) against a plain ``torch.addmm``, side by side.
+"""The output layer's aligned rows (``charrnn.logits.output_layer``) against a plain ``torch.addmm``, side by side.
 
 With the Jay Chou vocabulary (V = 1027) a contiguous (N, V) result of H W + b starts most rows off a 64-byte
 boundary; MKL's single-precision GEMM then writes it slower on this machine's AVX2 cores. ``output_layer``
@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 
 import charrnn
-from charrnn import models
+from charrnn import logits, models
 from charrnn.train import EpochEnd
 
-ALIGNED = models.output_layer
+ALIGNED = logits.output_layer
 
 
 def plain(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -81,7 +81,7 @@ def main() -> None:
     cfg = charrnn.preset("scratch-random", epochs=100_000, pred_period=100_000, device="cpu", seed=0)
     V, h, N = len(corpus.vocab), cfg.num_hiddens, cfg.num_steps * cfg.batch_size
     print(f"torch {torch.__version__}, {args.threads} thread(s), V={V}, h={h}, N={N} rows, "
-          f"rows padded to {-(-V // models.ROW_FLOATS) * models.ROW_FLOATS} floats")
+          f"rows padded to {-(-V // logits.ROW_FLOATS) * logits.ROW_FLOATS} floats")
 
     g = torch.Generator().manual_seed(0)
     H = torch.tanh(torch.randn(N, h, generator=g)).requires_grad_()

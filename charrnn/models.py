@@ -5,7 +5,8 @@ Every model has ``begin_state(batch_size, device) -> state`` (a tuple of tensors
 logits is (steps * batch, V), time-major like the chapter's concatenated outputs. ``unroll(X, state)``
 gives every step's state as a node of the graph (what the views inside a model read: hidden units, the
 gradient of the loss with respect to each step's state), and ``project(H)`` the logits of hidden states.
-Training and generation never ask which kind of model they hold.
+Training and generation never ask which kind of model they hold. Every model's logits come from
+``logits.output_layer`` (read here at call time, so ``bench/logits.py`` can swap it).
 
 ``KINDS`` is the one table of model kinds: the config's choices, the CLI's, the page's menu and the
 checkpoint loader all read it.
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .logits import output_layer
 
 State = tuple[torch.Tensor, ...]
 MAX_LAYERS = 8
@@ -50,52 +53,6 @@ class CharModel(nn.Module):
 
     def project(self, H: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
-
-
-ROW_FLOATS = 16  # a row of logits starts every 16 floats (64 bytes, a cache line)
-
-
-class _Logits(torch.autograd.Function):
-    """O = H W + b for H (N, h), W (h, V), b (V,): the output layer, with O's rows (and dW's) laid 64 bytes
-    apart. With V = 1027 (the Jay Chou vocabulary) a contiguous (N, V) result puts most rows off a 64-byte
-    boundary, and MKL's single-precision GEMM on this machine's AVX2 cores then writes it at half speed
-    (1120 x 256 x 1027 at one thread: 17.9 ms into contiguous rows, 11.0 ms into rows 1040 floats apart,
-    median thread CPU times of ``bench/logits.py``).
-    So O is a (N, V) view of an (N, V rounded up to 16) buffer: the same numbers, a row stride of 1040.
-    W may be a transposed view (``nn.Linear``'s weight.T), whose gradient is then made in its own layout."""
-
-    @staticmethod
-    def forward(ctx, H: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(H, W)
-        return torch.addmm(b, H, W, out=_rows(H.shape[0], W.shape[1], H))
-
-    @staticmethod
-    def backward(ctx, dO: torch.Tensor):
-        H, W = ctx.saved_tensors
-        dH = dW = db = None
-        if ctx.needs_input_grad[0]:
-            dH = dO @ W.T  # (N, h): rows of 256 floats, aligned whatever V is
-        if ctx.needs_input_grad[1]:
-            if W.stride(0) == 1 and W.stride(1) != 1:  # W = weight.T: weight's gradient (V, h) has aligned rows
-                dW = (dO.T @ H).T
-            else:
-                dW = torch.mm(H.T, dO, out=_rows(W.shape[0], W.shape[1], W))
-        if ctx.needs_input_grad[2]:
-            db = dO.sum(0)
-        return dH, dW, db
-
-
-def _rows(n: int, cols: int, like: torch.Tensor) -> torch.Tensor:
-    """An uninitialised (n, cols) tensor whose rows start every ``cols`` rounded up to ROW_FLOATS elements."""
-    stride = -(-cols // ROW_FLOATS) * ROW_FLOATS
-    return torch.empty(n, stride, dtype=like.dtype, device=like.device)[:, :cols]
-
-
-def output_layer(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """The logits H W + b (W: (h, V)). On the CPU, in rows 64 bytes apart (``_Logits``); elsewhere ``addmm``."""
-    if H.device.type != "cpu":
-        return torch.addmm(b, H, W)
-    return _Logits.apply(H, W, b)
 
 
 def _book_normal(generator: torch.Generator | None):
@@ -145,6 +102,8 @@ class ScratchRNN(_Scratch):
             H = torch.tanh(torch.addmm(XW_t, H, self.W_hh))  # (batch, h)
             out.append((H,))
         return out, (H,)
+
+
 class ScratchGRU(_Scratch):
     """The book's GRU (6.7) with its named weights, N(0, 0.01) and zero biases:
     R = σ(X W_xr + H W_hr + b_r), Z = σ(X W_xz + H W_hz + b_z), H~ = tanh(X W_xh + (R ⊙ H) W_hh + b_h),
@@ -207,7 +166,7 @@ class ScratchLSTM(_Scratch):
         for XW_t in XW.unbind(0):
             pre = torch.addmm(XW_t, H, W_h)
             gates = torch.sigmoid(pre[:, :3 * h])
-            I, F_, O = gates[:, :h], gates[:, h:2 * h], gates[:, 2 * h:]
+            I, F_, O = gates[:, :h], gates[:, h:2 * h], gates[:, 2 * h:]  # noqa: E741 (the book's gate names)
             C = F_ * C + I * torch.tanh(pre[:, 3 * h:])
             H = O * torch.tanh(C)
             out.append((H, C))
@@ -293,10 +252,11 @@ class Kind:
 KINDS: dict[str, Kind] = {k.cls.kind: k for k in (
     Kind(ScratchRNN, "rnn", True, "RNN 从零开始 · RNN from scratch", "the chapter's RNN: explicit W_xh, W_hh, W_hq"),
     Kind(ConciseRNN, "rnn", False, "nn.RNN", "torch.nn.RNN + Linear (the chapter's concise model)"),
-    Kind(ScratchGRU, "gru", True, "GRU 从零开始 · GRU from scratch", "6.7's GRU: reset and update gates, explicit weights"),
+    Kind(ScratchGRU, "gru", True, "GRU 从零开始 · GRU from scratch",
+         "6.7's GRU: reset and update gates, explicit weights"),
     Kind(ConciseGRU, "gru", False, "nn.GRU", "torch.nn.GRU + Linear"),
-    Kind(ScratchLSTM, "lstm", True, "LSTM 从零开始 · LSTM from scratch", "6.8's LSTM: input, forget, output gates and a "
-         "memory cell, explicit weights"),
+    Kind(ScratchLSTM, "lstm", True, "LSTM 从零开始 · LSTM from scratch",
+         "6.8's LSTM: input, forget, output gates and a memory cell, explicit weights"),
     Kind(ConciseLSTM, "lstm", False, "nn.LSTM", "torch.nn.LSTM + Linear"),
 )}
 MODEL_KINDS: dict[str, type[CharModel]] = {name: k.cls for name, k in KINDS.items()}

@@ -236,7 +236,7 @@ def test_output_layer_equals_the_product_in_float64(vocab, layout):
     k * eps * (the sum of the products' sizes): that bound is computed entrywise from |H|, |W|, |G| in
     float64 (entries of size ~10-30, bounds ~1e-3). A transposed gradient, a lost bias or a row read with
     the wrong stride moves entries by O(1)."""
-    from charrnn.models import ROW_FLOATS, output_layer
+    from charrnn.logits import ROW_FLOATS, output_layer
     g = torch.Generator().manual_seed(vocab)
     N, h = 70, 48
     H_ = torch.randn(N, h, generator=g, requires_grad=True)
@@ -248,7 +248,7 @@ def test_output_layer_equals_the_product_in_float64(vocab, layout):
         W_hV = W.T
     b = torch.randn(vocab, generator=g, requires_grad=True)
     G = torch.randn(N, vocab, generator=g)
-    O = output_layer(H_, W_hV, b)
+    O = output_layer(H_, W_hV, b)  # noqa: E741 (O: the logits, as the docstring writes them)
     assert O.shape == (N, vocab) and O.stride() == (-(-vocab // ROW_FLOATS) * ROW_FLOATS, 1)
     (O * G).sum().backward()
 
@@ -267,7 +267,7 @@ def test_output_layer_equals_the_product_in_float64(vocab, layout):
 def test_output_layer_gradients_match_finite_differences(layout):
     """torch's gradcheck in float64 (central differences, its default tolerances) on an odd V, whose
     rows are padded."""
-    from charrnn.models import output_layer
+    from charrnn.logits import output_layer
     g = torch.Generator().manual_seed(0)
     H_ = torch.randn(6, 4, dtype=torch.float64, generator=g, requires_grad=True)
     shape = (4, 7) if layout == "W" else (7, 4)

@@ -6,7 +6,6 @@ below hold on either: they bound rounding whatever order a device sums in.
 """
 from __future__ import annotations
 
-import importlib
 import math
 import threading
 import time
@@ -390,7 +389,8 @@ def test_random_sampling_order_follows_seed(tiny_corpus, tiny_config, monkeypatc
         t.shuffle.manual_seed(seed)
         seen = []
         orig = t.model.forward
-        monkeypatch.setattr(t.model, "forward", lambda X, s, orig=orig, seen=seen: (seen.append(X.clone()), orig(X, s))[1])
+        monkeypatch.setattr(t.model, "forward",
+                            lambda X, s, orig=orig, seen=seen: (seen.append(X.clone()), orig(X, s))[1])
         list(t.run())
         firsts.append(torch.stack(seen))
     assert torch.equal(firsts[0], firsts[1]) and not torch.equal(firsts[0], firsts[2])
@@ -479,16 +479,16 @@ def test_graph_replays_train_exactly_like_eager_steps(tiny_corpus, tiny_config, 
     carried (consecutive) or fresh (random) and reset each epoch, the [loss, norm] read back, a run that ends
     and goes on: the run must equal the eager one exactly (the same operations on the same numbers). What the real
     graph adds (one launch per step) is test_gpu.py's."""
-    train_mod = importlib.import_module("charrnn.train")  # (charrnn.train, the attribute, is the function)
+    from charrnn import cuda
 
     owners = []
 
-    def capture(self, trainer):  # nothing runs at capture time, as with a real graph
-        owners.append(train_mod._GATE._owner)  # captured alone: inside the gate's exclusive section
+    def capture(self, stream):  # nothing runs at capture time, as with a real graph
+        owners.append(cuda.GATE._owner)  # captured alone: inside the gate's exclusive section
         self.stats = torch.zeros(2)
-        self.graph = type("ReplayedEagerly", (), {"replay": staticmethod(lambda: self.stats.copy_(self._body(trainer)))})
+        self.graph = type("ReplayedEagerly", (), {"replay": staticmethod(lambda: self.stats.copy_(self._body()))})
 
-    monkeypatch.setattr(train_mod._GraphStep, "_capture", capture)
+    monkeypatch.setattr(cuda.GraphStep, "_capture", capture)
     cfg = tiny_config(epochs=4, **preset_fields)
     plain = Trainer(cfg, tiny_corpus)
     want = [(e.perplexity, e.grad_norm, e.grad_norm_max, e.clipped) for e in plain.run() if isinstance(e, EpochEnd)]
@@ -496,14 +496,15 @@ def test_graph_replays_train_exactly_like_eager_steps(tiny_corpus, tiny_config, 
     graphed.use_graphs = True  # what fast=True means on CUDA
 
     def numbers():
-        return [(e.perplexity, e.grad_norm, e.grad_norm_max, e.clipped) for e in graphed.run() if isinstance(e, EpochEnd)]
+        return [(e.perplexity, e.grad_norm, e.grad_norm_max, e.clipped)
+                for e in graphed.run() if isinstance(e, EpochEnd)]
 
     got = numbers()
     assert graphed.graphed and graphed.epoch == 2
     graphed.config = graphed.config.replace(epochs=4)  # and on: the same graph, its state reset for epoch 3
     got += numbers()
     assert got == want
-    assert graphed._eager_steps == train_mod.WARMUP_STEPS  # then every step was a replay
+    assert graphed._eager_steps == cuda.WARMUP_STEPS  # then every step was a replay
     assert owners == [threading.get_ident()]  # one capture, in this thread, with the GPU to itself
     for k, v in plain.model.state_dict().items():
         assert torch.equal(graphed.model.state_dict()[k], v), k
@@ -521,7 +522,7 @@ def _in_thread(fn):
 
 def test_shared_sections_run_together():
     """Runs queue their CUDA work at once: two threads are inside shared sections at the same time."""
-    from charrnn.train import CudaGate
+    from charrnn.cuda import CudaGate
     gate, both = CudaGate(), threading.Barrier(2)
 
     def worker():
@@ -537,7 +538,7 @@ def test_shared_sections_run_together():
 def test_a_capture_waits_for_open_work_and_holds_new_work_back():
     """The order the H200 needs (CudaGate's docstring): a capture starts only after every open shared section
     has ended, and no shared section opens until it ends."""
-    from charrnn.train import CudaGate
+    from charrnn.cuda import CudaGate
     gate, log = CudaGate(), []
     inside, release, capturing, finish = (threading.Event() for _ in range(4))
 
@@ -577,7 +578,7 @@ def test_a_capture_waits_for_open_work_and_holds_new_work_back():
 def test_nested_shared_sections_do_not_wait_for_a_pending_capture():
     """Trainer.fork opens a section for its twin's stream and another to read the run it copies: the inner one
     must not queue behind a capture that is itself waiting for the outer one (that would never end)."""
-    from charrnn.train import CudaGate
+    from charrnn.cuda import CudaGate
     gate, done = CudaGate(), []
     outer, captured = threading.Event(), threading.Event()
 
@@ -603,7 +604,7 @@ def test_nested_shared_sections_do_not_wait_for_a_pending_capture():
 
 def test_a_capture_inside_its_own_shared_section_is_refused():
     """It would wait for itself forever; the capturing thread may open shared sections while it captures."""
-    from charrnn.train import CudaGate
+    from charrnn.cuda import CudaGate
     gate = CudaGate()
     with gate.shared():
         with pytest.raises(RuntimeError, match="would wait forever"):
