@@ -1,6 +1,8 @@
-"""Every code example in README.md runs: the API example against a live app, the library snippet, the CLI lines.
+"""Every code example in README.md and docs/*.md runs: the API example against a live app, the library snippets,
+the CLI lines.
 
-The examples are read from README.md itself, so a README that drifts from the code fails here.
+The examples are read from README.md and docs/*.md themselves, so documentation that drifts from the code fails
+here.
 """
 from __future__ import annotations
 
@@ -17,30 +19,44 @@ import pytest
 
 from conftest import REPO, subprocess_env
 
-README = (REPO / "README.md").read_text(encoding="utf-8")
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+TEXT = "\n".join(path.read_text(encoding="utf-8") for path in DOCS)  # README.md and docs/*.md together
+FRONT_PAGE = (REPO / "README.md").read_text(encoding="utf-8")
 CLI_EPOCHS = "3"  # the CLI lines run as written plus --epochs 3 (a later flag wins): the full runs are
 #                   test_chapter_setups.py's job, here what matters is that each line is right
 
 
 def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    return re.findall(r"```python\n(.*?)```", TEXT, flags=re.S)
 
 
 def block_with(marker: str) -> str:
     found = [b for b in python_blocks() if marker in b]
-    assert len(found) == 1, f"README.md should have one python example with {marker!r}"
+    assert len(found) == 1, f"README.md and docs/*.md should have one python example with {marker!r}"
     return found[0]
 
 
 def cli_lines() -> list[str]:
-    """The indented ``python -m charrnn ...`` lines of README.md (a trailing backslash joins lines)."""
-    text = README.replace("\\\n", " ")
+    """The indented ``python -m charrnn ...`` lines of README.md and docs/*.md (a trailing backslash joins lines)."""
+    text = TEXT.replace("\\\n", " ")
     return [line.strip() for line in text.splitlines() if line.startswith("    python -m charrnn")]
 
 
 def test_readme_has_the_examples_it_should():
     assert len(python_blocks()) == 3
     assert len(cli_lines()) >= 4
+
+
+def test_readme_is_a_front_page_with_the_two_commands():
+    lines = FRONT_PAGE.splitlines()
+    assert len(lines) <= 200
+    assert lines[0] == "---" and "app_file: demo/app.py" in FRONT_PAGE.split("\n---\n", 1)[0]
+    assert ("    python3.11 -m venv .venv && . .venv/bin/activate && pip install -r requirements.txt -e . "
+            "&& python demo/app.py") in lines
+    assert ("    python3.11 -m venv .venv && . .venv/bin/activate && pip install -r requirements.txt "
+            "-r requirements-dev.txt -e . && python -m pytest") in lines
+    for link in re.findall(r"\]\((docs/[^)#]+)", FRONT_PAGE):
+        assert link == "docs/screenshot.png" or (REPO / link).is_file(), link
 
 
 @pytest.fixture
@@ -53,7 +69,7 @@ def test_library_snippet_runs(jaychou_zip, in_tmp):
     code = block_with("trainer.save(")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md (library)", "exec"), {})
+        exec(compile(code, "docs/library.md (library)", "exec"), {})
     lines = out.getvalue().splitlines()
     epochs = [line.split() for line in lines if re.match(r"^\d+ [\d.]+ ", line)]
     assert [int(e[0]) for e in epochs] == list(range(1, 101))
@@ -68,7 +84,7 @@ def test_inside_snippet_runs(jaychou_zip, in_tmp):
     code = block_with("charrnn.inside")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md (inside)", "exec"), {})
+        exec(compile(code, "docs/library.md (inside)", "exec"), {})
     chars, units, grads = out.getvalue().splitlines()
     assert chars.startswith("[") and chars.count("'") >= 20  # ten characters, then their probabilities
     assert units.endswith(" 5 True")  # five characters read, and an LSTM's memory cell
@@ -89,7 +105,7 @@ def test_api_example_runs_as_written(jaychou_zip, monkeypatch):
         assert 'Client("http://127.0.0.1:7860/")' in code
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            exec(compile(code.replace("http://127.0.0.1:7860/", url), "README.md (API)", "exec"), {})
+            exec(compile(code.replace("http://127.0.0.1:7860/", url), "docs/api.md (API)", "exec"), {})
     finally:
         demo.close()
         lab.shutdown()
