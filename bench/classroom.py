@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import sys
 import threading
 import time
 from pathlib import Path

@@ -11,7 +11,6 @@ Usage: CHARRNN_DATA_DIR=../shared/data python bench/lessons.py [--epochs 100]
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 

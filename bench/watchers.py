@@ -30,7 +30,6 @@ import queue
 import re
 import resource
 import statistics
-import sys
 import threading
 import time
 from pathlib import Path

@@ -17,8 +17,9 @@ from .train import Diverged, End, EpochEnd, Finished, Sample, Stopped, Trainer, 
 
 __version__ = "0.1.0"
 __all__ = [
-    "Checkpoint", "CheckpointError", "CharModel", "ConciseGRU", "ConciseLSTM", "ConciseRNN", "ConfigError", "Corpus", "CorpusError",
-    "Diverged", "End", "EpochEnd", "Finished", "KINDS", "PRESETS", "PrefixError", "Sample", "ScratchGRU", "ScratchLSTM", "ScratchRNN", "Stopped",
+    "Checkpoint", "CheckpointError", "CharModel", "ConciseGRU", "ConciseLSTM", "ConciseRNN", "ConfigError", "Corpus",
+    "CorpusError", "Diverged", "End", "EpochEnd", "Finished", "KINDS", "PRESETS", "PrefixError", "Sample", "ScratchGRU",
+    "ScratchLSTM", "ScratchRNN", "Stopped",
     "TrainConfig", "Trainer", "Vocab", "build_model", "clip_gradients", "epoch_batches", "from_file",
     "from_text", "load_checkpoint", "load_corpus", "num_batches", "predict", "preset", "save_checkpoint",
     "stream", "train",

@@ -207,7 +207,7 @@ class ScratchLSTM(_Scratch):
         for XW_t in XW.unbind(0):
             pre = torch.addmm(XW_t, H, W_h)
             gates = torch.sigmoid(pre[:, :3 * h])
-            I, F_, O = gates[:, :h], gates[:, h:2 * h], gates[:, 2 * h:]
+            I, F_, O = gates[:, :h], gates[:, h:2 * h], gates[:, 2 * h:]  # noqa: E741  (the book's gate names)
             C = F_ * C + I * torch.tanh(pre[:, 3 * h:])
             H = O * torch.tanh(C)
             out.append((H, C))
@@ -293,10 +293,11 @@ class Kind:
 KINDS: dict[str, Kind] = {k.cls.kind: k for k in (
     Kind(ScratchRNN, "rnn", True, "RNN 从零开始 · RNN from scratch", "the chapter's RNN: explicit W_xh, W_hh, W_hq"),
     Kind(ConciseRNN, "rnn", False, "nn.RNN", "torch.nn.RNN + Linear (the chapter's concise model)"),
-    Kind(ScratchGRU, "gru", True, "GRU 从零开始 · GRU from scratch", "6.7's GRU: reset and update gates, explicit weights"),
+    Kind(ScratchGRU, "gru", True, "GRU 从零开始 · GRU from scratch",
+         "6.7's GRU: reset and update gates, explicit weights"),
     Kind(ConciseGRU, "gru", False, "nn.GRU", "torch.nn.GRU + Linear"),
-    Kind(ScratchLSTM, "lstm", True, "LSTM 从零开始 · LSTM from scratch", "6.8's LSTM: input, forget, output gates and a "
-         "memory cell, explicit weights"),
+    Kind(ScratchLSTM, "lstm", True, "LSTM 从零开始 · LSTM from scratch",
+         "6.8's LSTM: input, forget, output gates and a memory cell, explicit weights"),
     Kind(ConciseLSTM, "lstm", False, "nn.LSTM", "torch.nn.LSTM + Linear"),
 )}
 MODEL_KINDS: dict[str, type[CharModel]] = {name: k.cls for name, k in KINDS.items()}

@@ -21,7 +21,7 @@ import torch
 import charrnn.corpus as corpus_mod
 from charrnn import CorpusError, Trainer, Vocab, from_file, from_text, load_corpus
 from charrnn.corpus import describe_unknown
-from conftest import JAYCHOU_ZIP, REPO, TIMEMACHINE_TXT, subprocess_env
+from conftest import JAYCHOU_ZIP, TIMEMACHINE_TXT, subprocess_env
 
 JAYCHOU_SHA1 = "9529987e701a4f37048ab778270a5dde9a762a0b"
 TIMEMACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"

@@ -5,16 +5,14 @@ thread counts, which move a perplexity by far less than 1%, cannot flip them.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
 from demo.lessons import LESSONS
 
-from charrnn.config import TrainConfig  # noqa: E402
-from charrnn.inside import gradients_through_time, probe_batch  # noqa: E402
-from charrnn.train import EpochEnd, Trainer  # noqa: E402
+from charrnn.config import TrainConfig
+from charrnn.inside import gradients_through_time, probe_batch
+from charrnn.train import EpochEnd, Trainer
 
 EPOCHS = 15
 

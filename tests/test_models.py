@@ -248,7 +248,7 @@ def test_output_layer_equals_the_product_in_float64(vocab, layout):
         W_hV = W.T
     b = torch.randn(vocab, generator=g, requires_grad=True)
     G = torch.randn(N, vocab, generator=g)
-    O = output_layer(H_, W_hV, b)
+    O = output_layer(H_, W_hV, b)  # noqa: E741  (the book's name for the output)
     assert O.shape == (N, vocab) and O.stride() == (-(-vocab // ROW_FLOATS) * ROW_FLOATS, 1)
     (O * G).sum().backward()
 

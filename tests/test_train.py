@@ -390,7 +390,8 @@ def test_random_sampling_order_follows_seed(tiny_corpus, tiny_config, monkeypatc
         t.shuffle.manual_seed(seed)
         seen = []
         orig = t.model.forward
-        monkeypatch.setattr(t.model, "forward", lambda X, s, orig=orig, seen=seen: (seen.append(X.clone()), orig(X, s))[1])
+        monkeypatch.setattr(t.model, "forward",
+                            lambda X, s, orig=orig, seen=seen: (seen.append(X.clone()), orig(X, s))[1])
         list(t.run())
         firsts.append(torch.stack(seen))
     assert torch.equal(firsts[0], firsts[1]) and not torch.equal(firsts[0], firsts[2])
@@ -486,7 +487,8 @@ def test_graph_replays_train_exactly_like_eager_steps(tiny_corpus, tiny_config, 
     def capture(self, trainer):  # nothing runs at capture time, as with a real graph
         owners.append(train_mod._GATE._owner)  # captured alone: inside the gate's exclusive section
         self.stats = torch.zeros(2)
-        self.graph = type("ReplayedEagerly", (), {"replay": staticmethod(lambda: self.stats.copy_(self._body(trainer)))})
+        self.graph = type("ReplayedEagerly", (),
+                          {"replay": staticmethod(lambda: self.stats.copy_(self._body(trainer)))})
 
     monkeypatch.setattr(train_mod._GraphStep, "_capture", capture)
     cfg = tiny_config(epochs=4, **preset_fields)
@@ -496,7 +498,8 @@ def test_graph_replays_train_exactly_like_eager_steps(tiny_corpus, tiny_config, 
     graphed.use_graphs = True  # what fast=True means on CUDA
 
     def numbers():
-        return [(e.perplexity, e.grad_norm, e.grad_norm_max, e.clipped) for e in graphed.run() if isinstance(e, EpochEnd)]
+        return [(e.perplexity, e.grad_norm, e.grad_norm_max, e.clipped) for e in graphed.run()
+                if isinstance(e, EpochEnd)]
 
     got = numbers()
     assert graphed.graphed and graphed.epoch == 2
