@@ -35,14 +35,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
 import torch
 from bench_train import Reference  # the chapter's formulation, written once there
 
 import charrnn
 from charrnn import EpochEnd, Trainer, predict
 from charrnn.config import PRESETS, preset
+
+ROOT = Path(__file__).resolve().parent.parent
 
 APP_PRED_PERIOD = 10  # the page samples every 10 epochs (demo/form.py PAGE_PRED_PERIOD); the CLI every 50
 NEEDS_GPU = "needs a GPU"
@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                 base = base or rate
                 print(f"  {label:<8} {n} session(s) at once: {rate:>10,.0f} chars/s  ({wall:.1f} s; "
                       f"{rate / base:.2f}x the first row)", flush=True)
-    print(f"\nbench_gpu: done in {time.perf_counter() - t0:.0f} s" + ("" if cuda else " (CPU columns only: no GPU here)"))
+    print(f"\nbench_gpu: done in {time.perf_counter() - t0:.0f} s"
+          + ("" if cuda else " (CPU columns only: no GPU here)"))
     return 0
 
 

@@ -6,7 +6,7 @@ theta 0.01, plain SGD, 250 epochs) from the same initial weights and the same mi
 * reference -- the chapter's formulation, written here from the spec (CHAPTER.md): a Python list of
   one-hot (batch, V) matrices, ``X_t @ W_xh`` as a real matrix product, one output projection per step,
   ``torch.cat`` of the outputs, the book's clipping loop (a Python float norm via ``.item()``) and
-  ``p.data -= lr * p.grad``; perplexity from ``l.item()`` per minibatch.
+  ``p.data -= lr * p.grad``; perplexity from ``loss.item()`` per minibatch.
 * library   -- ``charrnn.Trainer(charrnn.preset('scratch-<sampling>', ...), corpus).run()``; its
   ``EpochEnd.seconds`` (training only) and ``EpochEnd.perplexity``.
 
@@ -69,7 +69,8 @@ class Reference:
         self.b_q = zeros(V)
         if data.device.type != "cpu":  # bench_gpu.py: the same draws, on the device that holds the data
             self.W_xh, self.W_hh, self.b_h, self.W_hq, self.b_q = (
-                p.detach().to(data.device).requires_grad_() for p in (self.W_xh, self.W_hh, self.b_h, self.W_hq, self.b_q))
+                p.detach().to(data.device).requires_grad_()
+                for p in (self.W_xh, self.W_hh, self.b_h, self.W_hq, self.b_q))
         self.params = [self.W_xh, self.W_hh, self.b_h, self.W_hq, self.b_q]
         self.shuffle = torch.Generator().manual_seed(seed)  # the library's shuffle generator, same seed
         self.epoch = 0
@@ -104,15 +105,15 @@ class Reference:
             outputs, H = self.rnn(inputs, H)
             outputs = torch.cat(outputs, dim=0)      # (steps * batch, V), time-major
             y = Y.T.reshape(-1)
-            l = F.cross_entropy(outputs, y)
+            loss = F.cross_entropy(outputs, y)
             for p in self.params:
                 if p.grad is not None:
                     p.grad.data.zero_()
-            l.backward()
+            loss.backward()
             self.clip()
             for p in self.params:
                 p.data -= self.lr * p.grad
-            l_sum += l.item() * y.shape[0]
+            l_sum += loss.item() * y.shape[0]
             n += y.shape[0]
         seconds = time.perf_counter() - start
         self.epoch += 1
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     med = statistics.median
     r_med, l_med, lw_med = med(ref_round), med(lib_round), med(lib_wall_round)
     ratio = r_med / l_med
-    paired = med([r / l for r, l in zip(ref_round, lib_round)])
+    paired = med([r / lib for r, lib in zip(ref_round, lib_round)])
     rp, lp = ref_ppl[-1], lib_ppl[-1]
     rel = abs(lp - rp) / rp
 
@@ -244,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         e += n
     if groups > 1:
         print(f"(each row: median over {groups} rounds of {plan[0]} epoch(s); ppl at the row's last epoch)")
-    noisy = sum(1 for r, l in zip(ref_round, lib_round) if r > 1.5 * r_med or l > 1.5 * l_med)
+    noisy = sum(1 for r, lib in zip(ref_round, lib_round) if r > 1.5 * r_med or lib > 1.5 * l_med)
     print()
     w = 38
     print(f"{'':{w}} {'reference':>10} {'library':>10}   target")

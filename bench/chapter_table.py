@@ -59,7 +59,8 @@ def main() -> None:
     if "--next-only" in sys.argv:
         next_sections(corpus)
         return
-    print("| setup | the chapter (published) | the book's code, 2-core CPU | charrnn | s/epoch: book's code | s/epoch: charrnn |")
+    print("| setup | the chapter (published) | the book's code, 2-core CPU | charrnn | s/epoch: book's code "
+          "| s/epoch: charrnn |")
     print("|---|---|---|---|---|---|")
     for name, (published, rerun, book_time) in CHAPTER.items():
         ours, secs = run(name, corpus, CHECK)

@@ -2,8 +2,9 @@
 
 Starts ``python demo/app.py`` in its own process. A student's page (``page.Page``: plain HTTP, as a browser's)
 trains the chapter's default run (scratch · random, ``--epochs`` epochs) through ``/train``, alone, and
-``--rounds`` times while the same page looks inside the run as the page does at most: the gradients through time every 2 s (the tab's timer), the
-next-character bars twice a second (someone dragging the temperature slider), and the hidden units of a
+``--rounds`` times while the same page looks inside the run as the page does at most: the gradients through time
+every 2 s (the tab's timer), the next-character bars twice a second (someone dragging the temperature slider),
+and the hidden units of a
 60-character passage every 5 s. Each looked-at run is compared with the runs alone just before and after it.
 Prints the run's throughput ratio (median; target: at least 0.95, i.e. slowed by at most 5%), the CPU seconds
 the server and this process spent per run, and how long each view took to answer.
@@ -81,7 +82,8 @@ def main() -> None:
         def cpu(runs: list, i: int) -> str:
             return f"{statistics.median(r[i] for r in runs):.1f}"
         print(f"the run ({args.epochs} epochs, scratch · random), chars/s: alone "
-              f"{' · '.join(f'{a[0]:,.0f}' for a in alone)}; looked inside {' · '.join(f'{w[0]:,.0f}' for w in looked)}")
+              f"{' · '.join(f'{a[0]:,.0f}' for a in alone)}; "
+              f"looked inside {' · '.join(f'{w[0]:,.0f}' for w in looked)}")
         print(f"  looked-at / alone (each against the runs alone just before and after it): "
               f"{' · '.join(f'{r:.3f}' for r in ratios)}, median {statistics.median(ratios):.3f}x (target >= 0.95)")
         print(f"  CPU seconds per run (median), alone / looked inside: server {cpu(alone, 1)} / {cpu(looked, 1)}, "

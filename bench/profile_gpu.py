@@ -23,14 +23,14 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
 import torch
 from torch.profiler import ProfilerActivity, profile
 
 import charrnn
 from charrnn import EpochEnd, Trainer
 from charrnn.config import PRESETS, preset
+
+ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_SETUPS = "scratch-random,concise,scratch-gru"
 

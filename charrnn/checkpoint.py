@@ -187,7 +187,8 @@ def from_bytes(data: bytes, name: str = "checkpoint") -> Checkpoint:
     except RuntimeError as e:
         first = str(e).strip().splitlines()
         raise CheckpointError(f"{name} does not fit a {config.model} model with {len(vocab)} characters and "
-                              f"{config.num_hiddens} hidden units: {first[1] if len(first) > 1 else first[0]}") from None
+                              f"{config.num_hiddens} hidden units: "
+                              f"{first[1] if len(first) > 1 else first[0]}") from None
     return Checkpoint(config=config, vocab=vocab, model=model.eval(), optimizer_state=_optimizer_state(tensors, optim),
                       epoch=epoch, metrics=metrics, run_id=run_id, shuffle_state=tensors.get("rng.shuffle"))
 

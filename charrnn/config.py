@@ -41,7 +41,8 @@ class TrainConfig:
     # --- model ---
     model: str = _f("scratch", "; ".join(f"{name}: {k.about}" for name, k in KINDS.items()))
     num_hiddens: int = _f(256, "hidden units h")
-    num_layers: int = _f(1, f"stacked recurrent layers (6.9), 1 to {MAX_LAYERS}; more than 1 only for the concise models")
+    num_layers: int = _f(1, f"stacked recurrent layers (6.9), 1 to {MAX_LAYERS}; "
+                            "more than 1 only for the concise models")
     # --- batching ---
     sampling: str = _f("random", "random (state reset per minibatch) or consecutive (state carried, detached)")
     batch_size: int = _f(32, "windows per minibatch")
@@ -49,7 +50,8 @@ class TrainConfig:
     # --- optimisation ---
     optimizer: str = _f("sgd", "sgd (plain p -= lr * grad, the chapter's scratch runs) or adam (its concise run)")
     lr: float = _f(100.0, "learning rate")
-    clip_theta: float | None = _f(0.01, "gradient clipping threshold theta on the global L2 norm; None turns clipping off")
+    clip_theta: float | None = _f(0.01, "gradient clipping threshold theta on the global L2 norm; "
+                                        "None turns clipping off")
     epochs: int = _f(250, "number of epochs")
     seed: int = _f(0, "random seed for initial weights, shuffling and sampled text")
     device: str = _f("auto", "auto (CUDA when available, else CPU), cpu or cuda")

@@ -143,7 +143,8 @@ def text_identity(text: str) -> str:
 
 
 def describe_source(source: str) -> str:
-    """A corpus source for people: a name as it is, a text identity as ``a text of its own (sha256 …, n characters)``."""
+    """A corpus source for people: a name as it is, a text identity as
+    ``a text of its own (sha256 …, n characters)``."""
     m = TEXT_ID.fullmatch(source)
     return f"a text of its own (sha256 {m[1][:12]}…, {int(m[2]):,} characters)" if m else source
 

@@ -138,10 +138,12 @@ class SessionFiles:
                 evictable = [p for p in self._counted if p != self._upload]
                 if not (make_room and self._warned and evictable):
                     self._warned = True
-                    raise QuotaError(f"this session keeps {len(self._counted)} files ({_mb(sum(self._files.values()))}); "
+                    raise QuotaError(f"this session keeps {len(self._counted)} files "
+                                     f"({_mb(sum(self._files.values()))}); "
                                      f"its limit is {caps.session_files} files and {_mb(caps.session_bytes)}. "
                                      "Download the checkpoints you want to keep, then try again: the oldest files are "
-                                     "deleted to make room · 已达上限：请先下载需要的检查点，再试一次（将删除最早的文件）")
+                                     "deleted to make room · "
+                                     "已达上限：请先下载需要的检查点，再试一次（将删除最早的文件）")
                 oldest = evictable[0]
             for path in [oldest, *self._copies.pop(oldest, [])]:
                 self.remove(path)

@@ -40,7 +40,8 @@ MAX_UPLOAD = "64mb"  # launch(max_file_size): no upload above this reaches the a
 # following their runs and 50 screens watching a class would leave every other click waiting. Our handlers
 # are async or short; the streams wait on asyncio, not on threads.
 MAX_STREAMS = 512
-HEADER = ("# 循环神经网络实验室 · RNN live lab\nTrain the character-level RNN of *Dive into Deep Learning* (RNN chapter) "
+HEADER = ("# 循环神经网络实验室 · RNN live lab\n"
+          "Train the character-level RNN of *Dive into Deep Learning* (RNN chapter) "
           "on Jay Chou's lyrics and watch it learn: perplexity falls, gradients get clipped, the lyrics get better. "
           "{machine}")
 

@@ -86,4 +86,5 @@ class Checkpoints:
         if current and all(p in text for p in current):
             return gr.skip(), ""
         suggested = form.suggest_prefixes(text)
-        return suggested, (f"前缀 · prefixes set to “{suggested}”, taken from the text's first words" if suggested else "")
+        return suggested, (f"前缀 · prefixes set to “{suggested}”, taken from the text's first words"
+                           if suggested else "")

@@ -38,8 +38,9 @@ def class_panel(code: str, link: str) -> str:
     return (f"<div class='class-share'><div class='qr'>{qr}</div><div>"
             f"<div class='class-code'>{html.escape(code)}</div>"
             f"<div>看直播 · Watch live: <a href='{html.escape(link)}' target='_blank'>{html.escape(link)}</a></div>"
-            "<div class='hint'>扫码或打开链接，即可看到这里的每一次训练；观看者不能开始或停止训练 · Scan or open the link "
-            "to watch every run of this page live; watchers cannot start or stop anything</div></div></div>")
+            "<div class='hint'>扫码或打开链接，即可看到这里的每一次训练；观看者不能开始或停止训练 · "
+            "Scan or open the link to watch every run of this page live; watchers cannot start or stop anything"
+            "</div></div></div>")
 
 
 class Classroom:

@@ -71,7 +71,8 @@ SETTINGS: tuple[Setting, ...] = (
             hint_zh="只用文本开头的这么多个字符（书中取 10,000 个）；0 表示用全文"),
     Setting("model", "模型 · model", "RNN (the chapter), GRU (6.7) or LSTM (6.8); from scratch: the book's formulas "
             "with explicit weights; nn.*: torch's layer + Linear", "choice", _chapter.model, MODEL_CHOICES,
-            hint_zh="RNN（本章）、GRU（6.7 节）或 LSTM（6.8 节）；从零开始：书中的公式和手写参数；nn.*：PyTorch 的循环层加一个全连接层"),
+            hint_zh="RNN（本章）、GRU（6.7 节）或 LSTM（6.8 节）；从零开始：书中的公式和手写参数；"
+                    "nn.*：PyTorch 的循环层加一个全连接层"),
     Setting("sampling", "采样 · sampling", "random resets the state per minibatch; consecutive carries it",
             "choice", _chapter.sampling, (("随机 · random", "random"), ("相邻 · consecutive", "consecutive")),
             hint_zh="随机采样每个小批量都重新初始化隐状态；相邻采样把隐状态传给下一个小批量"),
@@ -210,7 +211,8 @@ def form_to_config(values: Mapping[str, Any]) -> tuple[TrainConfig, dict[str, st
         if s.kind == "int" and v[s.name] is not None and not _is_whole(v[s.name]):
             problems.setdefault(s.name, f"{s.name}={v[s.name]!r} is not allowed: a whole number")
     if v["corpus"] not in BY_NAME["corpus"].values:
-        problems["corpus"] = f"corpus={v['corpus']!r} is not allowed: choose one of {', '.join(BY_NAME['corpus'].values)}"
+        problems["corpus"] = (f"corpus={v['corpus']!r} is not allowed: "
+                              f"choose one of {', '.join(BY_NAME['corpus'].values)}")
     elif v["corpus"] == "upload" and not v["corpus_file"]:
         problems["corpus_file"] = "choose a UTF-8 .txt file to upload, or pick another corpus"
     for name in ("clip", "resume"):
@@ -242,7 +244,8 @@ def config_to_form(config: TrainConfig) -> dict[str, Any]:
         corpus=config.corpus if named else "upload", max_chars=config.max_chars or 0, model=config.model,
         sampling=config.sampling, optimizer=config.optimizer, lr=config.lr, clip=config.clip_theta is not None,
         theta=config.clip_theta if config.clip_theta is not None else DEFAULTS["theta"], epochs=config.epochs,
-        num_hiddens=config.num_hiddens, num_layers=config.num_layers, batch_size=config.batch_size, num_steps=config.num_steps, seed=config.seed,
+        num_hiddens=config.num_hiddens, num_layers=config.num_layers, batch_size=config.batch_size,
+        num_steps=config.num_steps, seed=config.seed,
         prefixes=", ".join(config.prefixes), pred_len=config.pred_len, pred_period=config.pred_period,
         decoding="sample" if config.temperature > 0 else "greedy",
         temperature=config.temperature if config.temperature > 0 else DEFAULTS["temperature"],

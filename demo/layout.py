@@ -23,8 +23,8 @@ PRESET_BUTTONS = (("① 从零开始，随机采样 · scratch · random", "scra
 NEXT_JS = ("element.addEventListener('click', (e) => { const b = e.target.closest('.next-bar'); "
            "if (b) trigger('click', {char: b.dataset.char}); });")
 # How the settings sit on the page: one tuple per row.
-ROWS = (("corpus",), ("corpus_file",), ("max_chars",), ("model", "sampling"), ("optimizer", "num_layers"), ("lr", "epochs"),
-        ("clip", "theta"), ("num_hiddens", "batch_size"), ("num_steps", "seed"), ("prefixes",),
+ROWS = (("corpus",), ("corpus_file",), ("max_chars",), ("model", "sampling"), ("optimizer", "num_layers"),
+        ("lr", "epochs"), ("clip", "theta"), ("num_hiddens", "batch_size"), ("num_steps", "seed"), ("prefixes",),
         ("pred_len", "pred_period"), ("decoding",), ("temperature", "top_k"), ("resume",))
 CSS = """
 .sample {font-size: 1.3rem; line-height: 1.7; margin: .2rem 0 .6rem; font-family: 'Noto Sans CJK SC', sans-serif;}
@@ -166,7 +166,8 @@ def build(header: str, gpu: bool = False) -> Page:
 
     gr.Markdown(header, elem_id="header")
     banner = gr.Markdown("", visible=False, elem_id="banner")  # a watcher's class, or what a link got wrong
-    with tr(gr.Sidebar(label=(t := "设置 · Settings"), open=True, width=420, elem_id="settings-sidebar"), t, "label") as sidebar:
+    with tr(gr.Sidebar(label=(t := "设置 · Settings"), open=True, width=420, elem_id="settings-sidebar"),
+            t, "label") as sidebar:
         tr(gr.Markdown(t := "**书中的三种设置 · The chapter's setups**"), t)
         presets = [(tr(gr.Button(text, size="sm", variant="secondary"), text), name) for text, name in PRESET_BUTTONS]
         with gr.Row():
@@ -201,11 +202,13 @@ def build(header: str, gpu: bool = False) -> Page:
             w_decoding = gr.Radio([("贪心 · greedy", "greedy"), ("采样 · sample", "sample")],
                                   value="sample", label="解码 · decoding", scale=2)
         with gr.Row():
-            w_temperature = tr(gr.Slider(0.05, 2.0, value=0.8, step=0.05, label=(t := "温度 · temperature")), t, "label")
+            w_temperature = tr(gr.Slider(0.05, 2.0, value=0.8, step=0.05, label=(t := "温度 · temperature")),
+                               t, "label")
             w_top_k = gr.Number(0, precision=0, label="top-k (0 = all)")
             w_seed = tr(gr.Number(0, precision=0, label=(t := "种子 · seed (0 = random)")), t, "label")
         write = tr(gr.Button(t := "写 · Write", variant="primary"), t)
-        written = tr(gr.Textbox(label=(t := "模型写的 · written"), lines=4, elem_id="written", interactive=False), t, "label")
+        written = tr(gr.Textbox(label=(t := "模型写的 · written"), lines=4, elem_id="written", interactive=False),
+                     t, "label")
         write_note = gr.Markdown("")
     with tr(gr.Accordion(t := "🔬 模型内部 · Inside the model", open=False), t, "label") as inside_box:
         with gr.Tabs():
@@ -221,7 +224,8 @@ def build(header: str, gpu: bool = False) -> Page:
                 h_text = tr(gr.Textbox("", lines=3, label=(t := "一段文字（空：训练文本的开头）· a passage (empty: the "
                                                                 "start of the training text)")), t, "label")
                 with gr.Row():
-                    h_unit = tr(gr.Number(-1, precision=0, label=(t := "单元 · unit (−1: the most active)")), t, "label")
+                    h_unit = tr(gr.Number(-1, precision=0, label=(t := "单元 · unit (−1: the most active)")),
+                                t, "label")
                     h_which = tr(gr.Radio([("隐状态 H · hidden state H", "hidden"),
                                            ("记忆细胞 C · memory cell C (LSTM)", "cell")], value="hidden",
                                           label=(t := "看什么 · show")), t, "label")

@@ -73,7 +73,8 @@ LESSONS: dict[str, Lesson] = {lesson.key: lesson for lesson in (
            # measured over 100 epochs: lr 300 stays between 1e5 and 1e7, lr 100 falls to ~9
            ({**PRESETS["scratch-random"], "lr": 300.0}, PRESETS["scratch-random"])),
     Lesson("gates", "梯度消失：RNN vs GRU · vanishing gradients: RNN vs GRU",
-           "打开“模型内部 → 梯度随时间”：训练 10 个周期后，普通 RNN 从最后一步传回第 1 步的梯度只剩约 1e-16，GRU 的更新门"
+           "打开“模型内部 → 梯度随时间”：训练 10 个周期后，普通 RNN 从最后一步传回第 1 步的梯度只剩约 1e-16，"
+           "GRU 的更新门"
            "让它多出约一千万倍 · open Inside the model → Gradients through time: after 10 epochs, what reaches step 1 "
            "of the last step's gradient is about 1e-16 in the plain RNN; the GRU's update gate passes some ten "
            "million times more",

@@ -116,7 +116,8 @@ def perplexity_figure(views: list[RunView], style: Style = NORMAL) -> dict[str, 
         shapes.append(shape)
         notes.append(label)
     if not views:
-        notes.append(dict(text="press Train · 点击“训练”", showarrow=False, font=dict(size=style.font + 4, color="#999"),
+        notes.append(dict(text="press Train · 点击“训练”", showarrow=False,
+                          font=dict(size=style.font + 4, color="#999"),
                           xref="paper", yref="paper", x=0.5, y=0.5))
     layout = _layout("perplexity 困惑度 (log scale)", "perplexity", style, type="log")
     return dict(data=data, layout=dict(layout, shapes=shapes, annotations=notes))
@@ -167,7 +168,8 @@ WORDS = {  # the status line's words; "both" shows the English ones with a few C
                stopped="已停止", diverged="发散", error="出错"),
 }
 WORDS["both"] = {**WORDS["en"], "ready": "Ready · 就绪 — choose settings and press **Train**, or a lesson.",
-                 "queued": "**waiting · 排队中**: the server trains {} runs, its limit; you are number **{}** in the queue"}
+                 "queued": "**waiting · 排队中**: the server trains {} runs, its limit; "
+                           "you are number **{}** in the queue"}
 
 
 def status_line(view: RunView | None, lang: str = "both") -> str:
@@ -215,7 +217,8 @@ def latest_samples(view: RunView | None) -> str:
     """The newest sample of each prefix."""
     if view is None or not view.samples:
         every = view.config.pred_period if view else None
-        text = f"Samples appear every {every} epochs · 每 {every} 个周期写一次" if every else "Samples appear here while training."
+        text = (f"Samples appear every {every} epochs · 每 {every} 个周期写一次" if every
+                else "Samples appear here while training.")
         return f"<div class='sample-empty'>{text}</div>"
     newest: dict[str, Any] = {}
     for s in view.samples:
@@ -241,7 +244,8 @@ def side_by_side(views: list[RunView]) -> str:
     columns = []
     for v in views:
         decoding = f"sampled, T={v.config.temperature:g}" if v.config.temperature > 0 else "greedy"
-        head = f"<div class='column-head' style='color:{color(v.number)}'>#{v.number} {html.escape(v.label)} · {decoding}</div>"
+        head = (f"<div class='column-head' style='color:{color(v.number)}'>"
+                f"#{v.number} {html.escape(v.label)} · {decoding}</div>")
         columns.append(f"<div class='column'>{head}{latest_samples(v)}</div>")
     return f"<div class='side-by-side'>{''.join(columns)}</div>"
 
@@ -348,7 +352,8 @@ def hidden_units_figure(view: dict[str, Any], units: list[int], cell: bool = Fal
     layout["yaxis"].update(tickmode="array", tickvals=list(range(len(units))), ticktext=[f"#{u}" for u in units],
                            autorange="reversed")
     data = [dict(type="heatmap", z=z, x=list(range(len(chars))), y=list(range(len(units))), zmid=0,
-                 zmin=-span, zmax=span, colorscale="RdBu", reversescale=True, hovertemplate="unit #%{text}, character %{x}: %{z:.3f}<extra></extra>",
+                 zmin=-span, zmax=span, colorscale="RdBu", reversescale=True,
+                 hovertemplate="unit #%{text}, character %{x}: %{z:.3f}<extra></extra>",
                  text=[[str(u)] * len(chars) for u in units])]
     return dict(data=data, layout=layout)
 

@@ -350,7 +350,8 @@ class Training:
         try:
             run = session.start(await to_thread.run_sync(make_trainer, checked, session), request=pending)
         except RuntimeError as e:  # another Train of this session started its run meanwhile, or it closed
-            yield note(session, BUSY_NOTE if "already training" in str(e) else f"✗ {e}", busy="already training" in str(e))
+            yield note(session, BUSY_NOTE if "already training" in str(e) else f"✗ {e}",
+                       busy="already training" in str(e))
             return
         except (ConfigError, CorpusError) as e:
             session.drop_request(pending)

@@ -16,13 +16,14 @@ gr = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError, ValidationError  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-from demo import app
-from demo import training
+from demo import app  # noqa: E402
+from demo import training  # noqa: E402
 
 from charrnn import checkpoint as checkpoint_mod  # noqa: E402
 from charrnn import corpus as corpus_mod  # noqa: E402
 from charrnn.lab import Lab  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # A run that finishes in about a second on 2 cores: offline corpus, tiny model.
 TINY = dict(corpus="offline", corpus_file=None, max_chars=3000, model="scratch", sampling="random", optimizer="sgd",
@@ -36,7 +37,8 @@ APPS: dict = {}  # the module's server's Blocks, for tests that look at Gradio's
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     mp = pytest.MonkeyPatch()  # saved checkpoints go to a temporary folder, not the project's checkpoints/
-    mp.setattr(checkpoint_mod, "CHECKPOINT_DIR", tmp_path_factory.mktemp("checkpoints"))  # nothing the app does writes here
+    # nothing the app does writes to the project's folder
+    mp.setattr(checkpoint_mod, "CHECKPOINT_DIR", tmp_path_factory.mktemp("checkpoints"))
     lab = Lab(max_runs=2, idle_seconds=5)
     demo = app.build_app(lab)
     _, url, _ = app.launch(demo, prevent_thread_lock=True, quiet=True, server_port=None)
@@ -167,8 +169,8 @@ def test_a_sample_of_only_spaces_says_so():
 
     c = TrainConfig()
     samples = [Sample(10, "分开", "分开" + " " * 50), Sample(10, "不分开", "不分开 我想要 <b>")]
-    history = [EpochEnd(epoch=10, epochs=20, perplexity=290.0, grad_norm=1.0, grad_norm_max=1.0, clipped=1.0, seconds=0.2,
-                        chars_per_sec=5e4)]
+    history = [EpochEnd(epoch=10, epochs=20, perplexity=290.0, grad_norm=1.0, grad_norm_max=1.0, clipped=1.0,
+                        seconds=0.2, chars_per_sec=5e4)]
     view = RunView(1, c.label(), c, "running", "", None, history, samples, 1027, "cpu", 1.0, 1)
     html = render.latest_samples(view)
     assert "␣ × 50 (空格 · spaces)" in html and html.count("␣") == 1
@@ -403,8 +405,8 @@ def test_a_runs_first_point_is_sent_as_soon_as_it_comes(server, monkeypatch):
     (``training.POLL_FIRST``), not on the next tick of ``RENDER_EVERY`` that other changes wait for.
 
     The ticks are stretched to 8 s here and Train is pressed just after one, so a stream without the fast path
-    would send the first point at the next tick, 6-7 s after the tiny run's first epoch (6.0 s measured); with it the point
-    comes after 0.05 s of polling, a render and a message. A time, but not a speed goal: the 3 s bound is
+    would send the first point at the next tick, 6-7 s after the tiny run's first epoch (6.0 s measured); with it
+    the point comes after 0.05 s of polling, a render and a message. A time, but not a speed goal: the 3 s bound is
     10x what this takes on a loaded 2-core machine (a stall of 1.2 s was seen once) and half the delay
     without the fast path."""
     every = 8.0

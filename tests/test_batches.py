@@ -103,7 +103,10 @@ def test_random_windows_are_distinct_chapter_windows():
 
 def test_random_order_depends_on_seed_only():
     corpus = torch.arange(2_000)
-    run = lambda seed: [X[:, 0].tolist() for X, _ in random_batches(corpus, 4, 10, torch.Generator().manual_seed(seed))]
+
+    def run(seed):
+        return [X[:, 0].tolist() for X, _ in random_batches(corpus, 4, 10, torch.Generator().manual_seed(seed))]
+
     assert run(1) == run(1)
     assert run(1) != run(2)
     # each epoch draws a new order from the same generator

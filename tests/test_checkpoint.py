@@ -130,7 +130,8 @@ def test_resume_reads_the_corpus_again_and_refuses_structural_changes(tmp_path, 
     path = tmp_path / "ck.safetensors"
     t.save(str(path))
     assert str(src) not in path.read_bytes().decode("utf-8", "replace"), "the checkpoint records the text's path"
-    with pytest.raises(CorpusError, match=rf"trained on a text of its own \(sha256 [0-9a-f]{{12}}…, {len(tiny_text):,} characters\)"):
+    with pytest.raises(CorpusError, match=rf"trained on a text of its own \(sha256 [0-9a-f]{{12}}…, "
+                                          rf"{len(tiny_text):,} characters\)"):
         Trainer.resume(str(path), epochs=2)  # the text is not kept: it must be given again
     r = Trainer.resume(str(path), from_file(src), epochs=2, lr=0.5)
     assert r.config.lr == 0.5 and all(g["lr"] == 0.5 for g in r.optimizer.param_groups)
@@ -233,8 +234,10 @@ def header_file(tmp_path, header: dict, body: bytes = b"\0" * 16):
     {"a": {"dtype": "F32", "shape": [1], "data_offsets": "ab"}},
     {"a": {"dtype": "F32", "shape": [1], "data_offsets": [0]}},
     {"__metadata__": ["x"], "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}},
-    {"__metadata__": {"format": FORMAT, "version": VERSION}, "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}},
-    {"__metadata__": {"format": FORMAT, "version": VERSION}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}},
+    {"__metadata__": {"format": FORMAT, "version": VERSION},
+     "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}},
+    {"__metadata__": {"format": FORMAT, "version": VERSION},
+     "a": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}},
 ], ids=["offsets-int", "offsets-str", "offsets-short", "metadata-list", "shape-mismatch", "negative-offset"])
 def test_malformed_headers(tmp_path, header):
     """A garbled or hostile header is a CheckpointError too, never a TypeError from deep inside."""

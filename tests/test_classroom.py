@@ -14,16 +14,17 @@ from conftest import wait_for
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 pytest.importorskip("gradio")
-from gradio_client import Client  # noqa: E402
-from gradio_client.exceptions import AppError  # noqa: E402
+from gradio_client import Client
+from gradio_client.exceptions import AppError
 
-ROOT = Path(__file__).resolve().parent.parent
 from demo import app
 from demo import lessons
 from demo import render
 from demo import training
 
-from charrnn.lab import Lab, normal_code  # noqa: E402
+from charrnn.lab import Lab, normal_code
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TINY = dict(corpus="offline", max_chars=3000, num_hiddens=32, batch_size=8, num_steps=10, prefixes="the, of",
             pred_period=2)

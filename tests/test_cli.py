@@ -198,7 +198,8 @@ def test_help_shows_flags_choices_and_chapter_defaults():
             "scratch-gru, 100.0 for scratch-lstm, 0.01 for concise-gru, 0.01 for concise-lstm)") in r.stdout
     assert "stacked recurrent layers (6.9), 1 to 8; more than 1 only for the concise models (default: 1)" in r.stdout
     assert ("norm; None turns clipping off (default: 0.01 for scratch-random, 0.01 for scratch-consecutive, 0.01 for "
-            "concise, 0.01 for scratch-gru, 0.01 for scratch-lstm, None for concise-gru, None for concise-lstm)") in r.stdout
+            "concise, 0.01 for scratch-gru, 0.01 for scratch-lstm, None for concise-gru, "
+            "None for concise-lstm)") in r.stdout
     assert "(default: ['分开', '不分开'])" in r.stdout
 
 

@@ -10,7 +10,8 @@ from charrnn.config import CHOICES, MAX_PREFIX
 
 def test_choices_table():
     assert CHOICES == {"model": ("scratch", "concise", "scratch-gru", "concise-gru", "scratch-lstm", "concise-lstm"),
-                       "sampling": ("random", "consecutive"), "optimizer": ("sgd", "adam"), "device": ("auto", "cpu", "cuda")}
+                       "sampling": ("random", "consecutive"), "optimizer": ("sgd", "adam"),
+                       "device": ("auto", "cpu", "cuda")}
 
 
 @pytest.mark.parametrize("name, bad, words", [
@@ -20,7 +21,8 @@ def test_choices_table():
     ("device", "tpu", "auto, cpu, cuda"),
 ])
 def test_choice_fields_name_the_allowed_words(name, bad, words):
-    assert TrainConfig.unchecked(**{name: bad}).problems() == {name: f"{name}={bad!r} is not allowed: choose one of {words}"}
+    assert TrainConfig.unchecked(**{name: bad}).problems() == {
+        name: f"{name}={bad!r} is not allowed: choose one of {words}"}
 
 
 def test_choice_fields_follow_the_table(monkeypatch):

@@ -153,7 +153,8 @@ def test_gpu_space(env, fake_gpu):
 def test_gpu_hardware_that_torch_cannot_use_trains_on_cpu_and_says_why(env, no_cuda):
     m = detect(env(**SPACE, CPU_CORES="4", ACCELERATOR="t4-small"))
     assert (m.kind, m.device) == ("cpu-space", torch.device("cpu"))
-    assert m.header() == ("CPU · 4 核 · 4 cores · Hugging Face Space teacher/rnn-lab · 硬件 t4-small，但 torch 找不到 CUDA"
+    assert m.header() == ("CPU · 4 核 · 4 cores · Hugging Face Space teacher/rnn-lab "
+                          "· 硬件 t4-small，但 torch 找不到 CUDA"
                           " · hardware t4-small, but torch finds no CUDA")
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
 from demo import form
 
-from charrnn.config import PRESETS, TrainConfig  # noqa: E402
+from charrnn.config import PRESETS, TrainConfig
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # The /train parameters as README.md documents them, in order.
 DOCUMENTED = ("corpus", "corpus_file", "max_chars", "model", "sampling", "optimizer", "lr", "clip", "theta", "epochs",
@@ -37,7 +38,8 @@ def test_defaults_are_the_chapters_run_with_a_short_sample_period():
     assert problems == {}
     chapter = dataclasses.asdict(TrainConfig())
     got = dataclasses.asdict(config)
-    assert {k: v for k, v in got.items() if k != "pred_period"} == {k: v for k, v in chapter.items() if k != "pred_period"}
+    assert ({k: v for k, v in got.items() if k != "pred_period"}
+            == {k: v for k, v in chapter.items() if k != "pred_period"})
     assert got["pred_period"] == form.PAGE_PRED_PERIOD < chapter["pred_period"]
 
 
@@ -49,7 +51,8 @@ def test_config_to_form_and_back_is_the_identity(name):
 
 
 @pytest.mark.parametrize("config", [
-    TrainConfig(clip_theta=None, temperature=0.7, top_k=5, max_chars=None, corpus="timemachine", prefixes=["the", "time machine"]),
+    TrainConfig(clip_theta=None, temperature=0.7, top_k=5, max_chars=None, corpus="timemachine",
+                prefixes=["the", "time machine"]),
     TrainConfig(model="concise", optimizer="adam", lr=0.01, seed=9, epochs=7, pred_len=3, prefixes=[]),
 ])
 def test_config_to_form_round_trips_every_field(config):
@@ -148,7 +151,8 @@ def read_link(query: str):
 def test_the_issues_link_gives_exactly_those_values_over_the_preset():
     values, problems = read_link("preset=scratch-consecutive&lr=50&clip=off&epochs=120")
     assert problems == {}
-    assert values == form.complete({**form.preset_form("scratch-consecutive"), "lr": 50.0, "clip": False, "epochs": 120})
+    assert values == form.complete({**form.preset_form("scratch-consecutive"), "lr": 50.0, "clip": False,
+                                    "epochs": 120})
     assert isinstance(values["lr"], float) and isinstance(values["epochs"], int)
 
 

@@ -10,13 +10,14 @@ from conftest import wait_for
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 pytest.importorskip("gradio")
-from gradio_client import Client  # noqa: E402
-from gradio_client.exceptions import AppError, ValidationError  # noqa: E402
+from gradio_client import Client
+from gradio_client.exceptions import AppError, ValidationError
+
+from test_classroom import TINY, server  # noqa: F401  (the same app, a server of this module's own)
+
+from charrnn.inside import MAX_PASSAGE
 
 ROOT = Path(__file__).resolve().parent.parent
-from test_classroom import TINY, server  # noqa: E402,F401  (the same app, a server of this module's own)
-
-from charrnn.inside import MAX_PASSAGE  # noqa: E402
 
 
 def test_views_before_any_model_say_so(server):  # noqa: F811 (the fixture imported above)

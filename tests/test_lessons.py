@@ -10,9 +10,9 @@ import pytest
 
 from demo.lessons import LESSONS
 
-from charrnn.config import TrainConfig  # noqa: E402
-from charrnn.inside import gradients_through_time, probe_batch  # noqa: E402
-from charrnn.train import EpochEnd, Trainer  # noqa: E402
+from charrnn.config import TrainConfig
+from charrnn.inside import gradients_through_time, probe_batch
+from charrnn.train import EpochEnd, Trainer
 
 EPOCHS = 15
 

@@ -11,15 +11,16 @@ import requests
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 pytest.importorskip("gradio")
-from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client import Client, handle_file
 
-ROOT = Path(__file__).resolve().parent.parent
 from demo import app
 
-from charrnn.checkpoint import load_checkpoint  # noqa: E402
-from charrnn.corpus import text_identity  # noqa: E402
-from charrnn.files import Caps, DiskQuota, QuotaError, SessionFiles  # noqa: E402
-from charrnn.lab import Lab  # noqa: E402
+from charrnn.checkpoint import load_checkpoint
+from charrnn.corpus import text_identity
+from charrnn.files import Caps, DiskQuota, QuotaError, SessionFiles
+from charrnn.lab import Lab
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TEXT = "静夜思 床前明月光 疑是地上霜 举头望明月 低头思故乡 " * 30
 TINY = dict(corpus="upload", max_chars=0, num_hiddens=16, batch_size=4, num_steps=8, epochs=2, prefixes="明月")
