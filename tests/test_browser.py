@@ -129,6 +129,9 @@ def test_teacher_loads_a_preset_trains_watches_and_stops(page_url, browser):
     assert page.locator("#written textarea").input_value().startswith("分开")
     page.screenshot(path=str(ARTIFACTS / "browser.png"), full_page=True)
     assert (ARTIFACTS / "browser.png").stat().st_size > 10_000
+    if os.environ.get("CHARRNN_SCREENSHOT"):  # the README's picture (docs/page.md says how it is made)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=os.environ["CHARRNN_SCREENSHOT"])
 
 
 def test_stop_pressed_right_after_train_and_train_while_training(page_url, browser):
