@@ -7,11 +7,12 @@ ends the lesson. The runs are ordinary runs of the session: a class watching it 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from charrnn.config import PRESETS, TrainConfig
 from charrnn.corpus import cached_corpus
-from charrnn.lab import Run
+from charrnn.plans import Step
+from charrnn.runs import Run
 from charrnn.train import Trainer
 
 EPOCHS = 100  # a lesson's runs unless the page's epochs say otherwise
@@ -26,9 +27,9 @@ class Lesson:
     fork: dict[str, Any] = field(default_factory=dict)  # the second run continues the first's model with these
     epochs: int = EPOCHS                  # each run's, unless the teacher changed the page's epochs
 
-    def steps(self, epochs: int, pred_period: int) -> list[Callable[[Run | None], Trainer]]:
+    def steps(self, epochs: int, pred_period: int) -> list[Step]:
         """What ``Session.start_plan`` runs: a function per run that makes its Trainer."""
-        def fresh(changes: dict[str, Any]) -> Callable[[Run | None], Trainer]:
+        def fresh(changes: dict[str, Any]) -> Step:
             def make(_: Run | None) -> Trainer:
                 config = TrainConfig(**{**changes, "epochs": epochs, "pred_period": pred_period})
                 return Trainer(config, cached_corpus(config.corpus, config.max_chars))
