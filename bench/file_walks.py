@@ -45,12 +45,12 @@ def main() -> None:
         before = session.start(charrnn.Trainer(charrnn.preset("scratch-random", epochs=args.epochs - 1), corpus))
         while before.alive:
             time.sleep(0.2)
-        older = list(app.training.outputs(session))
+        older = list(app.renders.outputs(session))
         session.clear()
         run = session.start(charrnn.Trainer(charrnn.preset("scratch-random", epochs=args.epochs), corpus))
         while run.alive:
             time.sleep(0.2)
-        outputs = list(app.training.outputs(session))
+        outputs = list(app.renders.outputs(session))
     finally:
         lab.shutdown()
     block, loop = gr.JSON(render=False), asyncio.new_event_loop()

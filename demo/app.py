@@ -26,6 +26,7 @@ from demo import gpu  # noqa: E402
 from demo import heap  # noqa: E402
 
 from demo import layout  # noqa: E402
+from demo import renders  # noqa: E402
 from demo import training  # noqa: E402
 from demo.checkpoints import Checkpoints  # noqa: E402
 from demo.classroom import Classroom  # noqa: E402
@@ -64,8 +65,8 @@ def build_app(lab: Lab | None = None, freeze_heap: bool = False) -> gr.Blocks:
 
     def on_stats() -> dict[str, Any]:
         """What the server is doing: sessions, runs, threads, time spent training (no one's data)."""
-        return {**lab.stats(), "renders": training.Renders.total_renders,
-                "render_seconds": round(training.Renders.total_seconds, 3), **heap.PAUSES.stats()}
+        return {**lab.stats(), "renders": renders.Renders.total_renders,
+                "render_seconds": round(renders.Renders.total_seconds, 3), **heap.PAUSES.stats()}
 
     # Files the app does not track itself (Gradio's own temporary files) go after a day at most.
     with gr.Blocks(title="charrnn · RNN lab", delete_cache=(3600, 86400)) as demo:
@@ -83,7 +84,7 @@ def build_app(lab: Lab | None = None, freeze_heap: bool = False) -> gr.Blocks:
         # a stream's last word (why nothing started) shows beside the buttons once it ends (train.on_streamed)
         streamed = dict(fn=train.on_streamed, outputs=notes, api_visibility="private", concurrency_limit=None,
                         show_progress="hidden")
-        # events that stream a run send its outputs as Gradio sends them (training.outputs): postprocess=False
+        # events that stream a run send its outputs as Gradio sends them (renders.outputs): postprocess=False
         start = dict(fn=train.on_train, inputs_kwargs=s, outputs=page.run_outputs, validator=train.validate_train,
                      concurrency_limit=None, show_progress="hidden", trigger_mode="multiple", postprocess=False)
         clock = dict(inputs_kwargs={"pressed_at": page.clock}, js="() => Date.now()")  # the browser's time

@@ -17,10 +17,14 @@ import segno
 
 from demo import form
 from demo import render
+from demo import renders
+from demo import streams
 from demo import training
 from charrnn.device import machine
-from charrnn.lab import Lab, Session
+from charrnn.lab import Lab
+from charrnn.sessions import Session
 from demo.lessons import LESSONS
+
 
 def base_url(request: gr.Request) -> str:
     """The address others should open: a Space's direct address (its huggingface.co page is only a frame
@@ -39,8 +43,8 @@ def class_panel(code: str, link: str) -> str:
             f"<div class='class-code'>{html.escape(code)}</div>"
             f"<div>看直播 · Watch live: <a href='{html.escape(link)}' target='_blank'>{html.escape(link)}</a></div>"
             "<div class='hint'>扫码或打开链接，即可看到这里的每一次训练；观看者不能开始或停止训练 · "
-            "Scan or open the link to watch every run of this page live; watchers cannot start or stop anything"
-            "</div></div></div>")
+            "Scan or open the link "
+            "to watch every run of this page live; watchers cannot start or stop anything</div></div></div>")
 
 
 class Classroom:
@@ -59,7 +63,7 @@ class Classroom:
         """The session a watcher page shows (None: unknown or ended); the page becomes a watcher."""
         teacher = self.lab.by_class(code)
         if teacher is not None and teacher is not page:
-            page.watching, page.watched_code = teacher.key, teacher.class_code
+            page.membership.watching, page.membership.watched_code = teacher.key, teacher.membership.code
         return teacher
 
     async def on_watch(self, request: gr.Request, code: str | None = None):
@@ -69,7 +73,7 @@ class Classroom:
         if teacher is None:
             yield ended_outputs(code)
             return
-        async for out in training.watch(teacher):
+        async for out in streams.watch(teacher):
             yield out
         yield ended_outputs(code)
 
@@ -95,7 +99,7 @@ class Classroom:
         ``?lesson=`` starts a lesson."""
         params = dict(request.query_params)
         session = self.lab.attach(request.session_hash, key)
-        look = training.renders_of(session)
+        look = renders.renders_of(session)
         look.style = render.PRESENT if params.get("mode") == "present" else render.NORMAL
         look.lang = form.lang_of(params)
         first = Updates({page.key: session.key, page.sidebar: gr.update(open=look.style is render.NORMAL)})
@@ -103,7 +107,7 @@ class Classroom:
         if "class" in params:
             teacher = self.watch(params["class"], session)
             first.merge({c: gr.update(visible=False) for c in page.teacher_only})
-            banner = watching_banner(teacher.class_code) if teacher else ended_outputs(params["class"])[0]
+            banner = watching_banner(teacher.membership.code) if teacher else ended_outputs(params["class"])[0]
             return first.merge({page.banner: gr.update(visible=True, value=banner)})
         values, problems = form.from_query(params)
         named = {n for n in form.LINK_NAMES if n in params or "preset" in params or
@@ -127,26 +131,26 @@ class Classroom:
         A separate event from the page's load, with only the six outputs of a run (``postprocess=False``):
         an update of the load event would touch every setting of the form, for every watcher."""
         page = self.lab.session(request.session_hash)
-        look = training.renders_of(page)
-        if page.watching is not None:
-            teacher = self.lab.by_key(page.watching)
+        look, member = renders.renders_of(page), page.membership
+        if member.watching is not None:
+            teacher = self.lab.by_key(member.watching)
             if teacher is not None:
-                async for out in training.watch(teacher, look.style, look.lang):
+                async for out in streams.watch(teacher, look.style, look.lang):
                     yield out
-            yield ended_outputs(page.watched_code)
+            yield ended_outputs(member.watched_code)
             return
-        yield await to_thread.run_sync(training.outputs, page)
+        yield await to_thread.run_sync(renders.outputs, page)
         if page.active is not None or page.in_lesson:
             done = (lambda: not page.in_lesson) if page.in_lesson else None
-            async for out in training.follow(page, page.active if done is None else None, done=done):
+            async for out in streams.follow(page, page.active if done is None else None, done=done):
                 yield out
 
     def on_followed(self, request: gr.Request) -> Any:
         """After ``on_follow`` ends: a watcher's banner says that the class has ended."""
         page = self.lab.peek(request.session_hash)
-        if page is None or page.watching is None:
+        if page is None or page.membership.watching is None:
             return gr.skip()
-        return ended_outputs(page.watched_code or "")[0]
+        return ended_outputs(page.membership.watched_code or "")[0]
 
     # ------------------------------------------------------------ lessons
     def start_lesson(self, session: Session, key: str, epochs: Any) -> str:
@@ -168,7 +172,7 @@ class Classroom:
         if problem := self.start_lesson(session, key, epochs):
             yield training.note(session, problem)
             return
-        async for out in training.follow(session, done=lambda: not session.in_lesson):
+        async for out in streams.follow(session, done=lambda: not session.in_lesson):
             yield out
 
     # ------------------------------------------------------------ links

@@ -37,8 +37,8 @@ class Inside:
     def _session(self, request: gr.Request) -> Session:
         """The page's session, or the class's when the page watches one (its views read the teacher's model)."""
         session = self.lab.session(request.session_hash)
-        if session.watching is not None:
-            teacher = self.lab.by_key(session.watching)
+        if session.membership.watching is not None:
+            teacher = self.lab.by_key(session.membership.watching)
             if teacher is None:
                 raise gr.Error("The class has ended · 课堂已结束")
             return teacher

@@ -85,7 +85,7 @@ class Page(SimpleNamespace):
 
     @property
     def run_outputs(self) -> list[gr.components.Component]:
-        """What a render of the session's runs fills (see ``training.outputs``)."""
+        """What a render of the session's runs fills (see ``renders.outputs``)."""
         return [self.status, self.ppl_plot, self.grad_plot, self.latest, self.history, self.progress]
 
     @property

@@ -1,17 +1,18 @@
 """The chapter's lessons, one click each: two runs that differ in one thing, one after the other, on one chart.
 
-Each lesson says in one line, in both languages, what to look at. Its runs are short (``EPOCHS`` epochs,
-about 20-40 s each on a 2-core machine) unless the teacher has changed the epochs on the page. A Stop
-ends the lesson. The runs are ordinary runs of the session: a class watching it sees them too.
+Each lesson says in one line, in both languages, what to look at. Its runs are short (``EPOCHS`` epochs)
+unless the teacher has changed the epochs on the page. A Stop ends the lesson. The runs are ordinary runs
+of the session: a class watching it sees them too.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from charrnn.config import PRESETS, TrainConfig
 from charrnn.corpus import cached_corpus
-from charrnn.lab import Run
+from charrnn.plans import Step
+from charrnn.runs import Run
 from charrnn.train import Trainer
 
 EPOCHS = 100  # a lesson's runs unless the page's epochs say otherwise
@@ -26,9 +27,9 @@ class Lesson:
     fork: dict[str, Any] = field(default_factory=dict)  # the second run continues the first's model with these
     epochs: int = EPOCHS                  # each run's, unless the teacher changed the page's epochs
 
-    def steps(self, epochs: int, pred_period: int) -> list[Callable[[Run | None], Trainer]]:
+    def steps(self, epochs: int, pred_period: int) -> list[Step]:
         """What ``Session.start_plan`` runs: a function per run that makes its Trainer."""
-        def fresh(changes: dict[str, Any]) -> Callable[[Run | None], Trainer]:
+        def fresh(changes: dict[str, Any]) -> Step:
             def make(_: Run | None) -> Trainer:
                 config = TrainConfig(**{**changes, "epochs": epochs, "pred_period": pred_period})
                 return Trainer(config, cached_corpus(config.corpus, config.max_chars))
@@ -70,7 +71,7 @@ LESSONS: dict[str, Lesson] = {lesson.key: lesson for lesson in (
            "学习率太大 vs 合适：lr 300 的步子跳过了低谷，困惑度一直高于词表大小（比瞎猜还差）；lr 100 稳步下降 · a "
            "learning rate too large vs one that works: at lr 300 the steps jump over the valley and the perplexity "
            "stays above the vocabulary size (worse than guessing); at lr 100 it falls steadily",
-           # measured over 100 epochs: lr 300 stays between 1e5 and 1e7, lr 100 falls to ~9
+           # bench/lessons.py prints both curves (figures: docs/performance.md)
            ({**PRESETS["scratch-random"], "lr": 300.0}, PRESETS["scratch-random"])),
     Lesson("gates", "梯度消失：RNN vs GRU · vanishing gradients: RNN vs GRU",
            "打开“模型内部 → 梯度随时间”：训练 10 个周期后，普通 RNN 从最后一步传回第 1 步的梯度只剩约 1e-16，"
@@ -78,8 +79,8 @@ LESSONS: dict[str, Lesson] = {lesson.key: lesson for lesson in (
            "让它多出约一千万倍 · open Inside the model → Gradients through time: after 10 epochs, what reaches step 1 "
            "of the last step's gradient is about 1e-16 in the plain RNN; the GRU's update gate passes some ten "
            "million times more",
-           # measured (bench/lessons.py): at epoch 10 step 1 gets 4e-16 of step 35's gradient in the RNN, 1.7e-9 in
-           # the GRU; later the RNN's recurrent weights grow and its gradients reach further (clipping holds them)
+           # 10 epochs: later the RNN's recurrent weights grow and its gradients reach further (clipping holds
+           # them); bench/lessons.py prints how much reaches step 1 (figures: docs/performance.md)
            (PRESETS["scratch-consecutive"], PRESETS["scratch-gru"]),
            epochs=10),
 )}

@@ -31,22 +31,22 @@ class Writing:
         A page watching a class writes with the teacher's model: one writer at a time, once every
         ``WRITE_EVERY`` seconds each, so a class cannot slow the teacher's run."""
         session = self.lab.session(request.session_hash)
-        if session.watching is None:
+        if session.membership.watching is None:
             yield from self._write(session, prefix, length, decoding, temperature, top_k, seed)
             return
-        teacher = self.lab.by_key(session.watching)
+        teacher = self.lab.by_key(session.membership.watching)
         if teacher is None:
             raise gr.Error("The class has ended · 课堂已结束")
-        wait = session.last_write + WRITE_EVERY - time.monotonic()
+        wait = session.membership.last_write + WRITE_EVERY - time.monotonic()
         if wait > 0:
             raise gr.Error(f"One write every {WRITE_EVERY:g} s: try again in {wait:.0f} s · 请稍候再写")
-        if not teacher.write_gate.acquire(timeout=10):
+        if not teacher.membership.write_gate.acquire(timeout=10):
             raise gr.Error("Your classmates are writing: try again in a moment · 同学们正在写，请稍候")
         try:
-            session.last_write = time.monotonic()
+            session.membership.last_write = time.monotonic()
             yield from self._write(teacher, prefix, length, decoding, temperature, top_k, seed)
         finally:
-            teacher.write_gate.release()
+            teacher.membership.write_gate.release()
 
     def _write(self, session, prefix, length, decoding, temperature, top_k, seed):
         current = session.model()

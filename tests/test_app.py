@@ -17,7 +17,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError, ValidationError  # noqa: E402
 
 from demo import app  # noqa: E402
-from demo import training  # noqa: E402
+from demo import streams  # noqa: E402
 
 from charrnn import checkpoint as checkpoint_mod  # noqa: E402
 from charrnn import corpus as corpus_mod  # noqa: E402
@@ -402,7 +402,7 @@ def test_train_while_training_says_so(server):
 
 def test_a_runs_first_point_is_sent_as_soon_as_it_comes(server, monkeypatch):
     """The first epoch of a run reaches its page within a few hundredths of a second of ending on the server
-    (``training.POLL_FIRST``), not on the next tick of ``RENDER_EVERY`` that other changes wait for.
+    (``streams.POLL_FIRST``), not on the next tick of ``RENDER_EVERY`` that other changes wait for.
 
     The ticks are stretched to 8 s here and Train is pressed just after one, so a stream without the fast path
     would send the first point at the next tick, 6-7 s after the tiny run's first epoch (6.0 s measured); with it
@@ -410,11 +410,11 @@ def test_a_runs_first_point_is_sent_as_soon_as_it_comes(server, monkeypatch):
     10x what this takes on a loaded 2-core machine (a stall of 1.2 s was seen once) and half the delay
     without the fast path."""
     every = 8.0
-    monkeypatch.setattr(training, "RENDER_EVERY", every)
-    monkeypatch.setattr(training, "CLOCK_EVERY", every)
+    monkeypatch.setattr(streams, "RENDER_EVERY", every)
+    monkeypatch.setattr(streams, "CLOCK_EVERY", every)
     url, lab = server
     c = client(url)
-    while training.until_tick(every) < every - 0.5:  # just after a tick: the next is 7.5-8 s away
+    while streams.until_tick(every) < every - 0.5:  # just after a tick: the next is 7.5-8 s away
         time.sleep(0.05)
     job = train_job(c, epochs=5000, pred_period=1000)
     on_server: list[float] = []

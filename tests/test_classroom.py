@@ -20,7 +20,8 @@ from gradio_client.exceptions import AppError
 from demo import app
 from demo import lessons
 from demo import render
-from demo import training
+from demo import renders as renders_mod
+from demo import streams
 
 from charrnn.lab import Lab, normal_code
 
@@ -75,7 +76,7 @@ def test_a_watcher_sees_the_run_live_and_trains_nothing(server):
                 seen.append(out[5])
     reader = threading.Thread(target=collect, daemon=True)
     reader.start()
-    wait_for(lambda: (s := lab.peek(watcher.session_hash)) and s.watching)
+    wait_for(lambda: (s := lab.peek(watcher.session_hash)) and s.membership.watching)
     runs_before = lab.scheduler.running
     final = [out[5] for out in teacher.submit(**TINY, epochs=80, api_name="/train")][-1]
     assert final["status"] == "finished"
@@ -151,28 +152,28 @@ def test_a_full_room_of_streams_leaves_every_click_answered(server):
     import requests
     teacher = Client(url, verbose=False)
     code, _ = share(teacher)
-    streams: list[requests.Response] = []
+    responses: list[requests.Response] = []
     try:
         for _ in range(60):  # a raw HTTP stream each: as the server sees a page, lighter than 60 clients
             event = requests.post(f"{url}gradio_api/call/watch", json={"data": [code]}, timeout=10).json()
             r = requests.get(f"{url}gradio_api/call/watch/{event['event_id']}", stream=True, timeout=30)
             assert next(r.iter_lines(decode_unicode=True)).startswith("event:")  # it is being served
-            streams.append(r)
+            responses.append(r)
         # queued behind 60 streams, these would never come (TimeoutError)
         assert "Nothing is training" in teacher.submit(api_name="/stop").result(timeout=10)
         assert teacher.submit(api_name="/stats").result(timeout=10)["watchers"] >= 60
     finally:
-        for r in streams:
+        for r in responses:
             r.close()
         teacher.close()
 
 
 class _Shown:
-    """What ``training.Channel`` reads of a session: whether it closed, its state key, and a place for the app's
-    renders."""
+    """What ``streams.Channel`` reads of a session: whether it closed, its state key (the page keeps its renders
+    and its channel itself, keyed by the session)."""
 
     def __init__(self) -> None:
-        self.closed, self.shared, self.key, self.touched = False, None, 0, 0
+        self.closed, self.key, self.touched = False, 0, 0
 
     def touch(self) -> None:
         self.touched += 1
@@ -187,7 +188,7 @@ def test_a_class_is_looked_at_and_rendered_once_per_change_however_many_watch(mo
     per page; a poke (the teacher's page sent a first point or an end) is sent at once, however far the next
     tick; a closed session ends every page's stream, and the channel's task with it."""
     renders = collections.Counter()
-    real = training.outputs
+    real = renders_mod.outputs
 
     def outputs(session, focus=None, style=None, lang=None):
         if not isinstance(session, _Shown):  # the module's server may still be serving an earlier test's pages
@@ -195,15 +196,15 @@ def test_a_class_is_looked_at_and_rendered_once_per_change_however_many_watch(mo
         renders[style] += 1
         return ("status", session.key, style, lang)
 
-    monkeypatch.setattr(training, "outputs", outputs)
-    monkeypatch.setattr(training, "WATCH_EVERY", 0.05)
-    monkeypatch.setattr(training, "CLOCK_EVERY", 3600.0)  # no clock to move: renders come from changes only
+    monkeypatch.setattr(renders_mod, "outputs", outputs)
+    monkeypatch.setattr(streams, "WATCH_EVERY", 0.05)
+    monkeypatch.setattr(streams, "CLOCK_EVERY", 3600.0)  # no clock to move: renders come from changes only
 
     async def main() -> None:
         s = _Shown()
-        pages = [training.watch(s, st, "both") for st in [render.NORMAL] * 5 + [render.PRESENT] * 3]
+        pages = [streams.watch(s, st, "both") for st in [render.NORMAL] * 5 + [render.PRESENT] * 3]
         assert [(await p.__anext__())[1] for p in pages] == [0] * 8  # each page: what the session shows now
-        channel = s.shared.channel
+        channel = streams.CHANNELS.get(s)
         assert channel.watchers == 8
         renders.clear()
         s.key = 1
@@ -214,7 +215,7 @@ def test_a_class_is_looked_at_and_rendered_once_per_change_however_many_watch(mo
         await asyncio.sleep(1.0)
         # 20 ticks of 0.05 s in that second: the session was looked at about 20 times (not 8 pages x 20)
         assert 5 <= channel.looks - looks <= 30 and renders == {render.NORMAL: 1, render.PRESENT: 1}
-        monkeypatch.setattr(training, "WATCH_EVERY", 3600.0)
+        monkeypatch.setattr(streams, "WATCH_EVERY", 3600.0)
         await asyncio.sleep(0.2)  # the channel now waits for the next tick of an hour, or a poke
         s.key = 2
         channel.poke()

@@ -247,7 +247,7 @@ def test_gradio_costs_file_walks_give_what_gradio_walks_give(tmp_path):
     # (never changed once made): the walks take them as they are, and the list of them as a new list.
     lab = Lab()
     try:
-        outputs = list(app.training.outputs(lab.session("walks")))
+        outputs = list(app.renders.outputs(lab.session("walks")))
     finally:
         lab.shutdown()
     cut, real = both(outputs)

@@ -191,3 +191,23 @@ def test_threads_stay_flat_over_many_runs(lab, tiny_corpus, tiny_config):
             lab.close(s.key)
     # the workers (one per core) start with the first run; nothing else stays
     assert threading.active_count() <= before + lab.scheduler.workers
+
+
+def test_a_stop_that_overtook_its_train_press_cancels_it(tiny_corpus, tiny_config):
+    """Train pressed at t=1 and Stop at t=2 (the browser's clock): the Stop reaches the server first and finds
+    nothing to stop, yet the Train request that arrives after it is born cancelled and starts no run. A Train
+    pressed after that Stop (t=3) is not cancelled; a Stop while it is pending cancels it."""
+    scheduler = Scheduler(workers=1, max_runs=4)
+    session = lone_session(scheduler)
+    try:
+        assert session.stop(pressed_at=2.0) is None
+        late = session.request_train(new=True, pressed_at=1.0)
+        assert late.cancelled and session.start(Trainer(tiny_config(), tiny_corpus), request=late) is None
+        assert session.pending_request() is None and session.runs == []
+        fresh = session.request_train(new=True, pressed_at=3.0)
+        assert not fresh.cancelled and session.pending_request() is fresh
+        assert session.stop() is fresh and fresh.cancelled
+        assert session.start(Trainer(tiny_config(), tiny_corpus), request=fresh) is None and session.runs == []
+    finally:
+        session.close()
+        scheduler.shutdown()

@@ -1,0 +1,110 @@
+"""What a page shows of a session's runs, rendered once per change however many pages show it.
+
+``outputs`` makes the six outputs of a run (status, the two charts, the newest lyrics, the history, the
+progress) as Gradio sends them; ``Renders`` keeps them per session, so that every page showing the same thing
+within ``FRESH`` seconds (a class of watchers) gets the same tuple, and the charts are rebuilt only when the
+session's runs changed. A session's ``Renders`` also holds how its own page shows it (language, projector).
+"""
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+
+from anyio import to_thread  # its threads end after 10 s idle (asyncio's pool keeps them)
+
+from demo import render
+from demo.gradio_costs import Sealed
+from demo.page_state import PerSession
+from charrnn.runs import Run
+from charrnn.sessions import Session
+
+FRESH = 1.0  # seconds for which one page's outputs serve every other page showing the same thing
+
+
+class Renders:
+    """A session's charts, rendered once per change however many pages show them (a class of watchers),
+    the outputs every page showing the same thing shares, and how the session's own page shows them (its
+    language, and the projector style)."""
+    total_renders = 0      # every session's, since the server started (the classroom benchmark reads them)
+    total_seconds = 0.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[render.Style, tuple[tuple, tuple]] = {}  # style -> (state key, the two charts)
+        self._shown: dict[tuple, tuple[float, tuple]] = {}          # what is shown -> (when made, outputs)
+        self.lang = "both"
+        self.style = render.NORMAL
+
+    def shown(self, what: tuple) -> tuple | None:
+        """The outputs made for ``what`` (state key, focus, style, language) less than ``FRESH`` s ago."""
+        with self._lock:
+            hit = self._shown.get(what)
+        return hit[1] if hit is not None and time.monotonic() - hit[0] < FRESH else None
+
+    def keep(self, what: tuple, out: tuple) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._shown = {k: v for k, v in self._shown.items() if now - v[0] < FRESH}
+            self._shown[what] = (now, out)
+
+    def parts(self, session: Session, style: render.Style) -> tuple:
+        """(perplexity chart, grad-norm chart) of the session's runs, rebuilt only when they changed."""
+        with self._lock:
+            key = session.state_key()
+            cached = self._cache.get(style)
+            if cached is None or cached[0] != key:
+                start = time.perf_counter()
+                cached = (key, tuple(chart(f) for f in render.figures(session.views(), style)))
+                self._cache[style] = cached
+                Renders.total_renders += 1
+                Renders.total_seconds += time.perf_counter() - start
+            return cached[1]
+
+
+RENDERS: PerSession[Renders] = PerSession(lambda _: Renders())
+
+
+def renders_of(session: Session) -> Renders:
+    return RENDERS.of(session)
+
+
+def chart(figure_json: str) -> Sealed:
+    """A chart as ``gr.Plot`` sends it to the browser (plotly JSON, no plotly objects built)."""
+    return Sealed(type="plotly", plot=figure_json)
+
+
+def outputs(session: Session, focus: Run | None = None, style: render.Style | None = None,
+            lang: str | None = None) -> tuple:
+    """What a page shows of a session: status, the two charts, newest samples, history, progress (in the
+    style and language of the session's own page unless given: a watcher's page has its own).
+
+    The values are as Gradio sends them (events that show them are wired with ``postprocess=False``), so
+    that the same tuple goes to every page showing the same thing, with no work per page; its dicts are
+    ``Sealed`` (never changed once made), so that Gradio walks them and diffs them once for all those pages.
+    """
+    view_of = renders_of(session)
+    style, lang = style or view_of.style, lang or view_of.lang
+    what = (session.state_key(), focus.number if focus is not None else None, style, lang)
+    if (out := view_of.shown(what)) is not None:
+        return out
+    runs = list(session.runs)
+    run = focus or (runs[-1] if runs else None)
+    view = run.view() if run is not None else None
+    ppl, grad = view_of.parts(session, style)
+    status, latest, history, progress = render.texts(view, lang)
+    if view is not None and view.caption:  # a lesson: its runs' lyrics side by side
+        latest = render.side_by_side([r.view() for r in runs if r.caption == view.caption][-2:])
+    out = (inspect.cleandoc(status), ppl, grad, latest, history, Sealed(progress))
+    view_of.keep(what, out)
+    return out
+
+
+async def rendered(session: Session, focus: Run | None = None, style: render.Style | None = None,
+                   lang: str | None = None, key: tuple | None = None) -> tuple:
+    """``outputs(...)`` for the event loop: those made less than ``FRESH`` s ago as they are, else made in a
+    worker thread (``key``: the session's state key, where the caller has just read it)."""
+    look = renders_of(session)
+    what = (key if key is not None else session.state_key(), focus.number if focus is not None else None,
+            style or look.style, lang or look.lang)
+    return look.shown(what) or await to_thread.run_sync(outputs, session, focus, style, lang)
