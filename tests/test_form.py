@@ -14,7 +14,7 @@ from charrnn.config import PRESETS, TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The /train parameters as README.md documents them, in order.
+# The /train parameters as docs/api.md documents them, in order.
 DOCUMENTED = ("corpus", "corpus_file", "max_chars", "model", "sampling", "optimizer", "lr", "clip", "theta", "epochs",
               "num_hiddens", "batch_size", "num_steps", "seed", "prefixes", "pred_len", "pred_period", "decoding",
               "temperature", "top_k", "resume", "num_layers")
@@ -22,9 +22,9 @@ DOCUMENTED = ("corpus", "corpus_file", "max_chars", "model", "sampling", "optimi
 
 def test_table_names_are_the_documented_api():
     assert form.NAMES == DOCUMENTED
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    row = next(line for line in readme.splitlines() if line.startswith("| `/train`"))
-    assert [n for n in DOCUMENTED if f"`{n}`" in row] == list(DOCUMENTED), "README's /train row names every setting"
+    api = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    row = next(line for line in api.splitlines() if line.startswith("| `/train`"))
+    assert [n for n in DOCUMENTED if f"`{n}`" in row] == list(DOCUMENTED), "docs/api.md's /train row names every setting"
 
 
 def test_form_does_not_import_gradio():
