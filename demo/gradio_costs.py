@@ -62,7 +62,7 @@ from typing import Any
 import orjson
 
 TESTED = "6.31.0"  # the Gradio release every cut was written against and measured on
-ENV = "CHARRNN_GRADIO_CUTS"  # "off" (or "none", "0"): the app runs on Gradio as published
+ENV = "CHARRNN_GRADIO_CUTS"  # on (default), off, a list of cuts to apply, or a list of -cuts to leave out
 _log = logging.getLogger("charrnn.gradio_costs")
 _warned: list[str] = []
 
@@ -195,10 +195,35 @@ class _SharedDiffs:
         return edits
 
 
-def enabled() -> bool:
-    """Whether the cuts apply here: not switched off by ``$CHARRNN_GRADIO_CUTS``, and Gradio is the release they
-    were tested with (on any other the app runs without them, and says so once in the log)."""
-    if os.environ.get(ENV, "on").strip().lower() in ("off", "none", "0", "false", "no"):
+CUTS = ("matplotlib", "signatures", "walks", "diffs", "pages", "queue", "preprocess")  # 1-7, in order
+OFF = ("off", "none", "0", "false", "no")
+
+
+def chosen(value: str | None) -> frozenset[str]:
+    """The cuts that ``$CHARRNN_GRADIO_CUTS`` asks for: unset or ``on`` every one; ``off`` none; a list of names
+    (``walks,diffs``) those only; names with a minus (``-queue,-pages``) every one but those (what
+    ``bench/gradio_cuts.py`` compares). A name not in ``CUTS`` is an error, so that a typo does not measure the
+    wrong app."""
+    text = (value or "on").strip().lower()
+    if text in ("on", "all", "1", "true", "yes"):
+        return frozenset(CUTS)
+    if text in OFF:
+        return frozenset()
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n.lstrip("-") for n in names if n.lstrip("-") not in CUTS]
+    if unknown:
+        raise ValueError(f"${ENV}: no cut named {', '.join(unknown)} (the cuts: {', '.join(CUTS)})")
+    minus = [n[1:] for n in names if n.startswith("-")]
+    plus = [n for n in names if not n.startswith("-")]
+    if minus and plus:
+        raise ValueError(f"${ENV}: either names of cuts to apply or names with a minus to leave out, not both")
+    return frozenset(CUTS) - frozenset(minus) if minus else frozenset(plus)
+
+
+def enabled(name: str) -> bool:
+    """Whether cut ``name`` applies here: ``$CHARRNN_GRADIO_CUTS`` asks for it, and Gradio is the release the
+    cuts were tested with (on any other the app runs without them, and says so once in the log)."""
+    if name not in chosen(os.environ.get(ENV)):
         return False
     import gradio
     if gradio.__version__ != TESTED:
@@ -213,7 +238,7 @@ def enabled() -> bool:
 def forget_page(blocks: Any, session_hash: str | None) -> None:
     """Cut 5: drop the state Gradio keeps for a page that has closed (nothing reads it again: a page that
     comes back has a new session hash)."""
-    if not enabled():
+    if not enabled("pages"):
         return
     holder = getattr(blocks, "state_holder", None)
     if holder is None or session_hash is None:
@@ -272,7 +297,7 @@ PROGRESS_EVERY = 0.1  # seconds between the queue's looks for progress to send (
 def quiet_queue(queue: Any) -> None:
     """Cut 6, for one app's queue (``blocks._queue``, made by ``Blocks.queue()``, before the app starts;
     idempotent)."""
-    if not enabled() or isinstance(queue.sleep_when_free, _Idle):
+    if not enabled("queue") or isinstance(queue.sleep_when_free, _Idle):
         return
     import gradio.queueing
     if not isinstance(gradio.queueing.asyncio, _QueueAsyncio):
@@ -301,23 +326,22 @@ def quiet_queue(queue: Any) -> None:
 
 
 def cut() -> bool:
-    """Apply cuts 1-4 and 7 (idempotent); cut 5 is the app's unload handler's, cut 6 its ``launch``'s.
-    False, and nothing changed, where ``enabled()`` says no."""
-    if not enabled():
-        return False
-    if importlib.util.find_spec("matplotlib") is None:
+    """Apply cuts 1-4 and 7 that ``enabled`` allows (idempotent); cut 5 is the app's unload handler's, cut 6 its
+    ``launch``'s. False where none of them applies."""
+    applied = [name for name in ("matplotlib", "signatures", "walks", "diffs", "preprocess") if enabled(name)]
+    if "matplotlib" in applied and importlib.util.find_spec("matplotlib") is None:
         sys.modules["matplotlib"] = None  # type: ignore[assignment]
     import gradio.blocks
-    if gradio.blocks.__dict__.get("inspect") is inspect:
+    if "signatures" in applied and gradio.blocks.__dict__.get("inspect") is inspect:
         gradio.blocks.inspect = _Inspect()  # type: ignore[attr-defined]
     import gradio.processing_utils as pu
-    if not isinstance(getattr(pu.add_root_url, "__self__", None), _FileWalks):
+    if "walks" in applied and not isinstance(getattr(pu.add_root_url, "__self__", None), _FileWalks):
         walks = _FileWalks(pu)
         pu.async_move_files_to_cache = walks.async_move_files_to_cache  # type: ignore[assignment]
         pu.add_root_url = walks.add_root_url  # type: ignore[assignment]
     import gradio.utils
-    if not isinstance(gradio.utils.diff, _SharedDiffs):
+    if "diffs" in applied and not isinstance(gradio.utils.diff, _SharedDiffs):
         gradio.utils.diff = _SharedDiffs(gradio.utils.diff)  # type: ignore[assignment]
-    if not isinstance(gradio.blocks.anyio, _BlocksAnyio):
+    if "preprocess" in applied and not isinstance(gradio.blocks.anyio, _BlocksAnyio):
         gradio.blocks.anyio = _BlocksAnyio(gradio.blocks.anyio, inline_components())  # type: ignore[attr-defined]
-    return True
+    return bool(applied)

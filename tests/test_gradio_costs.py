@@ -99,6 +99,27 @@ print(json.dumps({"applied": gradio_costs.cut(), "patched": patched()}))
     assert all(out["patched"].values()), out["patched"]
 
 
+def test_the_cuts_named_in_the_environment_are_the_ones_applied():
+    out, _ = run_child(PATCHED + """
+from demo import gradio_costs
+print(json.dumps({"applied": gradio_costs.cut(), "patched": patched()}))
+""", CHARRNN_GRADIO_CUTS="-walks,-matplotlib")
+    assert out["applied"] is True
+    assert out["patched"] == {"signatures": True, "walks": False, "diffs": True, "inline": True, "matplotlib": False}
+
+
+def test_the_cuts_setting_is_read_as_documented():
+    from demo.gradio_costs import CUTS, chosen
+    assert chosen(None) == chosen("on") == chosen(" ON ") == frozenset(CUTS)
+    assert chosen("off") == chosen("none") == chosen("0") == frozenset()
+    assert chosen("walks, diffs") == {"walks", "diffs"}
+    assert chosen("-queue,-pages") == frozenset(CUTS) - {"queue", "pages"}
+    with pytest.raises(ValueError, match="no cut named walk"):
+        chosen("walk")
+    with pytest.raises(ValueError, match="not both"):
+        chosen("walks,-queue")
+
+
 # What each cut keeps of Gradio's answers, in this process (the cuts are applied once and stay).
 
 
