@@ -114,9 +114,10 @@ def build_app(lab: Lab | None = None, freeze_heap: bool = False) -> gr.Blocks:
         page.n_tab.select(look.on_next, bars_in, bars_out, **quiet)
         page.inside_box.expand(look.on_next, bars_in, bars_out, **quiet)
         page.n_bars.click(look.on_pick, bars_in, [page.n_prefix, *bars_out], **quiet)
+        # their charts are render.chart's payloads, as Gradio sends them
         page.h_show.click(look.on_hidden, [page.h_text, page.h_unit, page.h_which],
-                          [page.h_text, page.h_plot, page.h_unit_text, page.h_note], **quiet)
-        gradients = dict(fn=look.on_gradients, outputs=[page.g_plot, page.g_note], **quiet)
+                          [page.h_text, page.h_plot, page.h_unit_text, page.h_note], postprocess=False, **quiet)
+        gradients = dict(fn=look.on_gradients, outputs=[page.g_plot, page.g_note], postprocess=False, **quiet)
         page.g_tab.select(lambda: gr.Timer(active=True), None, page.g_timer, **quiet).then(**gradients)
         for other in (page.n_tab, page.h_tab):
             other.select(lambda: gr.Timer(active=False), None, page.g_timer, **quiet)

@@ -1,8 +1,6 @@
 """The page's components, built from the settings table and returned by name (no event wiring here)."""
 from __future__ import annotations
 
-import json
-import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,6 +9,7 @@ from gradio.components.plot import PlotData
 
 from demo import form
 from demo import render
+from demo.languages import in_language
 from demo.lessons import LESSONS
 
 PRESET_BUTTONS = (("① 从零开始，随机采样 · scratch · random", "scratch-random"),
@@ -68,18 +67,6 @@ body.present .next-bar .ch {font-size: 2.2rem;} body.present .unit-text {font-si
 """
 
 
-_PARTS = re.compile(r"^(?P<pre>[^\w\u3400-\u9fff]*(?:[\u2460-\u2473]\s*)?)(?P<body>.*?)(?P<post>\**)$", re.S)
-
-
-def in_language(text: str, lang: str) -> str:
-    """One language of a "中文 · English" text (symbols in front and Markdown stars kept); "both": as it is."""
-    if lang == "both" or " · " not in text:
-        return text
-    m = _PARTS.match(text)
-    zh, _, en = m["body"].partition(" · ")
-    return m["pre"] + (zh if lang == "zh" else en) + m["post"]
-
-
 class Page(SimpleNamespace):
     """Every component a handler reads or writes, by name (``page.train``, ``page.settings["lr"]``...)."""
 
@@ -109,11 +96,6 @@ class Page(SimpleNamespace):
     def teacher_only(self) -> list:
         """What a watcher's page hides: everything that trains, saves or shares."""
         return [self.sidebar, self.lessons_row, self.clear, self.class_box, self.checkpoints_box, self.gpu_box]
-
-
-def plot(figure_json: str) -> PlotData:
-    """A chart for ``gr.Plot`` from plotly JSON (Gradio sends it as it is, with no plotly objects built)."""
-    return PlotData(type="plotly", plot=figure_json)
 
 
 def setting_component(s: form.Setting) -> gr.components.Component:
@@ -186,7 +168,8 @@ def build(header: str, gpu: bool = False) -> Page:
         lessons = [(tr(gr.Button(lesson.button, size="sm"), lesson.button), key) for key, lesson in LESSONS.items()]
     status = gr.Markdown(render.status_line(None), elem_id="status")
     with gr.Row():
-        empty = [plot(f) for f in render.figures([])]
+        # a gr.Plot's first value is a PlotData: render.chart's payload, as every update sends it
+        empty = [PlotData(**render.chart(f)) for f in render.figures([])]
         ppl_plot = gr.Plot(empty[0], label="perplexity", show_label=False, elem_id="ppl-plot")
         grad_plot = gr.Plot(empty[1], label="gradient norm", show_label=False, elem_id="grad-plot")
     tr(gr.Markdown(t := "### 最新歌词 · Newest lyrics"), t)
@@ -234,7 +217,8 @@ def build(header: str, gpu: bool = False) -> Page:
                 h_unit_text = gr.HTML("", elem_id="unit-text")
                 h_note = gr.Markdown("")
             with tr(gr.Tab(t := "梯度随时间 · Gradients through time"), t, "label") as g_tab:
-                g_plot = gr.Plot(plot(json.dumps(render.gradients_figure([]))), show_label=False, elem_id="gtt-plot")
+                g_plot = gr.Plot(PlotData(**render.chart(render.gradients_figure([]))), show_label=False,
+                                 elem_id="gtt-plot")
                 with gr.Row():
                     g_note = gr.Markdown("")
                     g_refresh = tr(gr.Button(t := "刷新 · Refresh", size="sm", scale=0), t)
