@@ -89,17 +89,9 @@ def _read(s: Setting, text: str) -> Any:
     raise _Unreadable("cannot come from a link")
 
 
-def from_query(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The form values (every setting) a link's query parameters give, and the problems by setting name.
-
-    ``preset`` (a name of PRESETS) is applied first, then every setting the link names, read as its kind and
-    checked by the form's rules; a value that is not allowed keeps the default (or the preset's value) and
-    gets the form's message. ``clip=off`` turns clipping off, ``clip=<number>`` turns it on with that θ.
-    Problems that belong to no setting are under "preset" and "link". lesson, lang, class, mode and
-    __theme are the app's and are ignored here; corpus_file and resume cannot come from a link.
-    """
-    params = {str(k): _one(v) for k, v in params.items()}
-    problems: dict[str, str] = {}
+def _base(params: Mapping[str, str], problems: dict[str, str]) -> dict[str, Any]:
+    """The values a link's settings change: its preset's, or the defaults; notes the parameters that are not
+    allowed in ``problems``."""
     base = dict(DEFAULTS)
     if "preset" in params:
         name = params["preset"].strip()
@@ -117,8 +109,13 @@ def from_query(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str
         allowed = ", ".join(("preset",) + LINK_NAMES + LINK_IGNORED)
         problems["link"] = (f"unknown parameter{'s' if len(unknown) > 1 else ''} in the link: "
                             f"{', '.join(map(repr, unknown))}; allowed: {allowed}")
+    return base
 
-    given: dict[str, Any] = {}   # the link's values that have been read, by setting
+
+def _given(params: Mapping[str, str], problems: dict[str, str]) -> tuple[dict[str, Any], bool]:
+    """The link's settings read as their kinds, by setting, and whether θ came from ``clip=<number>``; notes
+    the texts that are no value of their kind in ``problems``."""
+    given: dict[str, Any] = {}
     theta_from_clip = False
     for s in SETTINGS:
         if s.name not in params or s.name in NOT_FROM_LINK:
@@ -135,7 +132,22 @@ def from_query(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str
             given[s.name] = _read(s, text)
         except _Unreadable as e:
             problems[s.name] = f"{s.name}={text!r} is not allowed: {e}"
+    return given, theta_from_clip
 
+
+def from_query(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The form values (every setting) a link's query parameters give, and the problems by setting name.
+
+    ``preset`` (a name of PRESETS) is applied first, then every setting the link names, read as its kind and
+    checked by the form's rules; a value that is not allowed keeps the default (or the preset's value) and
+    gets the form's message. ``clip=off`` turns clipping off, ``clip=<number>`` turns it on with that θ.
+    Problems that belong to no setting are under "preset" and "link". lesson, lang, class, mode and
+    __theme are the app's and are ignored here; corpus_file and resume cannot come from a link.
+    """
+    params = {str(k): _one(v) for k, v in params.items()}
+    problems: dict[str, str] = {}
+    base = _base(params, problems)
+    given, theta_from_clip = _given(params, problems)
     while True:  # the form's rules; a setting that breaks one keeps its value from before the link
         values = {**base, **given}
         found = form_to_config(values)[1]  # as on the form, θ is not checked while clipping is off
