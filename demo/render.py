@@ -79,8 +79,8 @@ MAX_POINTS = 400  # per trace: a long run's curve keeps its shape and the chart 
 
 
 def _rounded(value: float) -> float | None:
-    """A value as the chart needs it: 5 significant digits (a third of the JSON every screen receives twice a
-    second); None (a gap) for what JSON cannot carry."""
+    """A value as the chart needs it: 5 significant digits (the JSON every screen receives at each update stays
+    small); None (a gap) for what JSON cannot carry."""
     return float(f"{value:.5g}") if math.isfinite(value) else None
 
 
@@ -107,7 +107,7 @@ def _mode(view: RunView) -> str:
 
 def perplexity_figure(views: list[RunView], style: Style = NORMAL) -> dict[str, Any]:
     """Perplexity per epoch on a log axis, one trace per run, and the uniform-guess line at V (a plotly figure
-    as plain JSON-ready dicts: building plotly objects cost 0.1-0.3 s a render, this a millisecond)."""
+    as plain JSON-ready dicts: no plotly objects are built, which would cost far more each render)."""
     names = labels(views)
     data = []
     for v in views:
