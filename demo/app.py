@@ -7,8 +7,8 @@ it. The rooms: ``training`` (Train, Stop, following runs live), ``writing``, ``i
 with ``form`` (the settings and their rules), ``layout`` (the components, panel by panel), ``styles`` (the
 CSS) and ``render`` (what a run looks like). All the training lives in ``charrnn``.
 """
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here or in demo/inside.py: ``gr.api`` reads an endpoint's
+# schema from its function's type hints as they are, and a hint left as a string reads as Any.
 import atexit
 import os
 import threading
@@ -130,7 +130,8 @@ def write_events(page: layout.Page, write: Writing) -> None:
 
 def inside_events(page: layout.Page, look: Inside) -> None:
     """Inside the model: next-character bars (typing, the temperature, a click on a bar), hidden units, and
-    the gradients through time, which follow the run while their tab is shown."""
+    the gradients through time, which follow the run while their tab is shown. Its API endpoints have no
+    component of the page: ``gr.api`` reads their parameters and results from the functions' type hints."""
     n = page.inside
     quiet = dict(api_visibility="private", concurrency_limit=None, show_progress="hidden")
     bars_in, bars_out = [n.n_prefix, n.n_temperature], [n.n_bars, n.n_note]
@@ -149,19 +150,16 @@ def inside_events(page: layout.Page, look: Inside) -> None:
     n.box.collapse(lambda: gr.Timer(active=False), None, n.g_timer, **quiet)
     n.g_timer.tick(**gradients)
     n.g_refresh.click(**gradients)
-    gr.Button(visible=False).click(look.next_chars, inputs_kwargs={
-        "prefix": gr.Textbox("分开", visible=False), "temperature": gr.Number(1.0, visible=False)},
-        outputs=gr.JSON(visible=False), api_name="next_chars", concurrency_limit=None)
-    gr.Button(visible=False).click(look.hidden_units, inputs_kwargs={
-        "text": gr.Textbox("分开", visible=False), "top": gr.Number(32, visible=False)},
-        outputs=gr.JSON(visible=False), api_name="hidden_units", concurrency_limit=None)
-    gr.Button(visible=False).click(look.gradients, None, gr.JSON(visible=False),
-                                   api_name="gradients_through_time", concurrency_limit=None)
+    gr.api(look.next_chars, api_name="next_chars", concurrency_limit=None)
+    gr.api(look.hidden_units, api_name="hidden_units", concurrency_limit=None)
+    gr.api(look.gradients, api_name="gradients_through_time", concurrency_limit=None)
 
 
 def class_events(page: layout.Page, room: Classroom) -> None:
     """Share with the class (``/share``), watch one (``/watch``), and Copy link."""
     page.classroom.share.click(room.on_share, None, page.classroom.panel, api_name="share", concurrency_limit=None)
+    # /watch streams a class's runs into the page's six run outputs, as /train does, so it stays an event of
+    # those components (gr.api would give it outputs of its own); this hidden textbox only carries the code.
     watch = gr.Textbox(visible=False)
     watch.submit(room.on_watch, inputs_kwargs={"code": watch}, outputs=page.run.outputs, api_name="watch",
                  concurrency_limit=None, show_progress="hidden", postprocess=False)
@@ -214,7 +212,7 @@ def page_events(demo: gr.Blocks, page: layout.Page, room: Classroom, lab: Lab) -
 
     gr.Timer(5.0).tick(on_heartbeat, None, None, api_visibility="private", concurrency_limit=None,
                        show_progress="hidden")
-    gr.Button(visible=False).click(stats, None, gr.JSON(visible=False), api_name="stats", queue=False)
+    gr.api(stats, api_name="stats", queue=False)
     demo.unload(on_close)
 
 

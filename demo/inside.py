@@ -5,8 +5,8 @@ The page's "Inside the model" panel and the API's ``/next_chars``, ``/hidden_uni
 consistent copy on the CPU, one torch thread: ``Session.model()``), or for a page watching a class, the
 teacher's; the gradients view is made once per epoch per run (``Run.gradients``), however many look.
 """
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: the API's functions are ``gr.api`` endpoints, whose schema is read
+# from their type hints as they are (see demo/app.py).
 from typing import Any
 
 import gradio as gr
