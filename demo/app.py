@@ -1,13 +1,14 @@
 """charrnn live training lab: ``python demo/app.py`` serves a Gradio page on 127.0.0.1:7860.
 
-The page trains the chapter's character-level RNN while you watch. This file wires the page's events to
-the handlers of its rooms and launches it: ``training`` (Train, Stop, following runs live), ``writing``,
-``checkpoints`` (saves and uploads), ``classroom`` (share, watch, lessons, links), ``gpu`` (the GPU
-trial), with ``form`` (the settings and their rules), ``layout`` (the components) and ``render`` (what a
-run looks like). All the training lives in ``charrnn``.
+The page trains the chapter's character-level RNN while you watch. This file wires each panel of the page
+to the handlers of its room, one function per panel (``train_events``, ``write_events``...), and launches
+it. The rooms: ``training`` (Train, Stop, following runs live), ``writing``, ``inside`` (inside the model),
+``checkpoints`` (saves and uploads), ``classroom`` (share, watch, lessons, links), ``gpu`` (the GPU trial);
+with ``form`` (the settings and their rules), ``layout`` (the components, panel by panel), ``styles`` (the
+CSS) and ``render`` (what a run looks like). All the training lives in ``charrnn``.
 """
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here or in demo/inside.py: ``gr.api`` reads an endpoint's
+# schema from its function's type hints as they are, and a hint left as a string reads as Any.
 import atexit
 import os
 import threading
@@ -24,9 +25,9 @@ import torch  # noqa: E402
 from demo import gradio_costs  # noqa: E402
 from demo import gpu  # noqa: E402
 from demo import heap  # noqa: E402
-
 from demo import layout  # noqa: E402
 from demo import renders  # noqa: E402
+from demo import styles  # noqa: E402
 from demo import training  # noqa: E402
 from demo.checkpoints import Checkpoints  # noqa: E402
 from demo.classroom import Classroom  # noqa: E402
@@ -48,13 +49,154 @@ HEADER = ("# 循环神经网络实验室 · RNN live lab\n"
 
 
 def build_app(lab: Lab | None = None, freeze_heap: bool = False) -> gr.Blocks:
-    """The page, wired to ``lab``'s sessions. ``freeze_heap``: this is the server's own process (see
-    ``_prewarm``)."""
+    """The page, wired to ``lab``'s sessions, panel by panel. ``freeze_heap``: this is the server's own process
+    (see ``_prewarm``)."""
     lab = lab or Lab()
     lab.start_reaper()
     heap.PAUSES.watch()
     threading.Thread(target=_prewarm, args=(freeze_heap,), name="charrnn-prewarm", daemon=True).start()
-    train, write, room, look = training.Training(lab), Writing(lab), Classroom(lab), Inside(lab)
+    train, room = training.Training(lab), Classroom(lab)
+    # Files the app does not track itself (Gradio's own temporary files) go after a day at most.
+    with gr.Blocks(title="charrnn · RNN lab", delete_cache=(3600, 86400)) as demo:
+        page = layout.build(HEADER.format(machine=f"设备 · Device: **{machine().header()}**"), gpu=gpu.available())
+        files = Checkpoints(lab, demo.GRADIO_CACHE)
+        settings_events(page, files)
+        train_events(page, train)
+        lesson_events(page, room, train)
+        write_events(page, Writing(lab))
+        inside_events(page, Inside(lab))
+        class_events(page, room)
+        checkpoint_events(page, files)
+        gpu_events(page)
+        page_events(demo, page, room, lab)
+    demo.lab = lab  # for tests and the benchmarks
+    return demo
+
+
+def settings_events(page: layout.Page, files: Checkpoints) -> None:
+    """The sidebar's settings: the chapter's presets, the corpus menu and an uploaded text."""
+    s = page.sidebar.settings
+    for button, name in page.sidebar.presets:
+        button.click(lambda n=name: layout.preset_values(n), None, list(s.values()), api_visibility="private")
+    s["corpus"].change(lambda c: gr.update(visible=c == "upload"), s["corpus"], s["corpus_file"],
+                       api_visibility="private")
+    s["corpus_file"].upload(files.on_upload_text, [s["corpus_file"], s["prefixes"]],
+                            [s["prefixes"], page.sidebar.note], api_visibility="private")
+
+
+def after_stream(page: layout.Page, train: training.Training) -> dict[str, Any]:
+    """The event after a Train or lesson stream: its last word (why nothing started) shows beside the buttons
+    (``Training.on_streamed``)."""
+    return dict(fn=train.on_streamed, outputs=[page.sidebar.note, page.sidebar.restart], api_visibility="private",
+                concurrency_limit=None, show_progress="hidden")
+
+
+def train_events(page: layout.Page, train: training.Training) -> None:
+    """Train, Stop, "stop it and train the new settings", and Clear (``/train``, ``/stop``, ``/clear``)."""
+    side = page.sidebar
+    notes, streamed = [side.note, side.restart], after_stream(page, train)
+    # events that stream a run send its outputs as Gradio sends them (renders.outputs): postprocess=False
+    start = dict(fn=train.on_train, inputs_kwargs=side.settings, outputs=page.run.outputs,
+                 validator=train.validate_train, concurrency_limit=None, show_progress="hidden",
+                 trigger_mode="multiple", postprocess=False)
+    clock = dict(inputs_kwargs={"pressed_at": side.clock}, js="() => Date.now()")  # the browser's time
+    # "multiple": a Train pressed while a run streams reaches the server, which says to stop first
+    side.train.click(train.on_press, outputs=notes, **clock, trigger_mode="multiple",
+                     queue=False, api_visibility="private").then(api_name="train", **start).then(**streamed)
+    side.stop.click(train.on_stop, outputs=notes, api_name="stop", concurrency_limit=None, queue=False, **clock)
+    side.restart.click(train.on_stop, outputs=notes, queue=False, **clock,
+                       api_visibility="private").then(api_visibility="private", **start).then(**streamed)
+    page.run.clear.click(train.on_clear, None, page.run.outputs, api_name="clear", concurrency_limit=None,
+                         postprocess=False)
+
+
+def lesson_events(page: layout.Page, room: Classroom, train: training.Training) -> None:
+    """One button per lesson (``/lesson_<key>``): clear the Train note, then stream the lesson's two runs."""
+    notes = [page.sidebar.note, page.sidebar.restart]
+    for button, key in page.lessons.buttons:
+        button.click(lambda: ("", gr.update(visible=False)), None, notes, queue=False,
+                     api_visibility="private").then(
+            room.lesson_handler(key), inputs_kwargs={"epochs": page.sidebar.settings["epochs"]},
+            outputs=page.run.outputs, api_name=f"lesson_{key}", concurrency_limit=None, show_progress="hidden",
+            postprocess=False).then(**after_stream(page, train))
+
+
+def write_events(page: layout.Page, write: Writing) -> None:
+    """Write with the current model (``/generate``, streaming the text as it grows)."""
+    w = page.write
+    w.write.click(write.on_write, w.inputs, [w.written, w.note], api_name="generate",
+                  validator=write.validate_write, concurrency_limit=None, show_progress="minimal")
+
+
+def inside_events(page: layout.Page, look: Inside) -> None:
+    """Inside the model: next-character bars (typing, the temperature, a click on a bar), hidden units, and
+    the gradients through time, which follow the run while their tab is shown. Its API endpoints have no
+    component of the page: ``gr.api`` reads their parameters and results from the functions' type hints."""
+    n = page.inside
+    quiet = dict(api_visibility="private", concurrency_limit=None, show_progress="hidden")
+    bars_in, bars_out = [n.n_prefix, n.n_temperature], [n.n_bars, n.n_note]
+    n.n_prefix.input(look.on_next, bars_in, bars_out, trigger_mode="always_last", **quiet)
+    n.n_temperature.change(look.on_next, bars_in, bars_out, trigger_mode="always_last", **quiet)
+    n.n_tab.select(look.on_next, bars_in, bars_out, **quiet)
+    n.box.expand(look.on_next, bars_in, bars_out, **quiet)
+    n.n_bars.click(look.on_pick, bars_in, [n.n_prefix, *bars_out], **quiet)
+    # their charts are render.chart's payloads, as Gradio sends them
+    n.h_show.click(look.on_hidden, [n.h_text, n.h_unit, n.h_which], [n.h_text, n.h_plot, n.h_unit_text, n.h_note],
+                   postprocess=False, **quiet)
+    gradients = dict(fn=look.on_gradients, outputs=[n.g_plot, n.g_note], postprocess=False, **quiet)
+    n.g_tab.select(lambda: gr.Timer(active=True), None, n.g_timer, **quiet).then(**gradients)
+    for other in (n.n_tab, n.h_tab):
+        other.select(lambda: gr.Timer(active=False), None, n.g_timer, **quiet)
+    n.box.collapse(lambda: gr.Timer(active=False), None, n.g_timer, **quiet)
+    n.g_timer.tick(**gradients)
+    n.g_refresh.click(**gradients)
+    gr.api(look.next_chars, api_name="next_chars", concurrency_limit=None)
+    gr.api(look.hidden_units, api_name="hidden_units", concurrency_limit=None)
+    gr.api(look.gradients, api_name="gradients_through_time", concurrency_limit=None)
+
+
+def class_events(page: layout.Page, room: Classroom) -> None:
+    """Share with the class (``/share``), watch one (``/watch``), and Copy link."""
+    page.classroom.share.click(room.on_share, None, page.classroom.panel, api_name="share", concurrency_limit=None)
+    # /watch streams a class's runs into the page's six run outputs, as /train does, so it stays an event of
+    # those components (gr.api would give it outputs of its own); this hidden textbox only carries the code.
+    watch = gr.Textbox(visible=False)
+    watch.submit(room.on_watch, inputs_kwargs={"code": watch}, outputs=page.run.outputs, api_name="watch",
+                 concurrency_limit=None, show_progress="hidden", postprocess=False)
+    side = page.sidebar
+    side.copy_link.click(room.on_copy_link, inputs_kwargs=side.settings, outputs=side.link,
+                         api_visibility="private").then(
+        lambda: gr.update(visible=True), None, side.link, js="(t) => { navigator.clipboard?.writeText(t); }",
+        api_visibility="private")
+
+
+def checkpoint_events(page: layout.Page, files: Checkpoints) -> None:
+    """Save the current model (``/save_checkpoint``) and upload one (``/load_checkpoint``: it fills the form)."""
+    ck = page.checkpoints
+    ck.save.click(files.on_save, None, [ck.saved_file, ck.save_note], api_name="save_checkpoint",
+                  concurrency_limit=4)
+    ck.upload.upload(files.on_upload_checkpoint, None, [ck.upload_note, *page.sidebar.settings.values()],
+                     api_name="load_checkpoint", inputs_kwargs={"file": ck.upload}, concurrency_limit=4)
+
+
+def gpu_events(page: layout.Page) -> None:
+    """The GPU trial (``/gpu_trial``) on the current settings; one at a time."""
+    page.gpu.run.click(gpu.handler(), inputs_kwargs=page.sidebar.settings, outputs=page.gpu.note,
+                       api_name="gpu_trial", concurrency_limit=1)
+
+
+def page_events(demo: gr.Blocks, page: layout.Page, room: Classroom, lab: Lab) -> None:
+    """A page opens (its session, its link, then following what trains), keeps its session alive, and closes;
+    and the server's ``/stats``."""
+    opened = list(dict.fromkeys([page.key, page.sidebar.box, page.banner, page.sidebar.note, *page.teacher_only,
+                                 *page.sidebar.settings.values(), *(c for c, _, _ in page.texts)]))  # ?lang=
+    demo.load(room.load_handler(page), page.key, opened, api_visibility="private", concurrency_limit=None,
+              show_progress="hidden").then(
+        room.on_follow, None, page.run.outputs, api_visibility="private", concurrency_limit=None,
+        show_progress="hidden", postprocess=False).then(
+        room.on_followed, None, page.banner, api_visibility="private", concurrency_limit=None)
+    demo.load(None, js="() => { if (new URLSearchParams(location.search).get('mode') === 'present') "
+                       "document.body.classList.add('present'); }")
 
     def on_heartbeat(request: gr.Request) -> None:
         lab.session(request.session_hash, heartbeat=True)
@@ -63,110 +205,23 @@ def build_app(lab: Lab | None = None, freeze_heap: bool = False) -> gr.Blocks:
         lab.detach(request.session_hash)
         gradio_costs.forget_page(demo, request.session_hash)
 
-    def on_stats() -> dict[str, Any]:
+    def stats() -> dict[str, Any]:
         """What the server is doing: sessions, runs, threads, time spent training (no one's data)."""
         return {**lab.stats(), "renders": renders.Renders.total_renders,
                 "render_seconds": round(renders.Renders.total_seconds, 3), **heap.PAUSES.stats()}
 
-    # Files the app does not track itself (Gradio's own temporary files) go after a day at most.
-    with gr.Blocks(title="charrnn · RNN lab", delete_cache=(3600, 86400)) as demo:
-        page = layout.build(HEADER.format(machine=f"设备 · Device: **{machine().header()}**"), gpu=gpu.available())
-        page.key = gr.BrowserState("", storage_key="charrnn-session")  # finds this browser's session after a reload
-        files = Checkpoints(lab, demo.GRADIO_CACHE)
-        s = page.settings
-        for button, name in page.presets:
-            button.click(lambda n=name: layout.preset_values(n), None, list(s.values()), api_visibility="private")
-        s["corpus"].change(lambda c: gr.update(visible=c == "upload"), s["corpus"], s["corpus_file"],
-                           api_visibility="private")
-        s["corpus_file"].upload(files.on_upload_text, [s["corpus_file"], s["prefixes"]],
-                                [s["prefixes"], page.train_note], api_visibility="private")
-        notes = [page.train_note, page.restart]
-        # a stream's last word (why nothing started) shows beside the buttons once it ends (train.on_streamed)
-        streamed = dict(fn=train.on_streamed, outputs=notes, api_visibility="private", concurrency_limit=None,
-                        show_progress="hidden")
-        # events that stream a run send its outputs as Gradio sends them (renders.outputs): postprocess=False
-        start = dict(fn=train.on_train, inputs_kwargs=s, outputs=page.run_outputs, validator=train.validate_train,
-                     concurrency_limit=None, show_progress="hidden", trigger_mode="multiple", postprocess=False)
-        clock = dict(inputs_kwargs={"pressed_at": page.clock}, js="() => Date.now()")  # the browser's time
-        # "multiple": a Train pressed while a run streams reaches the server, which says to stop first
-        page.train.click(train.on_press, outputs=notes, **clock, trigger_mode="multiple",
-                         queue=False, api_visibility="private").then(api_name="train", **start).then(**streamed)
-        page.stop.click(train.on_stop, outputs=notes, api_name="stop",
-                        concurrency_limit=None, queue=False, **clock)
-        page.restart.click(train.on_stop, outputs=notes, queue=False, **clock,
-                           api_visibility="private").then(api_visibility="private", **start).then(**streamed)
-        for button, key in page.lessons:
-            button.click(lambda: ("", gr.update(visible=False)), None, notes, queue=False,
-                         api_visibility="private").then(
-                room.lesson_handler(key), inputs_kwargs={"epochs": s["epochs"]}, outputs=page.run_outputs,
-                api_name=f"lesson_{key}", concurrency_limit=None, show_progress="hidden", postprocess=False).then(
-                **streamed)
-        page.write.click(write.on_write, page.write_inputs, [page.written, page.write_note], api_name="generate",
-                         validator=write.validate_write, concurrency_limit=None, show_progress="minimal")
-        page.clear.click(train.on_clear, None, page.run_outputs, api_name="clear", concurrency_limit=None,
-                         postprocess=False)
-        # inside the model: next-character bars (typing, the temperature, a click on a bar), hidden units, and
-        # the gradients through time, which follow the run while their tab is shown
-        quiet = dict(api_visibility="private", concurrency_limit=None, show_progress="hidden")
-        bars_in, bars_out = [page.n_prefix, page.n_temperature], [page.n_bars, page.n_note]
-        page.n_prefix.input(look.on_next, bars_in, bars_out, trigger_mode="always_last", **quiet)
-        page.n_temperature.change(look.on_next, bars_in, bars_out, trigger_mode="always_last", **quiet)
-        page.n_tab.select(look.on_next, bars_in, bars_out, **quiet)
-        page.inside_box.expand(look.on_next, bars_in, bars_out, **quiet)
-        page.n_bars.click(look.on_pick, bars_in, [page.n_prefix, *bars_out], **quiet)
-        page.h_show.click(look.on_hidden, [page.h_text, page.h_unit, page.h_which],
-                          [page.h_text, page.h_plot, page.h_unit_text, page.h_note], **quiet)
-        gradients = dict(fn=look.on_gradients, outputs=[page.g_plot, page.g_note], **quiet)
-        page.g_tab.select(lambda: gr.Timer(active=True), None, page.g_timer, **quiet).then(**gradients)
-        for other in (page.n_tab, page.h_tab):
-            other.select(lambda: gr.Timer(active=False), None, page.g_timer, **quiet)
-        page.inside_box.collapse(lambda: gr.Timer(active=False), None, page.g_timer, **quiet)
-        page.g_timer.tick(**gradients)
-        page.g_refresh.click(**gradients)
-        gr.Button(visible=False).click(look.next_chars, inputs_kwargs={
-            "prefix": gr.Textbox("分开", visible=False), "temperature": gr.Number(1.0, visible=False)},
-            outputs=gr.JSON(visible=False), api_name="next_chars", concurrency_limit=None)
-        gr.Button(visible=False).click(look.hidden_units, inputs_kwargs={
-            "text": gr.Textbox("分开", visible=False), "top": gr.Number(32, visible=False)},
-            outputs=gr.JSON(visible=False), api_name="hidden_units", concurrency_limit=None)
-        gr.Button(visible=False).click(look.gradients, None, gr.JSON(visible=False),
-                                       api_name="gradients_through_time", concurrency_limit=None)
-        page.share.click(room.on_share, None, page.class_panel, api_name="share", concurrency_limit=None)
-        watch = gr.Textbox(visible=False)
-        watch.submit(room.on_watch, inputs_kwargs={"code": watch}, outputs=page.run_outputs, api_name="watch",
-                     concurrency_limit=None, show_progress="hidden", postprocess=False)
-        page.copy_link.click(room.on_copy_link, inputs_kwargs=s, outputs=page.link, api_visibility="private").then(
-            lambda: gr.update(visible=True), None, page.link, js="(t) => { navigator.clipboard?.writeText(t); }",
-            api_visibility="private")
-        page.save.click(files.on_save, None, [page.saved_file, page.save_note], api_name="save_checkpoint",
-                        concurrency_limit=4)
-        page.ck_upload.upload(files.on_upload_checkpoint, None, [page.ck_note, *s.values()],
-                              api_name="load_checkpoint", inputs_kwargs={"file": page.ck_upload}, concurrency_limit=4)
-        page.gpu_run.click(gpu.handler(), inputs_kwargs=s, outputs=page.gpu_note, api_name="gpu_trial",
-                           concurrency_limit=1)
-        opened = list(dict.fromkeys([page.key, page.sidebar, page.banner, page.train_note, *page.teacher_only,
-                                     *s.values(), *(c for c, _, _ in page.texts)]))  # texts: ?lang=
-        demo.load(room.load_handler(page), page.key, opened, api_visibility="private", concurrency_limit=None,
-                  show_progress="hidden").then(
-            room.on_follow, None, page.run_outputs, api_visibility="private", concurrency_limit=None,
-            show_progress="hidden", postprocess=False).then(
-            room.on_followed, None, page.banner, api_visibility="private", concurrency_limit=None)
-        demo.load(None, js="() => { if (new URLSearchParams(location.search).get('mode') === 'present') "
-                           "document.body.classList.add('present'); }")
-        gr.Timer(5.0).tick(on_heartbeat, None, None, api_visibility="private", concurrency_limit=None,
-                           show_progress="hidden")
-        gr.Button(visible=False).click(on_stats, None, gr.JSON(visible=False), api_name="stats", queue=False)
-        demo.unload(on_close)
-    demo.lab = lab  # for tests and the benchmarks
-    return demo
+    gr.Timer(5.0).tick(on_heartbeat, None, None, api_visibility="private", concurrency_limit=None,
+                       show_progress="hidden")
+    gr.api(stats, api_name="stats", queue=False)
+    demo.unload(on_close)
 
 
 def _prewarm(freeze_heap: bool = False) -> None:
     """Before anyone presses Train, so that the first chart point comes quickly: read the default corpus, and
-    make an optimizer once (torch's first one imports ``torch._dynamo``: about 800 modules, 2.5 s here).
+    make an optimizer once (torch's first one imports ``torch._dynamo``, hundreds of modules).
 
     ``freeze_heap``, in the server's own process: then freeze what start-up made (``heap.freeze``: the
-    garbage collector's full pauses go from 0.2-0.4 s to 0.08 s on average under a class's load).
+    garbage collector's full pauses get short). Figures: docs/performance.md.
     """
     try:
         cached_corpus("jaychou", TrainConfig().max_chars)
@@ -189,7 +244,7 @@ def launch(demo: gr.Blocks, **kwargs: Any):
     demo.queue(max_size=256)
     gradio_costs.quiet_queue(demo._queue)
     kwargs.setdefault("max_threads", MAX_STREAMS)
-    return demo.launch(max_file_size=MAX_UPLOAD, css=layout.CSS, theme=gr.themes.Soft(), **kwargs)
+    return demo.launch(max_file_size=MAX_UPLOAD, css=styles.CSS, theme=gr.themes.Soft(), **kwargs)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ once every few seconds each). ``?mode=present`` shows any page for a projector.
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 from anyio import to_thread  # its threads end after 10 s idle (asyncio's pool keeps them)
@@ -24,6 +24,9 @@ from charrnn.device import machine
 from charrnn.lab import Lab
 from charrnn.sessions import Session
 from demo.lessons import LESSONS
+
+if TYPE_CHECKING:
+    from demo.layout import Page
 
 
 def base_url(request: gr.Request) -> str:
@@ -78,7 +81,7 @@ class Classroom:
         yield ended_outputs(code)
 
     # ------------------------------------------------------------ a page opens
-    def load_handler(self, page: Any):
+    def load_handler(self, page: Page):
         """The page's load event (a function Gradio can read: ``key`` from the browser, then the request)."""
         def on_load(key: str, request: gr.Request) -> "Updates":
             return self.open_page(page, key, request)
@@ -92,7 +95,7 @@ class Classroom:
         on_lesson.__name__ = on_lesson.__qualname__ = f"on_lesson_{key}"
         return on_lesson
 
-    def open_page(self, page: Any, key: str, request: gr.Request) -> "Updates":
+    def open_page(self, page: Page, key: str, request: gr.Request) -> "Updates":
         """A page opens or reloads. It finds its session by the key it keeps (its runs still going), and
         reads its address: ``?class=`` watches a class, ``?mode=present`` is for a projector, ``?lang=``
         shows one language, settings fill the form (a bad one says why next to it and keeps its default),
@@ -102,7 +105,7 @@ class Classroom:
         look = renders.renders_of(session)
         look.style = render.PRESENT if params.get("mode") == "present" else render.NORMAL
         look.lang = form.lang_of(params)
-        first = Updates({page.key: session.key, page.sidebar: gr.update(open=look.style is render.NORMAL)})
+        first = Updates({page.key: session.key, page.sidebar.box: gr.update(open=look.style is render.NORMAL)})
         first.merge(page.in_language(look.lang))
         if "class" in params:
             teacher = self.watch(params["class"], session)
@@ -112,8 +115,9 @@ class Classroom:
         values, problems = form.from_query(params)
         named = {n for n in form.LINK_NAMES if n in params or "preset" in params or
                  (n == "theta" and "clip" in params)}
-        first.merge({page.settings[n]: gr.update(value=values[n]) for n in named if n not in problems})
-        first.merge({page.settings[n]: gr.update(info=f"✗ {m}") for n, m in problems.items() if n in page.settings})
+        settings = page.sidebar.settings
+        first.merge({settings[n]: gr.update(value=values[n]) for n in named if n not in problems})
+        first.merge({settings[n]: gr.update(info=f"✗ {m}") for n, m in problems.items() if n in settings})
         if problems:
             first.merge({page.banner: gr.update(visible=True, value=(
                 "✗ 链接里有不允许的设置，已保留默认值 · The link has settings that are not allowed; their defaults "
@@ -122,7 +126,7 @@ class Classroom:
         if lesson in LESSONS and session.active is None and not session.in_lesson:
             problem = self.start_lesson(session, lesson, values["epochs"])
             if problem:
-                first.merge({page.train_note: problem})
+                first.merge({page.sidebar.note: problem})
         return first
 
     async def on_follow(self, request: gr.Request):

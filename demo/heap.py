@@ -1,15 +1,12 @@
 """The server process's heap, as Python's garbage collector sees it.
 
 A full collection walks every object the collector tracks, holding the GIL all along: every training
-worker and every stream waits. After start-up the server holds about half a million such objects (torch,
-Gradio, the page), none of them garbage, and under a class's load a full collection came every half
-minute or so and took 0.2-0.4 s (and one more at each reap of closed sessions). ``freeze`` hands them to
-``gc.freeze``: the collector skips them from then on, and a full pause of a class's wave took 0.08 s on
-average (bench/classroom.py). Such pauses come about three times as often then (Python starts one when
-the objects that survived since the last outnumber a quarter of those it keeps, and it no longer counts
-the frozen ones), so their total time stays about the same, 1% of the wave: what changes is that no
-stream or run stops for a third of a second. ``Pauses`` counts the full collections and their time, for
-the server's /stats (the classroom benchmark prints them).
+worker and every stream waits. After start-up the server holds many such objects (torch, Gradio, the
+page), none of them garbage. ``freeze`` hands them to ``gc.freeze``: the collector skips them from then
+on, so each full pause is short. Pauses come more often then (Python starts one when the objects that
+survived since the last outnumber a quarter of those it keeps, and it no longer counts the frozen ones),
+so their total time stays about the same: what changes is that no stream or run stops for long.
+``Pauses`` counts the full collections and their time, for the server's /stats. Figures: docs/performance.md.
 """
 from __future__ import annotations
 

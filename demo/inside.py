@@ -5,15 +5,12 @@ The page's "Inside the model" panel and the API's ``/next_chars``, ``/hidden_uni
 consistent copy on the CPU, one torch thread: ``Session.model()``), or for a page watching a class, the
 teacher's; the gradients view is made once per epoch per run (``Run.gradients``), however many look.
 """
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: the API's functions are ``gr.api`` endpoints, whose schema is read
+# from their type hints as they are (see demo/app.py).
 from typing import Any
-
-import json
 
 import gradio as gr
 
-from demo import layout
 from demo import render
 from charrnn import inside
 from charrnn.generate import PrefixError
@@ -24,10 +21,6 @@ PAGE_PASSAGE = 400   # characters the page's hidden-unit view reads (the API: ch
 PASSAGE = 60         # characters of the training text shown when no passage is typed
 HEAT_UNITS = 24      # rows of the heatmap: the units that move most over the passage
 NO_MODEL = "No model yet: press Train, or upload a checkpoint · 还没有模型：先训练，或上传检查点"
-
-
-def chart(figure: dict[str, Any]) -> Any:
-    return layout.plot(json.dumps(figure))
 
 
 class Inside:
@@ -92,7 +85,7 @@ class Inside:
     def on_hidden(self, text: str, unit: float | None, which: str, request: gr.Request) -> tuple[str, Any, str, str]:
         """The passage (the start of the training text when none is typed), a heatmap of its most active units,
         the passage coloured by one unit (the most active unless ``unit`` names another), and a note."""
-        empty = chart(render.hidden_units_figure({"text": "", "hidden": [], "cell": None}, []))
+        empty = render.chart(render.hidden_units_figure({"text": "", "hidden": [], "cell": None}, []))
         try:
             session = self._session(request)
             if not (text or "").strip():
@@ -111,7 +104,7 @@ class Inside:
             return text, empty, "", f"✗ {e.message}"
         cell = which == "cell" and view.cell is not None
         data, units, h = view.as_dict(), view.top_units[:HEAT_UNITS], len(view.hidden[0])
-        figure = chart(render.hidden_units_figure(data, units, cell))
+        figure = render.chart(render.hidden_units_figure(data, units, cell))
         chosen = units[0] if unit is None or unit < 0 else int(unit)
         if not 0 <= chosen < h:
             return text, figure, "", f"✗ unit={unit:g} is not allowed: 0 to {h - 1}, or −1 for the most active"
@@ -139,12 +132,12 @@ class Inside:
         try:
             curves = self.gradients(request)
         except gr.Error as e:
-            return chart(render.gradients_figure([])), f"✗ {e.message}"
+            return render.chart(render.gradients_figure([])), f"✗ {e.message}"
         figure = render.gradients_figure([(c["run"], c["label"], c["epoch"], c["norms"]) for c in curves])
         if not curves:
-            return chart(figure), "No run has trained an epoch yet · 还没有训练过的周期"
+            return render.chart(figure), "No run has trained an epoch yet · 还没有训练过的周期"
         last = curves[-1]["norms"]
         ratio = last[0] / last[-1] if last[-1] else float("nan")
-        return (chart(figure),
+        return (render.chart(figure),
                 f"run #{curves[-1]['run']}: the gradient reaching step 1 is {ratio:.2g}× the one at step {len(last)} "
                 "(vanishing below 1, exploding above) · 第 1 步收到的梯度与最后一步之比")

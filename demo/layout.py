@@ -1,9 +1,12 @@
-"""The page's components, built from the settings table and returned by name (no event wiring here)."""
+"""The page's components, panel by panel, built from the settings table (no event wiring here: ``demo.app``).
+
+``build`` lays out the page and returns a ``Page``: one dataclass per panel (the sidebar's settings and
+Train, the lessons, the run's charts and lyrics, writing, inside the model, the class, checkpoints, the
+GPU trial), each holding the components its handlers read or write.
+"""
 from __future__ import annotations
 
-import json
-import re
-from types import SimpleNamespace
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -11,6 +14,7 @@ from gradio.components.plot import PlotData
 
 from demo import form
 from demo import render
+from demo.languages import in_language
 from demo.lessons import LESSONS
 
 PRESET_BUTTONS = (("① 从零开始，随机采样 · scratch · random", "scratch-random"),
@@ -26,71 +30,138 @@ NEXT_JS = ("element.addEventListener('click', (e) => { const b = e.target.closes
 ROWS = (("corpus",), ("corpus_file",), ("max_chars",), ("model", "sampling"), ("optimizer", "num_layers"),
         ("lr", "epochs"), ("clip", "theta"), ("num_hiddens", "batch_size"), ("num_steps", "seed"), ("prefixes",),
         ("pred_len", "pred_period"), ("decoding",), ("temperature", "top_k"), ("resume",))
-CSS = """
-.sample {font-size: 1.3rem; line-height: 1.7; margin: .2rem 0 .6rem; font-family: 'Noto Sans CJK SC', sans-serif;}
-.sample .prefix {color: #d62728; font-weight: 700; margin-right: .15rem;}
-.sample .epoch {color: #999; font-size: .8rem; margin-left: .6rem;}
-.sample .blank {color: #999; font-size: .9rem;}
-.sample-empty {color: #888; font-style: italic;}
-#status {font-size: 1.05rem;}
-#train-note {color: #b45309;}
-#banner {font-size: 1.15rem; padding: .4rem .8rem; background: #fff7e6; border-radius: 8px;}
-#lessons {align-items: center; flex-wrap: wrap; gap: .4rem;}
-#lessons button {flex: 0 1 auto; min-width: 0;}
-.lessons-title {flex: 0 0 auto !important; min-width: 0 !important;}
-.side-by-side {display: flex; gap: 1.5rem;} .side-by-side .column {flex: 1;}
-.column-head {font-weight: 700; margin-bottom: .3rem;}
-.class-share {display: flex; gap: 1.2rem; align-items: center;}
-.class-code {font-size: 2.6rem; font-weight: 800; letter-spacing: .15rem; font-family: monospace;}
-.class-share .hint {color: #666; font-size: .9rem; margin-top: .3rem;}
-/* ?mode=present: a projector at the back of a room */
-body.present footer {display: none !important;}
-body.present .sample {font-size: 2.3rem; line-height: 1.5;}
-body.present .sample .epoch {font-size: 1.1rem;}
-body.present #status {font-size: 1.45rem;}
-body.present #banner {font-size: 1.5rem;}
-body.present #lessons button {font-size: 1.1rem;}
-#history textarea, #written textarea {font-size: 1.05rem; line-height: 1.6;}
-.next-bars {display: flex; flex-direction: column; gap: .25rem; max-width: 40rem;}
-.next-bar {display: flex; align-items: center; gap: .6rem; padding: .15rem .4rem; border: 1px solid #e5e7eb;
-           border-radius: 6px; background: white; cursor: pointer; font: inherit; text-align: left;}
-.next-bar:hover {background: #eff6ff; border-color: #93c5fd;}
-.next-bar .ch {width: 2.2rem; font-size: 1.5rem; text-align: center; font-family: 'Noto Sans CJK SC', sans-serif;}
-.next-bar .ch.word {font-size: .85rem;}
-.next-bar .track {flex: 1; height: 1.1rem; background: #f3f4f6; border-radius: 4px; overflow: hidden;}
-.next-bar .fill {display: block; height: 100%; background: #1f77b4;}
-.next-bar .p {width: 4rem; text-align: right; font-variant-numeric: tabular-nums;}
-.next-empty {color: #888; font-style: italic;}
-.unit-head {font-weight: 700; margin: .3rem 0;}
-.unit-text {font-size: 1.3rem; line-height: 1.9; font-family: 'Noto Sans CJK SC', sans-serif;}
-.unit-text span {padding: .05rem 0;}
-body.present .next-bar .ch {font-size: 2.2rem;} body.present .unit-text {font-size: 2rem;}
-"""
 
 
-_PARTS = re.compile(r"^(?P<pre>[^\w\u3400-\u9fff]*(?:[\u2460-\u2473]\s*)?)(?P<body>.*?)(?P<post>\**)$", re.S)
+Component = gr.components.Component
 
 
-def in_language(text: str, lang: str) -> str:
-    """One language of a "中文 · English" text (symbols in front and Markdown stars kept); "both": as it is."""
-    if lang == "both" or " · " not in text:
-        return text
-    m = _PARTS.match(text)
-    zh, _, en = m["body"].partition(" · ")
-    return m["pre"] + (zh if lang == "zh" else en) + m["post"]
+class Texts(list):
+    """(component, attribute, "中文 · English") of every text that a page in one language shows in that one
+    (``Page.in_language``); calling it notes one and returns the component."""
+
+    def __call__(self, component: Any, text: str, attr: str = "value") -> Any:
+        self.append((component, attr, text))
+        return component
 
 
-class Page(SimpleNamespace):
-    """Every component a handler reads or writes, by name (``page.train``, ``page.settings["lr"]``...)."""
+@dataclass
+class Sidebar:
+    """The settings and the buttons that train them (folded away on a projector)."""
+    box: gr.Sidebar
+    presets: list[tuple[gr.Button, str]]   # (button, preset name)
+    train: gr.Button
+    stop: gr.Button
+    note: gr.Markdown                      # why a Train started nothing
+    restart: gr.Button                     # stop the run and train the new settings
+    clock: gr.Number                       # the browser's time of a press (set by js)
+    settings: dict[str, Component]         # by setting name, in the order of form.NAMES
+    copy_link: gr.Button
+    link: gr.Textbox
+
+
+@dataclass
+class Lessons:
+    row: gr.Row
+    buttons: list[tuple[gr.Button, str]]   # (button, lesson key)
+
+
+@dataclass
+class RunPanel:
+    """What a render of the session's runs fills: status, charts, newest lyrics, history, progress."""
+    status: gr.Markdown
+    ppl_plot: gr.Plot
+    grad_plot: gr.Plot
+    latest: gr.HTML
+    history: gr.Textbox
+    clear: gr.Button
+    progress: gr.JSON                      # for API clients; hidden on the page
 
     @property
-    def run_outputs(self) -> list[gr.components.Component]:
-        """What a render of the session's runs fills (see ``renders.outputs``)."""
+    def outputs(self) -> list[Component]:
+        """In the order of ``renders.outputs``."""
         return [self.status, self.ppl_plot, self.grad_plot, self.latest, self.history, self.progress]
 
+
+@dataclass
+class WritePanel:
+    prefix: gr.Textbox
+    length: gr.Number
+    decoding: gr.Radio
+    temperature: gr.Slider
+    top_k: gr.Number
+    seed: gr.Number
+    write: gr.Button
+    written: gr.Textbox
+    note: gr.Markdown
+
     @property
-    def write_inputs(self) -> list[gr.components.Component]:
-        return [self.w_prefix, self.w_length, self.w_decoding, self.w_temperature, self.w_top_k, self.w_seed]
+    def inputs(self) -> list[Component]:
+        return [self.prefix, self.length, self.decoding, self.temperature, self.top_k, self.seed]
+
+
+@dataclass
+class InsidePanel:
+    """Inside the model: the next-character bars (n_), hidden units (h_), gradients through time (g_)."""
+    box: gr.Accordion
+    n_tab: gr.Tab
+    n_prefix: gr.Textbox
+    n_temperature: gr.Slider
+    n_bars: gr.HTML
+    n_note: gr.Markdown
+    h_tab: gr.Tab
+    h_text: gr.Textbox
+    h_unit: gr.Number
+    h_which: gr.Radio
+    h_show: gr.Button
+    h_plot: gr.Plot
+    h_unit_text: gr.HTML
+    h_note: gr.Markdown
+    g_tab: gr.Tab
+    g_plot: gr.Plot
+    g_note: gr.Markdown
+    g_refresh: gr.Button
+    g_timer: gr.Timer                      # active while the tab is shown: the curve follows the run
+
+
+@dataclass
+class ClassPanel:
+    box: gr.Accordion
+    share: gr.Button
+    panel: gr.HTML                         # the class code, the link and its QR code
+
+
+@dataclass
+class CheckpointsPanel:
+    box: gr.Accordion
+    save: gr.Button
+    saved_file: gr.File
+    save_note: gr.Markdown
+    upload: gr.File
+    upload_note: gr.Markdown
+
+
+@dataclass
+class GpuPanel:
+    box: gr.Accordion
+    run: gr.Button
+    note: gr.Markdown
+
+
+@dataclass
+class Page:
+    """Every component a handler reads or writes, panel by panel (``page.sidebar.train``,
+    ``page.sidebar.settings["lr"]``, ``page.run.outputs``...)."""
+    banner: gr.Markdown                    # a watcher's class, or what a link got wrong
+    sidebar: Sidebar
+    lessons: Lessons
+    run: RunPanel
+    write: WritePanel
+    inside: InsidePanel
+    classroom: ClassPanel
+    checkpoints: CheckpointsPanel
+    gpu: GpuPanel
+    key: gr.BrowserState                   # finds this browser's session after a reload
+    texts: Texts = field(default_factory=Texts)
 
     def in_language(self, lang: str) -> dict[Any, Any]:
         """Updates that show every text of the page in ``lang`` (zh or en; "both" changes nothing)."""
@@ -98,7 +169,7 @@ class Page(SimpleNamespace):
             return {}
         out: dict[Any, Any] = {component: gr.update(**{attr: in_language(text, lang)})
                                for component, attr, text in self.texts}
-        for name, component in self.settings.items():
+        for name, component in self.sidebar.settings.items():
             s = form.BY_NAME[name]
             label, hint = s.text(lang)
             extra = {"choices": form.choice_labels(s, lang)} if s.kind == "choice" else {}
@@ -106,14 +177,10 @@ class Page(SimpleNamespace):
         return out
 
     @property
-    def teacher_only(self) -> list:
+    def teacher_only(self) -> list[Component]:
         """What a watcher's page hides: everything that trains, saves or shares."""
-        return [self.sidebar, self.lessons_row, self.clear, self.class_box, self.checkpoints_box, self.gpu_box]
-
-
-def plot(figure_json: str) -> PlotData:
-    """A chart for ``gr.Plot`` from plotly JSON (Gradio sends it as it is, with no plotly objects built)."""
-    return PlotData(type="plotly", plot=figure_json)
+        return [self.sidebar.box, self.lessons.row, self.run.clear, self.classroom.box, self.checkpoints.box,
+                self.gpu.box]
 
 
 def setting_component(s: form.Setting) -> gr.components.Component:
@@ -157,23 +224,25 @@ def preset_values(name: str) -> list:
 
 def build(header: str, gpu: bool = False) -> Page:
     """Lay out the page inside the current ``gr.Blocks``: settings and Train in a sidebar (folded away on a
-    projector), the lessons, the charts and lyrics in the middle, then writing, sharing, checkpoints."""
-    texts: list[tuple[Any, str, str]] = []  # (component, attribute, "中文 · English") for one-language pages
-
-    def tr(component: Any, text: str, attr: str = "value") -> Any:
-        texts.append((component, attr, text))
-        return component
-
+    projector), the lessons, the charts and lyrics in the middle, then writing, inside the model, sharing,
+    checkpoints and the GPU trial."""
+    tr = Texts()
     gr.Markdown(header, elem_id="header")
-    banner = gr.Markdown("", visible=False, elem_id="banner")  # a watcher's class, or what a link got wrong
+    banner = gr.Markdown("", visible=False, elem_id="banner")
+    return Page(banner=banner, sidebar=sidebar(tr), lessons=lessons(tr), run=run_panel(tr), write=write_panel(tr),
+                inside=inside_panel(tr), classroom=class_panel(tr), checkpoints=checkpoints_panel(tr),
+                gpu=gpu_panel(tr, gpu), key=gr.BrowserState("", storage_key="charrnn-session"), texts=tr)
+
+
+def sidebar(tr: Texts) -> Sidebar:
     with tr(gr.Sidebar(label=(t := "设置 · Settings"), open=True, width=420, elem_id="settings-sidebar"),
-            t, "label") as sidebar:
+            t, "label") as box:
         tr(gr.Markdown(t := "**书中的三种设置 · The chapter's setups**"), t)
         presets = [(tr(gr.Button(text, size="sm", variant="secondary"), text), name) for text, name in PRESET_BUTTONS]
         with gr.Row():
             train = tr(gr.Button(t := "▶ 训练 · Train", variant="primary"), t)
             stop = tr(gr.Button(t := "■ 停止 · Stop", variant="stop"), t)
-        train_note = gr.Markdown("", elem_id="train-note")
+        note = gr.Markdown("", elem_id="train-note")
         restart = tr(gr.Button(t := "■▶ 停止并开始新的训练 · Stop it and train the new settings", visible=False,
                                variant="primary", size="sm"), t)
         clock = gr.Number(None, visible=False)
@@ -181,12 +250,21 @@ def build(header: str, gpu: bool = False) -> Page:
         copy_link = tr(gr.Button(t := "🔗 复制链接 · Copy link", size="sm"), t)
         link = tr(gr.Textbox(label=(t := "带设置的链接 · a link with these settings"), visible=False, buttons=["copy"],
                              elem_id="link"), t, "label")
-    with gr.Row(elem_id="lessons") as lessons_row:
+    return Sidebar(box, presets, train, stop, note, restart, clock, settings, copy_link, link)
+
+
+def lessons(tr: Texts) -> Lessons:
+    with gr.Row(elem_id="lessons") as row:
         tr(gr.Markdown(t := "**课程 · Lessons**", elem_classes=["lessons-title"]), t)
-        lessons = [(tr(gr.Button(lesson.button, size="sm"), lesson.button), key) for key, lesson in LESSONS.items()]
+        buttons = [(tr(gr.Button(lesson.button, size="sm"), lesson.button), key) for key, lesson in LESSONS.items()]
+    return Lessons(row, buttons)
+
+
+def run_panel(tr: Texts) -> RunPanel:
     status = gr.Markdown(render.status_line(None), elem_id="status")
     with gr.Row():
-        empty = [plot(f) for f in render.figures([])]
+        # a gr.Plot's first value is a PlotData: render.chart's payload, as every update sends it
+        empty = [PlotData(**render.chart(f)) for f in render.figures([])]
         ppl_plot = gr.Plot(empty[0], label="perplexity", show_label=False, elem_id="ppl-plot")
         grad_plot = gr.Plot(empty[1], label="gradient norm", show_label=False, elem_id="grad-plot")
     tr(gr.Markdown(t := "### 最新歌词 · Newest lyrics"), t)
@@ -194,23 +272,30 @@ def build(header: str, gpu: bool = False) -> Page:
     with tr(gr.Accordion(t := "历史 · Samples by epoch (the chapter's printout)", open=False), t, "label"):
         history = gr.Textbox(lines=10, max_lines=30, show_label=False, elem_id="history", buttons=["copy"])
     clear = tr(gr.Button(t := "清除历史 · Clear history", size="sm"), t)
-    progress = gr.JSON(visible=False)
+    return RunPanel(status, ppl_plot, grad_plot, latest, history, clear, progress=gr.JSON(visible=False))
+
+
+def write_panel(tr: Texts) -> WritePanel:
     with tr(gr.Accordion(t := "用模型写作 · Write with the model", open=True), t, "label"):
         with gr.Row():
-            w_prefix = tr(gr.Textbox("分开", label=(t := "前缀 · prefix"), scale=2), t, "label")
-            w_length = tr(gr.Number(100, precision=0, label=(t := "长度 · length"), scale=1), t, "label")
-            w_decoding = gr.Radio([("贪心 · greedy", "greedy"), ("采样 · sample", "sample")],
-                                  value="sample", label="解码 · decoding", scale=2)
+            prefix = tr(gr.Textbox("分开", label=(t := "前缀 · prefix"), scale=2), t, "label")
+            length = tr(gr.Number(100, precision=0, label=(t := "长度 · length"), scale=1), t, "label")
+            decoding = gr.Radio([("贪心 · greedy", "greedy"), ("采样 · sample", "sample")],
+                                value="sample", label="解码 · decoding", scale=2)
         with gr.Row():
-            w_temperature = tr(gr.Slider(0.05, 2.0, value=0.8, step=0.05, label=(t := "温度 · temperature")),
-                               t, "label")
-            w_top_k = gr.Number(0, precision=0, label="top-k (0 = all)")
-            w_seed = tr(gr.Number(0, precision=0, label=(t := "种子 · seed (0 = random)")), t, "label")
+            temperature = tr(gr.Slider(0.05, 2.0, value=0.8, step=0.05, label=(t := "温度 · temperature")),
+                             t, "label")
+            top_k = gr.Number(0, precision=0, label="top-k (0 = all)")
+            seed = tr(gr.Number(0, precision=0, label=(t := "种子 · seed (0 = random)")), t, "label")
         write = tr(gr.Button(t := "写 · Write", variant="primary"), t)
         written = tr(gr.Textbox(label=(t := "模型写的 · written"), lines=4, elem_id="written", interactive=False),
                      t, "label")
-        write_note = gr.Markdown("")
-    with tr(gr.Accordion(t := "🔬 模型内部 · Inside the model", open=False), t, "label") as inside_box:
+        note = gr.Markdown("")
+    return WritePanel(prefix, length, decoding, temperature, top_k, seed, write, written, note)
+
+
+def inside_panel(tr: Texts) -> InsidePanel:
+    with tr(gr.Accordion(t := "🔬 模型内部 · Inside the model", open=False), t, "label") as box:
         with gr.Tabs():
             with tr(gr.Tab(t := "下一个字 · Next character"), t, "label") as n_tab:
                 with gr.Row():
@@ -234,27 +319,41 @@ def build(header: str, gpu: bool = False) -> Page:
                 h_unit_text = gr.HTML("", elem_id="unit-text")
                 h_note = gr.Markdown("")
             with tr(gr.Tab(t := "梯度随时间 · Gradients through time"), t, "label") as g_tab:
-                g_plot = gr.Plot(plot(json.dumps(render.gradients_figure([]))), show_label=False, elem_id="gtt-plot")
+                g_plot = gr.Plot(PlotData(**render.chart(render.gradients_figure([]))), show_label=False,
+                                 elem_id="gtt-plot")
                 with gr.Row():
                     g_note = gr.Markdown("")
                     g_refresh = tr(gr.Button(t := "刷新 · Refresh", size="sm", scale=0), t)
-                g_timer = gr.Timer(2.0, active=False)  # while the tab is shown: the curve follows the run
-    with tr(gr.Accordion(t := "全班一起看 · Share with the class", open=False), t, "label") as class_box:
+                g_timer = gr.Timer(2.0, active=False)
+    return InsidePanel(box, n_tab, n_prefix, n_temperature, n_bars, n_note, h_tab, h_text, h_unit, h_which, h_show,
+                       h_plot, h_unit_text, h_note, g_tab, g_plot, g_note, g_refresh, g_timer)
+
+
+def class_panel(tr: Texts) -> ClassPanel:
+    with tr(gr.Accordion(t := "全班一起看 · Share with the class", open=False), t, "label") as box:
         share = tr(gr.Button(t := "📣 分享给全班 · Share with the class", variant="primary"), t)
-        class_panel = gr.HTML("", elem_id="class-panel")
-    with tr(gr.Accordion(t := "检查点 · Checkpoints", open=False), t, "label") as checkpoints_box:
+        panel = gr.HTML("", elem_id="class-panel")
+    return ClassPanel(box, share, panel)
+
+
+def checkpoints_panel(tr: Texts) -> CheckpointsPanel:
+    with tr(gr.Accordion(t := "检查点 · Checkpoints", open=False), t, "label") as box:
         with gr.Row():
             save = tr(gr.Button(t := "保存当前模型 · Save the current model"), t)
             saved_file = tr(gr.File(label=(t := "下载 · download"), interactive=False), t, "label")
         save_note = gr.Markdown("")
-        ck_upload = tr(gr.File(label=(t := "上传检查点 · upload a .safetensors checkpoint (max 64 MB)"),
-                               file_types=[".safetensors"], type="filepath"), t, "label")
-        ck_note = gr.Markdown("")
-    with tr(gr.Accordion(t := "GPU 试验 · Try the GPU", open=False, visible=gpu), t, "label") as gpu_box:
+        upload = tr(gr.File(label=(t := "上传检查点 · upload a .safetensors checkpoint (max 64 MB)"),
+                            file_types=[".safetensors"], type="filepath"), t, "label")
+        upload_note = gr.Markdown("")
+    return CheckpointsPanel(box, save, saved_file, save_note, upload, upload_note)
+
+
+def gpu_panel(tr: Texts, gpu: bool) -> GpuPanel:
+    """Shown only where the machine can lend the trial a GPU (``gpu``)."""
+    with tr(gr.Accordion(t := "GPU 试验 · Try the GPU", open=False, visible=gpu), t, "label") as box:
         gr.Markdown("Train the current settings for a few epochs on the GPU and on the CPU, and compare "
                     "the time per epoch (on ZeroGPU this uses your daily GPU minutes) · "
                     "在 GPU 和 CPU 上各训练几个周期，比较速度")
-        gpu_run = tr(gr.Button(t := "在 GPU 上试一试 · Run on the GPU"), t)
-        gpu_note = gr.Markdown("")
-    named = {k: v for k, v in locals().items() if k not in ("header", "gpu", "empty", "t", "tr")}
-    return Page(**named)
+        run = tr(gr.Button(t := "在 GPU 上试一试 · Run on the GPU"), t)
+        note = gr.Markdown("")
+    return GpuPanel(box, run, note)

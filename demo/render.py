@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 
 from charrnn.lab import RunView
+from demo.gradio_costs import Sealed
+from demo.languages import in_language
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
 # Fields worth naming in a trace label when they differ between runs (beyond model · sampling · lr · θ).
@@ -77,8 +79,8 @@ MAX_POINTS = 400  # per trace: a long run's curve keeps its shape and the chart 
 
 
 def _rounded(value: float) -> float | None:
-    """A value as the chart needs it: 5 significant digits (a third of the JSON every screen receives twice a
-    second); None (a gap) for what JSON cannot carry."""
+    """A value as the chart needs it: 5 significant digits (the JSON every screen receives at each update stays
+    small); None (a gap) for what JSON cannot carry."""
     return float(f"{value:.5g}") if math.isfinite(value) else None
 
 
@@ -105,7 +107,7 @@ def _mode(view: RunView) -> str:
 
 def perplexity_figure(views: list[RunView], style: Style = NORMAL) -> dict[str, Any]:
     """Perplexity per epoch on a log axis, one trace per run, and the uniform-guess line at V (a plotly figure
-    as plain JSON-ready dicts: building plotly objects cost 0.1-0.3 s a render, this a millisecond)."""
+    as plain JSON-ready dicts: no plotly objects are built, which would cost far more each render)."""
     names = labels(views)
     data = []
     for v in views:
@@ -176,17 +178,9 @@ def status_line(view: RunView | None, lang: str = "both") -> str:
     w = WORDS[lang]
     if view is None:
         return w["ready"]
-    caption = _one_language(view.caption, lang)
+    caption = in_language(view.caption, lang)
     lesson = f"📖 **{html.escape(caption)}**  \n" if caption else ""
     return lesson + _run_line(view, w)
-
-
-def _one_language(text: str, lang: str) -> str:
-    """One side of a "中文 · English" text (a caption) when the page shows one language."""
-    if lang == "both" or " · " not in text:
-        return text
-    zh, _, en = text.partition(" · ")
-    return zh if lang == "zh" else en
 
 
 def _run_line(view: RunView, w: dict[str, str]) -> str:
@@ -293,18 +287,21 @@ def progress(view: RunView | None) -> dict[str, Any]:
     }
 
 
-
-def figures(views: list[RunView], style: Style = NORMAL) -> tuple[str, str]:
-    """The two charts of a session's runs as plotly JSON (what the page receives; the app caches it), compact and
-    in UTF-8: every watching screen is sent both again at each update, inside Gradio's message where each JSON
-    string is escaped once more (json.dumps' spaces and ``\\uXXXX`` escapes made them 13% longer there: 6.7 kB
-    for two runs of 40 and 20 epochs, 5.9 kB now)."""
-    return compact_json(perplexity_figure(views, style)), compact_json(grad_norm_figure(views, style))
+def figures(views: list[RunView], style: Style = NORMAL) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two charts of a session's runs: perplexity and gradient norm."""
+    return perplexity_figure(views, style), grad_norm_figure(views, style)
 
 
-def compact_json(figure: dict[str, Any]) -> str:
-    """JSON with no spaces and non-ASCII characters as themselves (orjson: in C, a tenth of json.dumps' time)."""
-    return orjson.dumps(figure).decode()
+def compact_json(data: Any) -> str:
+    """JSON with no spaces and non-ASCII characters as themselves: every watching screen is sent each chart again
+    at each update, inside Gradio's message where each JSON string is escaped once more (orjson: in C)."""
+    return orjson.dumps(data).decode()
+
+
+def chart(figure: dict[str, Any]) -> Sealed:
+    """A plotly figure as ``gr.Plot`` sends it to the browser (its JSON; no plotly objects built). Sealed: made
+    once and never changed, so that every page showing it shares it (see ``demo.gradio_costs``)."""
+    return Sealed(type="plotly", plot=compact_json(figure))
 
 
 def texts(view: RunView | None, lang: str = "both") -> tuple[str, str, str, dict[str, Any]]:

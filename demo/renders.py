@@ -55,7 +55,7 @@ class Renders:
             cached = self._cache.get(style)
             if cached is None or cached[0] != key:
                 start = time.perf_counter()
-                cached = (key, tuple(chart(f) for f in render.figures(session.views(), style)))
+                cached = (key, tuple(render.chart(f) for f in render.figures(session.views(), style)))
                 self._cache[style] = cached
                 Renders.total_renders += 1
                 Renders.total_seconds += time.perf_counter() - start
@@ -67,11 +67,6 @@ RENDERS: PerSession[Renders] = PerSession(lambda _: Renders())
 
 def renders_of(session: Session) -> Renders:
     return RENDERS.of(session)
-
-
-def chart(figure_json: str) -> Sealed:
-    """A chart as ``gr.Plot`` sends it to the browser (plotly JSON, no plotly objects built)."""
-    return Sealed(type="plotly", plot=figure_json)
 
 
 def outputs(session: Session, focus: Run | None = None, style: render.Style | None = None,

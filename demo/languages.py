@@ -1,0 +1,29 @@
+"""The page's two languages: every text of the page is written "中文 · English", and a page may show one side.
+
+``in_language`` is the one splitter: the settings' labels (``demo.settings``), the page's texts
+(``demo.layout``) and a lesson's caption in the status line (``demo.render``) all go through it.
+"""
+from __future__ import annotations
+
+import re
+
+LANGS = ("both", "zh", "en")  # both side by side (the default), Chinese only, English only
+SEP = " · "
+# Symbols in front (an emoji, a ① of the presets) and Markdown stars at the end belong to both sides.
+_PARTS = re.compile(r"^(?P<pre>[^\w\u3400-\u9fff]*(?:[\u2460-\u2473]\s*)?)(?P<body>.*?)(?P<post>\**)$", re.S)
+
+
+def check_lang(lang: str) -> str:
+    if lang not in LANGS:
+        raise ValueError(f"lang={lang!r} is not allowed: choose one of {', '.join(LANGS)}")
+    return lang
+
+
+def in_language(text: str, lang: str) -> str:
+    """One side of a "中文 · English" text ("zh" or "en"); "both", or a text in no one language ("top-k",
+    "nn.RNN"): the text as it is."""
+    if check_lang(lang) == "both" or SEP not in text:
+        return text
+    m = _PARTS.match(text)
+    zh, _, en = m["body"].partition(SEP)
+    return m["pre"] + (zh if lang == "zh" else en) + m["post"]

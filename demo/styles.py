@@ -1,0 +1,45 @@
+"""The page's look: its CSS (``launch(css=...)``), including ``?mode=present`` for a projector at the back of a room.
+
+The classes and ids are those that ``demo.layout`` and ``demo.render`` give their components and HTML.
+"""
+
+CSS = """
+.sample {font-size: 1.3rem; line-height: 1.7; margin: .2rem 0 .6rem; font-family: 'Noto Sans CJK SC', sans-serif;}
+.sample .prefix {color: #d62728; font-weight: 700; margin-right: .15rem;}
+.sample .epoch {color: #999; font-size: .8rem; margin-left: .6rem;}
+.sample .blank {color: #999; font-size: .9rem;}
+.sample-empty {color: #888; font-style: italic;}
+#status {font-size: 1.05rem;}
+#train-note {color: #b45309;}
+#banner {font-size: 1.15rem; padding: .4rem .8rem; background: #fff7e6; border-radius: 8px;}
+#lessons {align-items: center; flex-wrap: wrap; gap: .4rem;}
+#lessons button {flex: 0 1 auto; min-width: 0;}
+.lessons-title {flex: 0 0 auto !important; min-width: 0 !important;}
+.side-by-side {display: flex; gap: 1.5rem;} .side-by-side .column {flex: 1;}
+.column-head {font-weight: 700; margin-bottom: .3rem;}
+.class-share {display: flex; gap: 1.2rem; align-items: center;}
+.class-code {font-size: 2.6rem; font-weight: 800; letter-spacing: .15rem; font-family: monospace;}
+.class-share .hint {color: #666; font-size: .9rem; margin-top: .3rem;}
+/* ?mode=present: a projector at the back of a room */
+body.present footer {display: none !important;}
+body.present .sample {font-size: 2.3rem; line-height: 1.5;}
+body.present .sample .epoch {font-size: 1.1rem;}
+body.present #status {font-size: 1.45rem;}
+body.present #banner {font-size: 1.5rem;}
+body.present #lessons button {font-size: 1.1rem;}
+#history textarea, #written textarea {font-size: 1.05rem; line-height: 1.6;}
+.next-bars {display: flex; flex-direction: column; gap: .25rem; max-width: 40rem;}
+.next-bar {display: flex; align-items: center; gap: .6rem; padding: .15rem .4rem; border: 1px solid #e5e7eb;
+           border-radius: 6px; background: white; cursor: pointer; font: inherit; text-align: left;}
+.next-bar:hover {background: #eff6ff; border-color: #93c5fd;}
+.next-bar .ch {width: 2.2rem; font-size: 1.5rem; text-align: center; font-family: 'Noto Sans CJK SC', sans-serif;}
+.next-bar .ch.word {font-size: .85rem;}
+.next-bar .track {flex: 1; height: 1.1rem; background: #f3f4f6; border-radius: 4px; overflow: hidden;}
+.next-bar .fill {display: block; height: 100%; background: #1f77b4;}
+.next-bar .p {width: 4rem; text-align: right; font-variant-numeric: tabular-nums;}
+.next-empty {color: #888; font-style: italic;}
+.unit-head {font-weight: 700; margin: .3rem 0;}
+.unit-text {font-size: 1.3rem; line-height: 1.9; font-family: 'Noto Sans CJK SC', sans-serif;}
+.unit-text span {padding: .05rem 0;}
+body.present .next-bar .ch {font-size: 2.2rem;} body.present .unit-text {font-size: 2rem;}
+"""
