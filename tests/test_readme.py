@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
 import shlex
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, subprocess_env
+from conftest import REPO, serve_app, subprocess_env
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 TEXT = "\n".join(path.read_text(encoding="utf-8") for path in DOCS)  # README.md and docs/*.md together
@@ -93,22 +92,12 @@ def test_inside_snippet_runs(jaychou_zip, in_tmp):
 
 
 def test_api_example_runs_as_written(jaychou_zip, monkeypatch):
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from demo import app
-    from charrnn.lab import Lab
-
-    lab = Lab(max_runs=2)
-    demo = app.build_app(lab)
-    _, url, _ = app.launch(demo, prevent_thread_lock=True, quiet=True)
-    try:
+    with serve_app(max_runs=2) as served:
         code = block_with("gradio_client")
         assert 'Client("http://127.0.0.1:7860/")' in code
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            exec(compile(code.replace("http://127.0.0.1:7860/", url), "docs/api.md (API)", "exec"), {})
-    finally:
-        demo.close()
-        lab.shutdown()
+            exec(compile(code.replace("http://127.0.0.1:7860/", served.url), "docs/api.md (API)", "exec"), {})
     lines = out.getvalue().splitlines()
     epochs = [int(line.split()[0]) for line in lines if re.match(r"^\d+ ", line)]
     assert epochs and epochs == sorted(epochs) and epochs[-1] == 100
