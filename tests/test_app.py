@@ -270,6 +270,7 @@ def test_checkpoint_download_upload_and_resume(server, tmp_path):
     c.close(), other.close()
 
 
+@pytest.mark.slow  # waits out the session's idle time (idle_seconds, then the reaper): 15-30 s
 def test_a_run_outlives_its_stream_and_ends_with_its_session(server):
     url, lab = server
     c = client(url)
@@ -424,6 +425,7 @@ def test_a_runs_first_point_is_sent_as_soon_as_it_comes(server, monkeypatch):
         session_of(lab, c).stop(timeout=5)
 
 
+@pytest.mark.slow  # two fresh interpreters import torch, Gradio and the app (15-25 s)
 def test_prewarm_imports_what_the_first_run_imports_and_freezes_the_servers_heap():
     """In the server's process the prewarm freezes start-up's objects (about half a million) for the garbage
     collector, after importing what the first optimizer imports (torch._dynamo); elsewhere (tests) it freezes

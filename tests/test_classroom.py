@@ -52,6 +52,7 @@ def test_share_gives_a_hard_to_guess_code_a_link_and_a_qr_code(server):
     c.close()
 
 
+@pytest.mark.slow  # an 80-epoch run watched live, then the class ends (30-90 s)
 def test_a_watcher_sees_the_run_live_and_trains_nothing(server):
     url, lab = server
     teacher = Client(url, verbose=False)

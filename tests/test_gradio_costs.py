@@ -67,6 +67,7 @@ def run_child(code: str, **env: str) -> tuple[dict, str]:
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter builds and serves the app (10 s)
 def test_an_unknown_gradio_release_starts_without_cuts_and_warns_once():
     out, log = run_child(UNKNOWN_VERSION)
     assert out["applied"] == [False, False]
@@ -75,6 +76,7 @@ def test_an_unknown_gradio_release_starts_without_cuts_and_warns_once():
     assert log.count("is not 6.31.0") == 1, log[-2000:]
 
 
+@pytest.mark.slow  # a fresh interpreter serves the app and trains through it (15 s)
 def test_the_app_trains_through_its_api_with_the_cuts_switched_off():
     out, log = run_child(CUTS_OFF, CHARRNN_GRADIO_CUTS="off")
     assert not any(out["patched"].values()), out["patched"]

@@ -64,6 +64,7 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow  # the snippet trains the chapter's model 100 epochs, then resumes it to 150 (a minute)
 def test_library_snippet_runs(jaychou_zip, in_tmp):
     code = block_with("trainer.save(")
     out = io.StringIO()
@@ -91,6 +92,7 @@ def test_inside_snippet_runs(jaychou_zip, in_tmp):
     assert len(norms) == 4 and all(n >= 0 for n in norms)
 
 
+@pytest.mark.slow  # the example trains the chapter's model 100 epochs through the page (40-50 s)
 def test_api_example_runs_as_written(jaychou_zip, monkeypatch):
     with serve_app(max_runs=2) as served:
         code = block_with("gradio_client")
@@ -105,6 +107,7 @@ def test_api_example_runs_as_written(jaychou_zip, monkeypatch):
     assert lines[-1].startswith("('分开") and "written by run #1" in lines[-1]
 
 
+@pytest.mark.slow  # every CLI line of the docs, each a fresh interpreter on the chapter's model (20 s)
 def test_cli_lines_run(jaychou_zip, timemachine_txt, tmp_path):
     env = subprocess_env(CHARRNN_CHECKPOINT_DIR=str(tmp_path / "checkpoints"), PYTHONPATH=str(REPO))
     saved = None
