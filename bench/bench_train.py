@@ -3,10 +3,11 @@
 Both train the same setup (jaychou, first 10,000 characters, V=1027, h=256, batch 32, steps 35, lr 100,
 theta 0.01, plain SGD, 250 epochs) from the same initial weights and the same minibatch order.
 
-* reference -- the chapter's formulation, written here from the spec (CHAPTER.md): a Python list of
-  one-hot (batch, V) matrices, ``X_t @ W_xh`` as a real matrix product, one output projection per step,
-  ``torch.cat`` of the outputs, the book's clipping loop (a Python float norm via ``.item()``) and
-  ``p.data -= lr * p.grad``; perplexity from ``loss.item()`` per minibatch.
+* reference -- the chapter's formulation (Dive into Deep Learning, Chinese edition, PyTorch port, 6.4 RNN from
+  scratch), written here after the book: a Python list of one-hot (batch, V) matrices, ``X_t @ W_xh`` as a
+  real matrix product, one output projection per step, ``torch.cat`` of the outputs, the book's clipping loop
+  (a Python float norm via ``.item()``) and ``p.data -= lr * p.grad``; perplexity from ``loss.item()`` per
+  minibatch.
 * library   -- ``charrnn.Trainer(charrnn.preset('scratch-<sampling>', ...), corpus).run()``; its
   ``EpochEnd.seconds`` (training only) and ``EpochEnd.perplexity``.
 

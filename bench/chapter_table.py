@@ -12,7 +12,8 @@ import sys
 import charrnn  # noqa: E402
 
 CHECK = (50, 100, 150, 200, 250)
-# CHAPTER.md, "Reference numbers": as published, and the book's code re-run on a 2-core CPU.
+# The book's figures (Dive into Deep Learning, Chinese edition, PyTorch port, 6.4 and 6.5): as published, and the
+# book's code re-run on a 2-core CPU, with its seconds per epoch (docs/results.md's first table).
 CHAPTER = {
     "scratch-random": ("65.8 / 9.79 / 2.77 / 1.60 / 1.32", "69.2 / 10.1 / 2.92 / 1.58 / 1.31", 0.24),
     "scratch-consecutive": ("60.3 / 7.14 / 2.09 / 1.31 / 1.23", "62.5 / 7.22 / 2.08 / 1.29 / 1.17", 0.23),
@@ -24,8 +25,9 @@ def fmt(x: float) -> str:
     return f"{x:.3g}" if x < 10 else f"{x:.1f}"
 
 
-# CHAPTER.md, "The next sections": the book's printed perplexities at epochs 40 / 80 / 120 / 160 (nothing is
-# seeded there, so they are one run each; the from-scratch GRU's is the notebook after its formula fix).
+# The next sections (6.7 GRU, 6.8 LSTM; docs/results.md's second table): the book's printed perplexities at
+# epochs 40 / 80 / 120 / 160 (nothing is seeded there, so they are one run each; the from-scratch GRU's is the
+# notebook after its formula fix).
 NEXT_CHECK = (40, 80, 120, 160)
 NEXT = {
     "scratch-gru": "151 / 31.7 / 5.86 / 1.82 (older formula: 149 / 31.7 / 4.87 / 1.44)",

@@ -156,12 +156,13 @@ def field_help(name: str) -> str:
     return next(f.metadata["help"] for f in dataclasses.fields(TrainConfig) if f.name == name)
 
 
-# The chapter's three setups (CHAPTER.md, "Training setups in the chapter").
+# The chapter's three setups (Dive into Deep Learning, Chinese edition, PyTorch port: 6.4 RNN from scratch, 6.5
+# concise RNN; docs/results.md).
 PRESETS: dict[str, dict[str, Any]] = {
     "scratch-random": dict(model="scratch", sampling="random", optimizer="sgd", lr=100.0, clip_theta=0.01),
     "scratch-consecutive": dict(model="scratch", sampling="consecutive", optimizer="sgd", lr=100.0, clip_theta=0.01),
     "concise": dict(model="concise", sampling="consecutive", optimizer="adam", lr=0.001, clip_theta=0.01),
-    # the next sections (6.7 GRU, 6.8 LSTM; CHAPTER.md, "The next sections"): consecutive sampling, 160 epochs,
+    # the next sections (6.7 GRU, 6.8 LSTM; docs/results.md): consecutive sampling, 160 epochs,
     # samples every 40; the concise runs as the PyTorch port trains them (Adam 0.01, whose clipping never clipped)
     "scratch-gru": dict(model="scratch-gru", sampling="consecutive", optimizer="sgd", lr=100.0, clip_theta=0.01,
                         epochs=160, pred_period=40),

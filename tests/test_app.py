@@ -16,10 +16,8 @@ gr = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError, ValidationError  # noqa: E402
 
-from demo import app  # noqa: E402
 from demo import streams  # noqa: E402
 
-from charrnn import checkpoint as checkpoint_mod  # noqa: E402
 from charrnn import corpus as corpus_mod  # noqa: E402
 from charrnn.lab import Lab  # noqa: E402
 
@@ -31,22 +29,7 @@ TINY = dict(corpus="offline", corpus_file=None, max_chars=3000, model="scratch",
             prefixes="the, of", pred_len=20, pred_period=2, decoding="greedy", temperature=1.0, top_k=0, resume=False)
 
 
-APPS: dict = {}  # the module's server's Blocks, for tests that look at Gradio's own state
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    mp = pytest.MonkeyPatch()  # saved checkpoints go to a temporary folder, not the project's checkpoints/
-    # nothing the app does writes to the project's folder
-    mp.setattr(checkpoint_mod, "CHECKPOINT_DIR", tmp_path_factory.mktemp("checkpoints"))
-    lab = Lab(max_runs=2, idle_seconds=5)
-    demo = app.build_app(lab)
-    _, url, _ = app.launch(demo, prevent_thread_lock=True, quiet=True, server_port=None)
-    APPS["demo"] = demo
-    yield url, lab
-    demo.close()
-    lab.shutdown()
-    mp.undo()
+LAB_OPTIONS = dict(max_runs=2, idle_seconds=5)  # the module's server (conftest.py's ``server`` fixture)
 
 
 def client(url: str) -> Client:
@@ -287,6 +270,7 @@ def test_checkpoint_download_upload_and_resume(server, tmp_path):
     c.close(), other.close()
 
 
+@pytest.mark.slow  # waits out the session's idle time (idle_seconds, then the reaper): 15-30 s
 def test_a_run_outlives_its_stream_and_ends_with_its_session(server):
     url, lab = server
     c = client(url)
@@ -441,6 +425,7 @@ def test_a_runs_first_point_is_sent_as_soon_as_it_comes(server, monkeypatch):
         session_of(lab, c).stop(timeout=5)
 
 
+@pytest.mark.slow  # two fresh interpreters import torch, Gradio and the app (15-25 s)
 def test_prewarm_imports_what_the_first_run_imports_and_freezes_the_servers_heap():
     """In the server's process the prewarm freezes start-up's objects (about half a million) for the garbage
     collector, after importing what the first optimizer imports (torch._dynamo); elsewhere (tests) it freezes

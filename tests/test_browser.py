@@ -31,22 +31,19 @@ def _need_browser():
         pytest.skip(why)
 
 
+LAB_OPTIONS = dict(max_runs=2)  # the module's server (conftest.py's ``server`` fixture)
+
+
 @pytest.fixture(scope="module")
-def page_url():
+def page_url(request):
     _need_browser()
-    from demo import app
     from charrnn.corpus import CorpusError, load_corpus
-    from charrnn.lab import Lab
 
     try:
         load_corpus("jaychou", progress=False)
     except CorpusError as e:
         pytest.skip(f"the Jay Chou corpus is not available: {e}")
-    demo = app.build_app(Lab(max_runs=2))
-    _, url, _ = app.launch(demo, prevent_thread_lock=True, quiet=True)
-    yield url
-    demo.close()
-    demo.lab.shutdown()
+    return request.getfixturevalue("server").url  # served only once the browser and the corpus are there
 
 
 def _points(page) -> int:

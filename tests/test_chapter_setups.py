@@ -1,7 +1,8 @@
 """The chapter's three training setups, run in full: 250 epochs on the first 10,000 characters of the lyrics.
 
-Each takes about half a minute on a quiet 2-core CPU. Thresholds come from CHAPTER.md's reference table
-(final perplexity 1.32 / 1.23 / 1.05 as published, 1.31 / 1.17 / 1.02 re-run), with some room for the
+Each takes about half a minute on a quiet 2-core CPU. Thresholds come from the book's results (Dive into Deep
+Learning, Chinese edition, PyTorch port, 6.4 and 6.5; docs/results.md's first table: final perplexity
+1.32 / 1.23 / 1.05 as published, 1.31 / 1.17 / 1.02 re-run), with some room for the
 floating-point differences between machines. Set CHARRNN_TEST_THREADS (or OMP_NUM_THREADS) to choose
 torch's thread count for these runs, as for the whole suite (see conftest.py); without either: torch's own
 choice, or 1 when a quick probe finds one thread faster, as it is on a 2-core machine busy with other work.
@@ -25,10 +26,11 @@ from conftest import DEVICES, REQUESTED_THREADS, TORCH_THREADS
 pytestmark = pytest.mark.slow  # chapter-length runs (minutes): CI runs them, the quick subset does not
 
 V = 1027
-# charrnn ends at 1.27 / 1.15 / 1.01 (README "Results"). A change of float32 summation order (another thread
-# count, CPU or BLAS, or a GPU's kernels) sends the 2,000 SGD steps down a different trajectory: the chapter's
-# formulation of the same run ends 2.2% away (README "Speed": 1.303 vs 1.274). These bounds leave 26% / 26% / 14%
-# above the measured values; a run that stops learning or loses its state handling ends far higher.
+# charrnn ends at 1.27 / 1.15 / 1.01 (docs/results.md, the earlier machine's figures). A change of float32
+# summation order (another thread count, CPU or BLAS, or a GPU's kernels) sends the 2,000 SGD steps down a
+# different trajectory: the chapter's formulation of the same run ends 1.7% away (docs/performance.md: 1.295 vs
+# 1.273; 2.2% on an earlier machine). These bounds leave 26% / 26% / 14% above the measured values; a run that
+# stops learning or loses its state handling ends far higher.
 FINAL_BELOW = {"scratch-random": 1.6, "scratch-consecutive": 1.45, "concise": 1.15}
 
 

@@ -17,13 +17,12 @@ pytest.importorskip("gradio")
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from demo import app
 from demo import lessons
 from demo import render
 from demo import renders as renders_mod
 from demo import streams
 
-from charrnn.lab import Lab, normal_code
+from charrnn.lab import normal_code
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,16 +30,7 @@ TINY = dict(corpus="offline", max_chars=3000, num_hiddens=32, batch_size=8, num_
             pred_period=2)
 
 
-@pytest.fixture(scope="module")
-def server():
-    lab = Lab(max_runs=4)
-    demo = app.build_app(lab)
-    _, url, _ = app.launch(demo, prevent_thread_lock=True, quiet=True)
-    yield url, lab
-    demo.close()
-    lab.shutdown()
-
-
+LAB_OPTIONS = dict(max_runs=4)  # the module's server (conftest.py's ``server`` fixture)
 
 
 def share(c: Client) -> tuple[str, str]:
@@ -62,6 +52,7 @@ def test_share_gives_a_hard_to_guess_code_a_link_and_a_qr_code(server):
     c.close()
 
 
+@pytest.mark.slow  # an 80-epoch run watched live, then the class ends (30-90 s)
 def test_a_watcher_sees_the_run_live_and_trains_nothing(server):
     url, lab = server
     teacher = Client(url, verbose=False)

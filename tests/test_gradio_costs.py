@@ -13,13 +13,10 @@ import gradio as gr
 import pytest
 from conftest import REPO, subprocess_env, wait_for
 from gradio_client import Client
-import test_app
+from test_app import LAB_OPTIONS  # noqa: F401  (test_app's server, launched again for this module's tests)
 
 from charrnn.lab import Lab
 from demo import app
-
-server = test_app.server  # test_app's server fixture, launched again for this module's tests
-APPS = test_app.APPS
 
 # What the cuts replace, read in the child: each is Gradio's own object while no cut is applied.
 PATCHED = """
@@ -70,6 +67,7 @@ def run_child(code: str, **env: str) -> tuple[dict, str]:
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter builds and serves the app (10 s)
 def test_an_unknown_gradio_release_starts_without_cuts_and_warns_once():
     out, log = run_child(UNKNOWN_VERSION)
     assert out["applied"] == [False, False]
@@ -78,6 +76,7 @@ def test_an_unknown_gradio_release_starts_without_cuts_and_warns_once():
     assert log.count("is not 6.31.0") == 1, log[-2000:]
 
 
+@pytest.mark.slow  # a fresh interpreter serves the app and trains through it (15 s)
 def test_the_app_trains_through_its_api_with_the_cuts_switched_off():
     out, log = run_child(CUTS_OFF, CHARRNN_GRADIO_CUTS="off")
     assert not any(out["patched"].values()), out["patched"]
@@ -329,7 +328,7 @@ def test_a_closed_pages_gradio_state_is_dropped(server):
     unload handler drops it when the page's heartbeat hangs up (gradio_costs cut 5)."""
     import requests
     url, lab = server
-    holder = APPS["demo"].state_holder
+    holder = server.demo.state_holder
     page = "closedpage01"
     with requests.Session() as http:
         beat = http.get(f"{url}gradio_api/heartbeat/{page}", stream=True, timeout=30)
@@ -351,7 +350,7 @@ def test_gradio_costs_queue_waits_for_work_instead_of_polling(server):
     so that only the wakes can start the events."""
     import gradio as gr
     from demo import gradio_costs
-    assert isinstance(APPS["demo"]._queue.sleep_when_free, gradio_costs._Idle)  # app.py's launch applied it
+    assert isinstance(server.demo._queue.sleep_when_free, gradio_costs._Idle)  # app.py's launch applied it
     with gr.Blocks() as demo:
         box = gr.Textbox()
         box.submit(lambda s: time.sleep(0.3) or s + "!", box, box, api_name="slow", concurrency_limit=1)

@@ -13,14 +13,14 @@ pytest.importorskip("gradio")
 from gradio_client import Client
 from gradio_client.exceptions import AppError, ValidationError
 
-from test_classroom import TINY, server  # noqa: F401  (the same app, a server of this module's own)
+from test_classroom import LAB_OPTIONS, TINY  # noqa: F401  (the same app's limits: a server of this module's own)
 
 from charrnn.inside import MAX_PASSAGE
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_views_before_any_model_say_so(server):  # noqa: F811 (the fixture imported above)
+def test_views_before_any_model_say_so(server):
     url, _ = server
     c = Client(url, verbose=False)
     for call in (lambda: c.predict("the", 1.0, api_name="/next_chars"),
@@ -32,7 +32,7 @@ def test_views_before_any_model_say_so(server):  # noqa: F811 (the fixture impor
 
 
 @pytest.mark.parametrize("model", ["scratch-lstm", "concise-gru"])
-def test_the_three_views_of_a_run_mid_training(server, model):  # noqa: F811 (the fixture imported above)
+def test_the_three_views_of_a_run_mid_training(server, model):
     url, lab = server
     c = Client(url, verbose=False)
     layers = 2 if model.startswith("concise") else 1
@@ -75,7 +75,7 @@ def test_the_three_views_of_a_run_mid_training(server, model):  # noqa: F811 (th
     c.close()
 
 
-def test_stacking_layers_is_for_concise_models(server):  # noqa: F811 (the fixture imported above)
+def test_stacking_layers_is_for_concise_models(server):
     url, _ = server
     c = Client(url, verbose=False)
     with pytest.raises(ValidationError, match="num_layers=2 is not allowed: 1 for model scratch-gru"):

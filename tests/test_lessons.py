@@ -24,6 +24,7 @@ def curve(settings: dict, corpus) -> tuple[list[float], str]:
     return [e.perplexity for e in events if isinstance(e, EpochEnd)], events[-1].status
 
 
+@pytest.mark.slow  # two lesson runs on the chapter's corpus and model (12 s)
 def test_clipping_lesson_falls_with_clipping_and_explodes_without(jaychou_10k):
     vocab = len(jaychou_10k.vocab)
     clipped, status = curve(LESSONS["clipping"].runs[0], jaychou_10k)
@@ -33,6 +34,7 @@ def test_clipping_lesson_falls_with_clipping_and_explodes_without(jaychou_10k):
     assert status == "diverged" or max(unclipped) > 1e6, (status, unclipped)
 
 
+@pytest.mark.slow  # two lesson runs on the chapter's corpus and model (14 s)
 def test_lr_lesson_too_large_stays_above_guessing_and_right_falls(jaychou_10k):
     vocab = len(jaychou_10k.vocab)
     large, _ = curve(LESSONS["lr"].runs[0], jaychou_10k)
@@ -49,6 +51,7 @@ def test_every_lesson_makes_two_runs_from_the_chapters_settings(key):
         assert TrainConfig(**settings).problems() == {}
 
 
+@pytest.mark.slow  # two lesson runs on the chapter's corpus and model, RNN and GRU (13 s)
 def test_gates_lesson_the_grus_gradient_reaches_further_back(jaychou_10k):
     """After the lesson's 10 epochs, the share of the last step's gradient that reaches step 1: measured 4e-16
     for the plain RNN and 1.7e-9 for the GRU (bench/lessons.py); the caption says "about 1e-16" and "some ten

@@ -2,11 +2,11 @@
 characters of the lyrics, with the book's settings (consecutive sampling, h 256, 35 steps, batch 32, SGD lr
 100, θ 0.01, samples every 40 epochs).
 
-The book prints one unseeded run each (CHAPTER.md, "The next sections"): the GRU ends at 1.82 (1.44 with the
-older formula), the LSTM at 4.27 (4.07 in the MXNet original), so a reproduction is held to that range, "or
-better". charrnn ends at 1.779 (GRU) and 4.041 (LSTM), the same to four digits with 1, 2 and 4 threads
-(README "Results"). Another CPU, BLAS or a GPU sums float32 in another order and sends the 1,280 SGD steps
-down a slightly different trajectory (the chapter's RNN moved 2.2% that way, see test_chapter_setups.py); the
+The book prints one unseeded run each (6.7 GRU, 6.8 LSTM; docs/results.md's second table): the GRU ends at 1.82
+(1.44 with the older formula), the LSTM at 4.27 (4.07 in the MXNet original), so a reproduction is held to that
+range, "or better". charrnn ends at 1.779 (GRU) and 4.041 (LSTM), the same to four digits with 1, 2 and 4 threads
+(docs/results.md). Another CPU, BLAS or a GPU sums float32 in another order and sends the 1,280 SGD steps
+down a slightly different trajectory (the chapter's RNN moved about 2% that way, see test_chapter_setups.py); the
 bounds, 1.9 and 4.4, are the top of the book's range plus about that much and a little more. A run that stops
 learning, or a gate wired wrong, ends far above (epoch 1 scores about 1,000).
 """

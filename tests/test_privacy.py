@@ -6,19 +6,16 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import wait_for
+from conftest import serve_app, wait_for
 import requests
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 pytest.importorskip("gradio")
 from gradio_client import Client, handle_file
 
-from demo import app
-
 from charrnn.checkpoint import load_checkpoint
 from charrnn.corpus import text_identity
 from charrnn.files import Caps, DiskQuota, QuotaError, SessionFiles
-from charrnn.lab import Lab
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,13 +26,11 @@ TINY = dict(corpus="upload", max_chars=0, num_hiddens=16, batch_size=4, num_step
 
 
 @pytest.fixture
-def served(tmp_path):
-    lab = Lab(max_runs=2, caps=Caps(session_files=3, session_bytes=50 * 2**20, server_bytes=400 * 2**20))
-    demo = app.build_app(lab)
-    _, url, _ = app.launch(demo, prevent_thread_lock=True, quiet=True)
-    yield url, lab
-    demo.close()
-    lab.shutdown()
+def served():
+    """A server of each test's own (conftest.py's ``serve_app``): its disk quota counts only that test's files."""
+    with serve_app(max_runs=2, caps=Caps(session_files=3, session_bytes=50 * 2**20,
+                                         server_bytes=400 * 2**20)) as app_served:
+        yield app_served
 
 
 def fetch(url: str, path: str) -> requests.Response:

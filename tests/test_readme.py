@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
 import shlex
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, subprocess_env
+from conftest import REPO, serve_app, subprocess_env
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 TEXT = "\n".join(path.read_text(encoding="utf-8") for path in DOCS)  # README.md and docs/*.md together
@@ -65,6 +64,7 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow  # the snippet trains the chapter's model 100 epochs, then resumes it to 150 (a minute)
 def test_library_snippet_runs(jaychou_zip, in_tmp):
     code = block_with("trainer.save(")
     out = io.StringIO()
@@ -92,23 +92,14 @@ def test_inside_snippet_runs(jaychou_zip, in_tmp):
     assert len(norms) == 4 and all(n >= 0 for n in norms)
 
 
+@pytest.mark.slow  # the example trains the chapter's model 100 epochs through the page (40-50 s)
 def test_api_example_runs_as_written(jaychou_zip, monkeypatch):
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from demo import app
-    from charrnn.lab import Lab
-
-    lab = Lab(max_runs=2)
-    demo = app.build_app(lab)
-    _, url, _ = app.launch(demo, prevent_thread_lock=True, quiet=True)
-    try:
+    with serve_app(max_runs=2) as served:
         code = block_with("gradio_client")
         assert 'Client("http://127.0.0.1:7860/")' in code
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            exec(compile(code.replace("http://127.0.0.1:7860/", url), "docs/api.md (API)", "exec"), {})
-    finally:
-        demo.close()
-        lab.shutdown()
+            exec(compile(code.replace("http://127.0.0.1:7860/", served.url), "docs/api.md (API)", "exec"), {})
     lines = out.getvalue().splitlines()
     epochs = [int(line.split()[0]) for line in lines if re.match(r"^\d+ ", line)]
     assert epochs and epochs == sorted(epochs) and epochs[-1] == 100
@@ -116,6 +107,7 @@ def test_api_example_runs_as_written(jaychou_zip, monkeypatch):
     assert lines[-1].startswith("('分开") and "written by run #1" in lines[-1]
 
 
+@pytest.mark.slow  # every CLI line of the docs, each a fresh interpreter on the chapter's model (20 s)
 def test_cli_lines_run(jaychou_zip, timemachine_txt, tmp_path):
     env = subprocess_env(CHARRNN_CHECKPOINT_DIR=str(tmp_path / "checkpoints"), PYTHONPATH=str(REPO))
     saved = None
