@@ -11,7 +11,6 @@ import contextlib
 import os
 import random
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,12 +243,6 @@ def serve_app(**lab_options: Any) -> Iterator[Served]:
         demo = app.build_app(lab)
         stack.callback(demo.close)  # the page's server goes first, then the lab
         _, url, _ = app.launch(demo, prevent_thread_lock=True, quiet=True, server_port=None)
-        # Start-up done before the first request: a /train sent while build_app's prewarm thread still imports
-        # torch._dynamo was lost now and then on 2026-12-04 (never queued, its stream silent; CPython 3.11 printed
-        # "AST constructor recursion depth mismatch"), and the test hung. Reported; remove once demo/app.py fixes it.
-        for thread in threading.enumerate():
-            if thread.name == "charrnn-prewarm":
-                thread.join(timeout=120)
         yield Served(url, lab, demo)
 
 
