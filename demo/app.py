@@ -237,16 +237,14 @@ def _prewarm(freeze_heap: bool = False) -> None:
 
 
 def launch(demo: gr.Blocks, **kwargs: Any):
-
     """Serve on $GRADIO_SERVER_NAME:$GRADIO_SERVER_PORT (Gradio's defaults: 127.0.0.1:7860).
 
     Nothing of the project's folders is served (no ``allowed_paths``): a session's files reach it only
     through its own downloads, and every session's files are deleted when the server stops.
     """
-    gradio_costs.cut()  # Gradio's costs that a class pays many times over (see there)
     atexit.register(demo.lab.shutdown)
     demo.queue(max_size=256)
-    gradio_costs.quiet_queue(demo._queue)
+    gradio_costs.quiet_queue(demo._queue)  # its wait for work: woken by work, not every millisecond
     kwargs.setdefault("max_threads", MAX_STREAMS)
     return demo.launch(max_file_size=MAX_UPLOAD, css=styles.CSS, theme=gr.themes.Soft(), **kwargs)
 

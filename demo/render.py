@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 
 from charrnn.lab import RunView
-from demo.gradio_costs import Sealed
 from demo.languages import in_language
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
@@ -298,10 +297,10 @@ def compact_json(data: Any) -> str:
     return orjson.dumps(data).decode()
 
 
-def chart(figure: dict[str, Any]) -> Sealed:
-    """A plotly figure as ``gr.Plot`` sends it to the browser (its JSON; no plotly objects built). Sealed: made
-    once and never changed, so that every page showing it shares it (see ``demo.gradio_costs``)."""
-    return Sealed(type="plotly", plot=compact_json(figure))
+def chart(figure: dict[str, Any]) -> dict[str, str]:
+    """A plotly figure as ``gr.Plot`` sends it to the browser (its JSON; no plotly objects built), made once and
+    never changed afterwards, so that every page showing it is sent the same one."""
+    return {"type": "plotly", "plot": compact_json(figure)}
 
 
 def texts(view: RunView | None, lang: str = "both") -> tuple[str, str, str, dict[str, Any]]:

@@ -14,7 +14,6 @@ import time
 from anyio import to_thread  # its threads end after 10 s idle (asyncio's pool keeps them)
 
 from demo import render
-from demo.gradio_costs import Sealed
 from demo.page_state import PerSession
 from charrnn.runs import Run
 from charrnn.sessions import Session
@@ -75,8 +74,8 @@ def outputs(session: Session, focus: Run | None = None, style: render.Style | No
     style and language of the session's own page unless given: a watcher's page has its own).
 
     The values are as Gradio sends them (events that show them are wired with ``postprocess=False``), so
-    that the same tuple goes to every page showing the same thing, with no work per page; its dicts are
-    ``Sealed`` (never changed once made), so that Gradio walks them and diffs them once for all those pages.
+    that the same tuple goes to every page showing the same thing, with no work per page; nothing in it is
+    changed once made.
     """
     view_of = renders_of(session)
     style, lang = style or view_of.style, lang or view_of.lang
@@ -90,7 +89,7 @@ def outputs(session: Session, focus: Run | None = None, style: render.Style | No
     status, latest, history, progress = render.texts(view, lang)
     if view is not None and view.caption:  # a lesson: its runs' lyrics side by side
         latest = render.side_by_side([r.view() for r in runs if r.caption == view.caption][-2:])
-    out = (inspect.cleandoc(status), ppl, grad, latest, history, Sealed(progress))
+    out = (inspect.cleandoc(status), ppl, grad, latest, history, progress)
     view_of.keep(what, out)
     return out
 
