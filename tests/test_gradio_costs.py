@@ -52,6 +52,21 @@ def run_child(code: str, **env: str) -> tuple[dict, str]:
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
+def test_importing_and_building_the_app_changes_nothing_in_gradio():
+    """Only ``launch()`` applies a cut: importing demo.app and building the page leave Gradio as published."""
+    out, _ = run_child("""
+import asyncio, json
+import gradio.queueing
+from demo import app
+from charrnn.lab import Lab
+demo = app.build_app(Lab(max_runs=1))
+demo.queue()
+print(json.dumps({"asyncio": gradio.queueing.asyncio is asyncio, "wait": type(demo._queue.sleep_when_free).__name__}))
+demo.lab.shutdown()
+""")
+    assert out == {"asyncio": True, "wait": "float"}
+
+
 @pytest.mark.slow  # a fresh interpreter builds and serves the app (10 s)
 def test_an_unknown_gradio_release_starts_without_cuts_and_warns_once():
     out, log = run_child(UNKNOWN_VERSION)
