@@ -34,7 +34,8 @@ def _one(value: Any) -> str:
 
 
 # ?preset=scratch-consecutive&lr=50&clip=off&epochs=120: a preset first, then any setting by its name.
-LINK_IGNORED = ("lesson", "lang", "class", "mode", "__theme")  # parameters the app reads itself
+LINK_IGNORED = ("lesson", "lang", "class", "mode")  # parameters the app reads itself (a banner lists them)
+GRADIO_OWN = ("__theme",)  # Gradio's own (?__theme=dark): ignored here and not offered to the page's users
 NOT_FROM_LINK = ("corpus_file", "resume")                      # a file, or a checkpoint, cannot come with a link
 LINK_NAMES: tuple[str, ...] = tuple(n for n in NAMES if n not in NOT_FROM_LINK)
 TRUE_WORDS = ("on", "true", "yes", "1")
@@ -99,7 +100,7 @@ def _base(params: Mapping[str, str], problems: dict[str, str]) -> dict[str, Any]
             base = complete(preset_form(name))
         else:
             problems["preset"] = f"preset={params['preset']!r} is not allowed: choose one of {', '.join(PRESETS)}"
-    unknown = [k for k in params if k != "preset" and k not in LINK_IGNORED and k not in BY_NAME]
+    unknown = [k for k in params if k != "preset" and k not in LINK_IGNORED + GRADIO_OWN and k not in BY_NAME]
     for name in NOT_FROM_LINK:
         if name in params:
             problems[name] = (f"{name} cannot come from a link: "
@@ -141,8 +142,8 @@ def from_query(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str
     ``preset`` (a name of PRESETS) is applied first, then every setting the link names, read as its kind and
     checked by the form's rules; a value that is not allowed keeps the default (or the preset's value) and
     gets the form's message. ``clip=off`` turns clipping off, ``clip=<number>`` turns it on with that θ.
-    Problems that belong to no setting are under "preset" and "link". lesson, lang, class, mode and
-    __theme are the app's and are ignored here; corpus_file and resume cannot come from a link.
+    Problems that belong to no setting are under "preset" and "link". lesson, lang, class and mode are the
+    app's and Gradio's __theme is Gradio's: ignored here; corpus_file and resume cannot come from a link.
     """
     params = {str(k): _one(v) for k, v in params.items()}
     problems: dict[str, str] = {}
