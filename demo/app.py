@@ -29,6 +29,7 @@ from demo import layout  # noqa: E402
 from demo import renders  # noqa: E402
 from demo import styles  # noqa: E402
 from demo import training  # noqa: E402
+from demo import values  # noqa: E402
 from demo.checkpoints import Checkpoints  # noqa: E402
 from demo.classroom import Classroom  # noqa: E402
 from demo.inside import Inside  # noqa: E402
@@ -99,10 +100,11 @@ def train_events(page: layout.Page, train: training.Training) -> None:
     """Train, Stop, "stop it and train the new settings", and Clear (``/train``, ``/stop``, ``/clear``)."""
     side = page.sidebar
     notes, streamed = [side.note, side.restart], after_stream(page, train)
-    # events that stream a run send its outputs as Gradio sends them (renders.outputs): postprocess=False
+    # events that stream a run send its outputs as Gradio sends them (renders.outputs): postprocess=False; they
+    # read the settings as they came (preprocess=False), each by the form's rules, which name it when it is wrong
     start = dict(fn=train.on_train, inputs_kwargs=side.settings, outputs=page.run.outputs,
                  validator=train.validate_train, concurrency_limit=None, show_progress="hidden",
-                 trigger_mode="multiple", postprocess=False)
+                 trigger_mode="multiple", preprocess=False, postprocess=False)
     clock = dict(inputs_kwargs={"pressed_at": side.clock}, js="() => Date.now()")  # the browser's time
     # "multiple": a Train pressed while a run streams reaches the server, which says to stop first
     side.train.click(train.on_press, outputs=notes, **clock, trigger_mode="multiple",
@@ -122,13 +124,14 @@ def lesson_events(page: layout.Page, room: Classroom, train: training.Training) 
                      api_visibility="private").then(
             room.lesson_handler(key), inputs_kwargs={"epochs": page.sidebar.settings["epochs"]},
             outputs=page.run.outputs, api_name=f"lesson_{key}", concurrency_limit=None, show_progress="hidden",
-            postprocess=False).then(**after_stream(page, train))
+            postprocess=False, validator=values.lesson_epochs).then(**after_stream(page, train))
 
 
 def write_events(page: layout.Page, write: Writing) -> None:
     """Write with the current model (``/generate``, streaming the text as it grows)."""
     w = page.write
-    w.write.click(write.on_write, w.inputs, [w.written, w.note], api_name="generate",
+    # preprocess=False: the values as they came, for demo.rules's one rule (a number box would round 0.5 to 0)
+    w.write.click(write.on_write, w.inputs, [w.written, w.note], api_name="generate", preprocess=False,
                   validator=write.validate_write, concurrency_limit=None, show_progress="minimal")
 
 
@@ -186,7 +189,7 @@ def checkpoint_events(page: layout.Page, files: Checkpoints) -> None:
 def gpu_events(page: layout.Page) -> None:
     """The GPU trial (``/gpu_trial``) on the current settings; one at a time."""
     page.gpu.run.click(gpu.handler(), inputs_kwargs=page.sidebar.settings, outputs=page.gpu.note,
-                       api_name="gpu_trial", concurrency_limit=1)
+                       api_name="gpu_trial", concurrency_limit=1, preprocess=False)  # the form's rules, as /train
 
 
 def page_events(demo: gr.Blocks, page: layout.Page, room: Classroom, lab: Lab) -> None:

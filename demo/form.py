@@ -19,7 +19,7 @@ from charrnn.threads import one_thread
 # The form's names as its callers use them (``form.NAMES``, ``form.to_query``...): one door to its parts.
 from demo.languages import LANGS  # noqa: F401
 from demo.links import LINK_NAMES, from_query, lang_of, to_query  # noqa: F401
-from demo.rules import config_to_form, form_to_config, parse_prefixes, preset_form  # noqa: F401
+from demo.rules import config_to_form, file_path, form_to_config, parse_prefixes, preset_form  # noqa: F401
 from demo.settings import BY_NAME, DEFAULTS, NAMES, PAGE_PRED_PERIOD, SETTINGS, Setting, choice_labels, complete  # noqa: F401
 
 

@@ -11,15 +11,16 @@ from typing import Any
 
 import gradio as gr
 
-from demo import render
+from demo import render, rules, values
 from charrnn import inside
-from charrnn.generate import PrefixError
+from charrnn.generate import MAX_PREFIX, PrefixError
 from charrnn.lab import Lab, Session
 from charrnn.threads import one_thread
 
 PAGE_PASSAGE = 400   # characters the page's hidden-unit view reads (the API: charrnn.inside.MAX_PASSAGE)
 PASSAGE = 60         # characters of the training text shown when no passage is typed
 HEAT_UNITS = 24      # rows of the heatmap: the units that move most over the passage
+MAX_TOP_UNITS = 4096  # the API's ``top``: the most hidden units a charrnn model has (TrainConfig.problems)
 NO_MODEL = "No model yet: press Train, or upload a checkpoint · 还没有模型：先训练，或上传检查点"
 
 
@@ -46,9 +47,11 @@ class Inside:
     # ------------------------------------------------------------ the next character
     def next_chars(self, prefix: str = "分开", temperature: float = 1.0, request: gr.Request = None) -> dict[str, Any]:
         """The API's ``/next_chars``: the ten likeliest next characters after ``prefix`` at ``temperature``."""
+        prefix = values.read_text("prefix", prefix, MAX_PREFIX)
+        temperature = values.read("temperature", temperature, low=0, high=100, means="0 = greedy")
         model, vocab, source = self._model(request)
         try:
-            view = inside.next_chars(model, vocab, prefix or "", float(temperature))
+            view = inside.next_chars(model, vocab, prefix, float(temperature))
         except (PrefixError, ValueError) as e:
             raise gr.Error(str(e)) from None
         return {**view.as_dict(), "model": source}
@@ -70,14 +73,16 @@ class Inside:
     # ------------------------------------------------------------ hidden units
     def hidden_units(self, text: str = "分开", top: int = 32, request: gr.Request = None) -> dict[str, Any]:
         """The API's ``/hidden_units``: the ``top`` units that move most over ``text`` and their values after
-        each character (an LSTM's memory cell too)."""
+        each character (an LSTM's memory cell too); a model with fewer units gives them all."""
+        text = values.read_text("text", text, inside.MAX_PASSAGE)
+        top = values.read("top", top, whole=True, low=1, high=MAX_TOP_UNITS)
         model, vocab, source = self._model(request)
         one_thread()
         try:
-            view = inside.hidden_units(model, vocab, text or "")
+            view = inside.hidden_units(model, vocab, text)
         except (PrefixError, ValueError) as e:
-            raise gr.Error(str(e)) from None
-        units = view.top_units[:max(1, min(int(top or 32), len(view.top_units)))]
+            raise gr.Error(f"text: {e}") from None
+        units = view.top_units[:top]
         pick = lambda rows: [[round(row[u], 4) for u in units] for row in rows]  # noqa: E731
         return {"text": view.text, "units": units, "hidden": pick(view.hidden),
                 "cell": pick(view.cell) if view.cell is not None else None, "model": source}
@@ -105,9 +110,12 @@ class Inside:
         cell = which == "cell" and view.cell is not None
         data, units, h = view.as_dict(), view.top_units[:HEAT_UNITS], len(view.hidden[0])
         figure = render.chart(render.hidden_units_figure(data, units, cell))
-        chosen = units[0] if unit is None or unit < 0 else int(unit)
-        if not 0 <= chosen < h:
-            return text, figure, "", f"✗ unit={unit:g} is not allowed: 0 to {h - 1}, or −1 for the most active"
+        unit = -1 if unit is None else unit  # an empty box: the most active, as −1
+        problem = rules.problem(rules.number, "unit", unit, whole=True, low=-1, high=h - 1,
+                                means="−1 = the most active")
+        if problem:
+            return text, figure, "", f"✗ {problem}"
+        chosen = units[0] if unit < 0 else int(unit)
         note = (f"{len(view.text)} characters · {h} units{' with memory cells' if view.cell else ''} · rows: the "
                 f"{len(units)} that move most · from {source}")
         if which == "cell" and view.cell is None:

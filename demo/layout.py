@@ -279,14 +279,15 @@ def write_panel(tr: Texts) -> WritePanel:
     with tr(gr.Accordion(t := "用模型写作 · Write with the model", open=True), t, "label"):
         with gr.Row():
             prefix = tr(gr.Textbox("分开", label=(t := "前缀 · prefix"), scale=2), t, "label")
-            length = tr(gr.Number(100, precision=0, label=(t := "长度 · length"), scale=1), t, "label")
+            # numbers keep what was typed, as the settings do: 0.5 is refused (demo.writing.RULES), not rounded
+            length = tr(gr.Number(100, step=1, label=(t := "长度 · length"), scale=1), t, "label")
             decoding = gr.Radio([("贪心 · greedy", "greedy"), ("采样 · sample", "sample")],
                                 value="sample", label="解码 · decoding", scale=2)
         with gr.Row():
             temperature = tr(gr.Slider(0.05, 2.0, value=0.8, step=0.05, label=(t := "温度 · temperature")),
                              t, "label")
-            top_k = gr.Number(0, precision=0, label="top-k (0 = all)")
-            seed = tr(gr.Number(0, precision=0, label=(t := "种子 · seed (0 = random)")), t, "label")
+            top_k = gr.Number(0, step=1, label="top-k (0 = all)")
+            seed = tr(gr.Number(0, step=1, label=(t := "种子 · seed (0 = random)")), t, "label")
         write = tr(gr.Button(t := "写 · Write", variant="primary"), t)
         written = tr(gr.Textbox(label=(t := "模型写的 · written"), lines=4, elem_id="written", interactive=False),
                      t, "label")
@@ -309,7 +310,7 @@ def inside_panel(tr: Texts) -> InsidePanel:
                 h_text = tr(gr.Textbox("", lines=3, label=(t := "一段文字（空：训练文本的开头）· a passage (empty: the "
                                                                 "start of the training text)")), t, "label")
                 with gr.Row():
-                    h_unit = tr(gr.Number(-1, precision=0, label=(t := "单元 · unit (−1: the most active)")),
+                    h_unit = tr(gr.Number(-1, step=1, label=(t := "单元 · unit (−1: the most active)")),
                                 t, "label")
                     h_which = tr(gr.Radio([("隐状态 H · hidden state H", "hidden"),
                                            ("记忆细胞 C · memory cell C (LSTM)", "cell")], value="hidden",

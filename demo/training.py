@@ -19,6 +19,7 @@ from demo import form
 from demo.page_state import PerSession
 from demo.renders import outputs
 from demo.streams import follow
+from demo.values import read
 from charrnn.config import ConfigError
 from charrnn.corpus import CorpusError
 from charrnn.files import QuotaError
@@ -64,7 +65,7 @@ class Training:
         pending = session.request_train()  # the press (on_press), or an API call's request
         if values.get("corpus") == "upload" and values.get("corpus_file"):
             try:
-                hold_upload(session, values["corpus_file"])
+                hold_upload(session, form.file_path(values["corpus_file"]))
             except (QuotaError, OSError) as e:
                 session.drop_request(pending)
                 return [gr.validate(n != "corpus_file", str(e)) for n in form.NAMES]
@@ -123,7 +124,8 @@ class Training:
 
         ``pressed_at``: the browser's clock (ms) when Stop was pressed; API clients leave it out.
         """
-        stopped = self.session(request).stop(timeout=1.0, pressed_at=pressed_at or None)
+        pressed_at = read("pressed_at", pressed_at, low=0) if pressed_at else None  # the browser's clock, in ms
+        stopped = self.session(request).stop(timeout=1.0, pressed_at=pressed_at)
         if stopped is None:
             text = "Nothing is training · 没有正在进行的训练"
         elif isinstance(stopped, Run):

@@ -7,8 +7,13 @@ import gradio as gr
 
 from charrnn import generate as gen
 from charrnn.lab import Lab
+from demo import rules, values
 
 WRITE_EVERY = 3.0  # seconds between two writes of one page watching a class
+# What /generate allows (the write panel's widgets: demo.layout.write_panel); demo.rules.number reads them.
+RULES = dict(length=dict(whole=True, low=1, high=2000), temperature=dict(low=0.05, high=2.0),
+             top_k=dict(whole=True, low=0, means="0 = all"), seed=dict(whole=True, low=0, high=2**63 - 1,
+                                                                      means="0 = random"))
 
 
 class Writing:
@@ -17,13 +22,15 @@ class Writing:
 
     @staticmethod
     def validate_write(prefix, length, decoding, temperature, top_k, seed) -> list:
-        ok = bool(prefix) and len(prefix) <= gen.MAX_PREFIX
-        whole = [v is None or float(v).is_integer() for v in (length, top_k, seed)]
-        return [gr.validate(ok, "" if ok else f"type 1 to {gen.MAX_PREFIX:,} characters"),
-                gr.validate(whole[0] and length is not None and 1 <= length <= 2000, "a whole number from 1 to 2000"),
-                gr.validate(True, ""), gr.validate(True, ""),
-                gr.validate(whole[1] and (top_k is None or top_k >= 0), "a whole number: 0 (all) or more"),
-                gr.validate(whole[2], "a whole number")]
+        """Every field by demo.rules's one rule (the event sends the values as they came: no rounding)."""
+        text = rules.problem(rules.text, "prefix", prefix, gen.MAX_PREFIX)
+        choice = decoding in ("greedy", "sample")
+        return [gr.validate(text is None, text or ""), values.field("length", length, **RULES["length"]),
+                gr.validate(choice, "" if choice else f"decoding 须为 greedy 或 sample · decoding={decoding!r} is "
+                                                      "not allowed: greedy or sample"),
+                values.field("temperature", temperature, **RULES["temperature"]),
+                values.field("top_k", 0 if top_k is None else top_k, **RULES["top_k"]),
+                values.field("seed", seed, **RULES["seed"])]
 
     def on_write(self, prefix, length, decoding, temperature, top_k, seed, request: gr.Request):
         """Write with the current model (mid-training too), streaming the text as it grows.
@@ -54,9 +61,13 @@ class Writing:
             raise gr.Error("No model yet: press Train, or upload a checkpoint · 还没有模型")
         model, vocab, source = current
         sample = decoding == "sample"
+        length, temperature, seed = (values.read(n, v, **RULES[n]) for n, v in
+                                     (("length", length), ("temperature", temperature), ("seed", seed)))
+        top_k = values.read("top_k", 0 if top_k is None else top_k, **RULES["top_k"])
         try:
-            chars = gen.stream(model, vocab, prefix or "", int(length or 0), float(temperature) if sample else 0.0,
-                               int(top_k) if sample and top_k else None, int(seed) if sample and seed else None)
+            chars = gen.stream(model, vocab, values.read_text("prefix", prefix, gen.MAX_PREFIX), length,
+                               temperature if sample else 0.0, top_k if sample and top_k else None,
+                               seed if sample and seed else None)
         except (gen.PrefixError, ValueError) as e:
             yield "", f"✗ {e}"
             return
@@ -67,3 +78,4 @@ class Writing:
                 last = time.monotonic()
                 yield text, note
         yield text, note
+

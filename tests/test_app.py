@@ -327,9 +327,9 @@ def test_load_checkpoint_without_a_file_says_what_to_send(server):
 
 
 @pytest.mark.parametrize("changes, field, words", [
-    (dict(seed=0.5), "seed", "seed=0.5 is not allowed: an integer"),
-    (dict(pred_len=0.5), "pred_len", "pred_len=0.5 is not allowed: an integer"),
-    (dict(epochs=2.5), "epochs", "epochs=2.5 is not allowed: an integer"),
+    (dict(seed=0.5), "seed", "seed=0.5 is not allowed: a whole number"),
+    (dict(pred_len=0.5), "pred_len", "pred_len=0.5 is not allowed: a whole number"),
+    (dict(epochs=2.5), "epochs", "epochs=2.5 is not allowed: a whole number"),
     (dict(prefixes="t" * 1001), "prefixes", "each at most 1000 characters"),
 ])
 def test_fractions_and_long_prefixes_are_refused_like_other_settings(server, changes, field, words):
