@@ -19,6 +19,9 @@ from .scheduler import Scheduler
 from .train import End, EpochEnd, Event, Sample, Trainer
 
 SNAPSHOT_FRESH = 1.0  # seconds for which one copy of a run's weights serves every reader (writing, the views)
+PACE_WINDOW = 20     # recent epochs a run's pace reads at least (the mean of 20 noisy epochs: a few % off),
+#                      and at most half of those trained with its thread count, the longer the steadier
+PACE_OUTLIER = 3.0   # an epoch counts at most this many times the window's median (a one-off stall)
 PROBE_ROWS = 8        # windows of the minibatch the gradients-through-time view watches (a quarter of the
 #                       chapter's 32: the curve's shape is the same, the cost to the training run a quarter)
 
@@ -81,7 +84,8 @@ class Run:
         self.samples: list[Sample] = []
         self.version = 0
         self._work = None
-        self._costs: list[float] = []  # thread-seconds of each epoch trained here
+        self._costs: list[tuple[float, int]] = []  # (thread-seconds, threads) of each epoch trained here
+        self._busy = 0.0               # thread-seconds trained since the last epoch ended
         self._started: float | None = None
         self._ended_at: float | None = None
         self._inside_lock = threading.Lock()
@@ -115,9 +119,12 @@ class Run:
                 self._started = time.monotonic()
             self._work = trainer.work(self.stop_event)
         threads = torch.get_num_threads()
-        deadline = time.perf_counter() + seconds
+        mark = time.perf_counter()
+        deadline = mark + seconds
         try:
             for events in self._work:
+                now = time.perf_counter()  # what an epoch costs: the time of its minibatches, samples and steps
+                self._busy, mark = self._busy + (now - mark) * threads, now
                 if events:
                     self._record(events, threads)
                     if isinstance(events[-1], End):
@@ -137,7 +144,8 @@ class Run:
             for ev in events:
                 if isinstance(ev, EpochEnd):
                     self.history.append(ev)
-                    self._costs.append(ev.seconds * threads)
+                    self._costs.append((self._busy, threads))
+                    self._busy = 0.0
                 elif isinstance(ev, Sample):
                     self.samples.append(ev)
                 elif isinstance(ev, End):
@@ -168,13 +176,13 @@ class Run:
             self.version += 1
 
     def work_left(self) -> float | None:
-        """Thread-seconds of training still to do, from the pace of its recent epochs (None before the first)."""
+        """Thread-seconds of training still to do: the epochs left at the run's pace (``pace``), less what the
+        current epoch has had, so that the estimate counts down within a long epoch (None before the first)."""
         with self._lock:
             if not self._costs:
                 return None
-            recent = self._costs[-10:]
             left = max(self.config.epochs - (self.history[-1].epoch if self.history else 0), 0)
-        return left * sum(recent) / len(recent)
+            return max(left * pace(self._costs) - self._busy, 0.0) if left else 0.0
 
     def cancel(self) -> None:
         """The server is going away: end now, whatever the state."""
@@ -249,3 +257,19 @@ class Run:
                 vocab_size=self.vocab_size, device=self.device,
                 elapsed=(now - self._started) if self._started else 0.0, version=self.version, eta=eta,
                 note=self.note, caption=self.caption, running_runs=self._scheduler.running)
+
+
+def pace(costs: list[tuple[float, int]]) -> float:
+    """Thread-seconds an epoch costs, from a run's epochs so far (``costs``: (thread-seconds, threads) in order;
+    at least one). Its epochs with the thread count of the last (two threads are not twice as fast as one: a
+    run that other runs joined or left trains at another pace), once there are 3; without the first of them
+    (the run's warm-up, or an epoch begun at the other count) once there are others; the last ``PACE_WINDOW``
+    of them, or half of them if more;
+    each counted at most ``PACE_OUTLIER`` times their median; and their mean, not their median, since the time
+    left is a sum of epochs."""
+    same = [c for c, t in costs if t == costs[-1][1]]
+    mine = same if len(same) >= 3 else [c for c, _ in costs]
+    mine = mine[1:] if len(mine) > 1 else mine
+    recent = mine[-max(PACE_WINDOW, len(mine) // 2):]
+    cap = PACE_OUTLIER * sorted(recent)[len(recent) // 2]
+    return sum(min(c, cap) for c in recent) / len(recent)
