@@ -142,11 +142,17 @@ def inside_events(page: layout.Page, look: Inside) -> None:
     n = page.inside
     quiet = dict(api_visibility="private", concurrency_limit=None, show_progress="hidden")
     bars_in, bars_out = [n.n_prefix, n.n_temperature], [n.n_bars, n.n_note]
-    n.n_prefix.input(look.on_next, bars_in, bars_out, trigger_mode="always_last", **quiet)
+    # typing: the bars' submit, once the typing pauses (layout.NEXT_JS); Enter at once
+    for typed in (n.n_bars.submit, n.n_prefix.submit):
+        typed(look.on_next, bars_in, bars_out, trigger_mode="always_last", **quiet)
     n.n_temperature.change(look.on_next, bars_in, bars_out, trigger_mode="always_last", **quiet)
-    n.n_tab.select(look.on_next, bars_in, bars_out, **quiet)
-    n.box.expand(look.on_next, bars_in, bars_out, **quiet)
     n.n_bars.click(look.on_pick, bars_in, [n.n_prefix, *bars_out], **quiet)
+    # while the panel is open the bars follow the model (the next epoch, or the first model there is)
+    for shown in (n.n_tab.select, n.box.expand):
+        shown(lambda: gr.Timer(active=True), None, n.n_timer, **quiet).then(look.on_next, bars_in, bars_out, **quiet)
+    for hidden in (n.h_tab.select, n.g_tab.select, n.box.collapse):
+        hidden(lambda: gr.Timer(active=False), None, n.n_timer, **quiet)
+    n.n_timer.tick(look.on_tick, [*bars_in, n.n_note], bars_out, **quiet)
     # their charts are render.chart's payloads, as Gradio sends them
     n.h_show.click(look.on_hidden, [n.h_text, n.h_unit, n.h_which], [n.h_text, n.h_plot, n.h_unit_text, n.h_note],
                    postprocess=False, **quiet)

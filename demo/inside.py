@@ -64,6 +64,12 @@ class Inside:
             return render.next_chars_html(None), f"✗ {e.message}"
         return render.next_chars_html(view), f"after «{view['prefix'][-20:]}», from {view['model']}"
 
+    def on_tick(self, prefix: str, temperature: float, note: str, request: gr.Request) -> tuple[Any, Any]:
+        """The panel is open (its timer): new bars when what they show changed (the training model's next epoch,
+        a first model where there was none); nothing is sent otherwise."""
+        bars, new = self.on_next(prefix, temperature, request)
+        return (gr.skip(), gr.skip()) if new == note else (bars, new)
+
     def on_pick(self, prefix: str, temperature: float, evt: gr.EventData, request: gr.Request) -> tuple[str, str, str]:
         """A bar was clicked: append its character and show what comes after it."""
         char = getattr(evt, "char", None) or ""

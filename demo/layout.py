@@ -23,9 +23,17 @@ PRESET_BUTTONS = (("① 从零开始，随机采样 · scratch · random", "scra
                   ("④ 门控循环单元 GRU，从零开始 · GRU from scratch (6.7)", "scratch-gru"),
                   ("⑤ 长短期记忆 LSTM，从零开始 · LSTM from scratch (6.8)", "scratch-lstm"))
 # The next-character bars send the clicked bar's character (render.next_chars_html); delegated, so it outlives
-# the bars being redrawn.
+# the bars being redrawn. Typing in their prefix asks for new bars once it pauses for NEXT_TYPING_MS (a submit
+# of the bars: one request per pause, not one per key); the listener is the document's, replaced if the bars
+# mount again.
+NEXT_TYPING_MS = 300
 NEXT_JS = ("element.addEventListener('click', (e) => { const b = e.target.closest('.next-bar'); "
-           "if (b) trigger('click', {char: b.dataset.char}); });")
+           "if (b) trigger('click', {char: b.dataset.char}); });"
+           "let wait = null; const typed = (e) => { "
+           "if (!e.target.closest || !e.target.closest('#next-prefix')) return; "
+           f"clearTimeout(wait); wait = setTimeout(() => trigger('submit'), {NEXT_TYPING_MS}); }};"
+           "if (window.charrnnTyped) document.removeEventListener('input', window.charrnnTyped);"
+           "window.charrnnTyped = typed; document.addEventListener('input', typed);")
 # How the settings sit on the page: one tuple per row.
 ROWS = (("corpus",), ("corpus_file",), ("max_chars",), ("model", "sampling"), ("optimizer", "num_layers"),
         ("lr", "epochs"), ("clip", "theta"), ("num_hiddens", "batch_size"), ("num_steps", "seed"), ("prefixes",),
@@ -106,8 +114,9 @@ class InsidePanel:
     n_tab: gr.Tab
     n_prefix: gr.Textbox
     n_temperature: gr.Slider
-    n_bars: gr.HTML
+    n_bars: gr.HTML                        # a submit: the prefix was typed and paused (NEXT_JS)
     n_note: gr.Markdown
+    n_timer: gr.Timer                      # active while the panel is open: the bars follow the training model
     h_tab: gr.Tab
     h_text: gr.Textbox
     h_unit: gr.Number
@@ -300,12 +309,13 @@ def inside_panel(tr: Texts) -> InsidePanel:
         with gr.Tabs():
             with tr(gr.Tab(t := "下一个字 · Next character"), t, "label") as n_tab:
                 with gr.Row():
-                    n_prefix = tr(gr.Textbox("分开", label=(t := "前缀 · prefix (click a bar to write it)"), scale=3),
-                                  t, "label")
+                    n_prefix = tr(gr.Textbox("分开", label=(t := "前缀 · prefix (click a bar to write it)"), scale=3,
+                                             elem_id="next-prefix"), t, "label")
                     n_temperature = tr(gr.Slider(0.0, 3.0, value=1.0, step=0.05, label=(t := "温度 · temperature"),
                                                  scale=2), t, "label")
                 n_bars = gr.HTML(render.next_chars_html(None), js_on_load=NEXT_JS, elem_id="next-chars")
-                n_note = gr.Markdown("")
+                n_note = gr.Markdown("", elem_id="next-note")
+                n_timer = gr.Timer(1.0, active=False)
             with tr(gr.Tab(t := "隐藏单元 · Hidden units"), t, "label") as h_tab:
                 h_text = tr(gr.Textbox("", lines=3, label=(t := "一段文字（空：训练文本的开头）· a passage (empty: the "
                                                                 "start of the training text)")), t, "label")
@@ -326,8 +336,8 @@ def inside_panel(tr: Texts) -> InsidePanel:
                     g_note = gr.Markdown("")
                     g_refresh = tr(gr.Button(t := "刷新 · Refresh", size="sm", scale=0), t)
                 g_timer = gr.Timer(2.0, active=False)
-    return InsidePanel(box, n_tab, n_prefix, n_temperature, n_bars, n_note, h_tab, h_text, h_unit, h_which, h_show,
-                       h_plot, h_unit_text, h_note, g_tab, g_plot, g_note, g_refresh, g_timer)
+    return InsidePanel(box, n_tab, n_prefix, n_temperature, n_bars, n_note, n_timer, h_tab, h_text, h_unit, h_which,
+                       h_show, h_plot, h_unit_text, h_note, g_tab, g_plot, g_note, g_refresh, g_timer)
 
 
 def class_panel(tr: Texts) -> ClassPanel:
