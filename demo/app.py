@@ -189,7 +189,9 @@ def checkpoint_events(page: layout.Page, files: Checkpoints) -> None:
     ck.save.click(files.on_save, None, [ck.saved_file, ck.save_note], api_name="save_checkpoint",
                   concurrency_limit=4)
     ck.upload.upload(files.on_upload_checkpoint, None, [ck.upload_note, *page.sidebar.settings.values()],
-                     api_name="load_checkpoint", inputs_kwargs={"file": ck.upload}, concurrency_limit=4)
+                     api_name="load_checkpoint", inputs_kwargs={"file": ck.upload}, concurrency_limit=4).then(
+        files.on_loaded_prefixes, [page.write.prefix, page.inside.n_prefix],
+        [page.write.prefix, page.inside.n_prefix, page.write.note], api_visibility="private")
 
 
 def gpu_events(page: layout.Page) -> None:

@@ -73,6 +73,21 @@ class Checkpoints:
                f"many more){': upload that text first' if own_text else ''}.")
         return [msg] + [values.get(n, gr.skip()) for n in form.NAMES]
 
+    def on_loaded_prefixes(self, write_prefix: str, next_prefix: str, request: gr.Request) -> tuple:
+        """After a checkpoint is loaded: the Write prefix and the next-character prefix become the checkpoint's
+        own first prefix (words of its text, which its run sampled from) where the model has never seen one of
+        their characters (分开 for a model of The Time Machine), as an upload of a text does for the samples."""
+        ck = self.session(request).loaded
+        first = next((p for p in ck.config.prefixes if p and not ck.vocab.unknown(p)), None) if ck else None
+        if first is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        stale = [not isinstance(p, str) or not p or bool(ck.vocab.unknown(p)) for p in (write_prefix, next_prefix)]
+        if not any(stale):
+            return gr.skip(), gr.skip(), gr.skip()
+        return (*(first if s else gr.skip() for s in stale),
+                f"前缀 · prefix set to “{first}”, a prefix of the checkpoint's text (the model has never seen "
+                "the characters of the one before)")
+
     def on_upload_text(self, path: str | None, prefixes: str, request: gr.Request):
         """Keep the text for this session only; suggest prefixes from it when the current ones do not occur in it."""
         if not path:
