@@ -98,3 +98,24 @@ def test_the_bars_follow_the_model_and_typing(served, browser):  # noqa: F811
     page.screenshot(path=str(ARTIFACTS / "inside-typing.png"), full_page=False)
     button(page, "■ 停止 · Stop").click()
     page.close()
+
+
+def test_a_checkpoint_of_another_text_brings_its_prefix(served, browser, tiny_corpus, tiny_config, tmp_path):  # noqa: F811
+    """Upload a checkpoint of an English text: Write's prefix (分开, which that model has never seen) becomes the
+    checkpoint's own first prefix."""
+    from charrnn import Trainer
+
+    trainer = Trainer(tiny_config(epochs=1, prefixes=["the", "of"]), tiny_corpus)
+    for _ in trainer.run():
+        pass
+    path = trainer.save(str(tmp_path / "english.safetensors"))
+    url, _ = served
+    page = open_page(browser, url)
+    assert page.get_by_label("前缀 · prefix", exact=True).input_value() == "分开"
+    page.get_by_text("检查点 · Checkpoints").click()
+    page.locator("input[type=file]").last.set_input_files(path)
+    page.wait_for_function("""() => [...document.querySelectorAll('input, textarea')]
+        .some(e => e.value === 'the')""", timeout=30_000)
+    assert page.get_by_label("前缀 · prefix", exact=True).input_value() == "the"
+    assert "“the”" in page.locator("body").inner_text()
+    page.close()
