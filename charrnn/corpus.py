@@ -307,8 +307,10 @@ OFFLINE_MODULES = (
 )
 
 
+@functools.lru_cache(maxsize=2)
 def offline_text(modules: Sequence[str] = OFFLINE_MODULES) -> str:
-    """English prose that every Python has: the docstrings of standard-library modules, in a fixed order."""
+    """English prose that every Python has: the docstrings of standard-library modules, in a fixed order
+    (parsed once per process: about a second)."""
     parts: list[str] = []
     for name in modules:
         spec = importlib.util.find_spec(name)

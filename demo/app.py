@@ -54,10 +54,7 @@ def build_app(lab: Lab | None = None, freeze_heap: bool = False) -> gr.Blocks:
     lab = lab or Lab()
     lab.start_reaper()
     heap.PAUSES.watch()
-    # torch's first optimizer imports torch._dynamo (hundreds of modules): before the page serves, since CPython
-    # 3.11 can fail a compile() made in another thread meanwhile ("AST constructor recursion depth mismatch"),
-    # which lost a Train pressed in the server's first seconds.
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    import_optimizer()
     threading.Thread(target=_prewarm, args=(freeze_heap,), name="charrnn-prewarm", daemon=True).start()
     train, room = training.Training(lab), Classroom(lab)
     # Files the app does not track itself (Gradio's own temporary files) go after a day at most.
@@ -220,9 +217,17 @@ def page_events(demo: gr.Blocks, page: layout.Page, room: Classroom, lab: Lab) -
     demo.unload(on_close)
 
 
+def import_optimizer() -> None:
+    """Make one optimizer, which imports what every run's first optimizer imports (torch._dynamo: hundreds of
+    modules). ``build_app`` calls it before the page serves, since CPython 3.11 can fail a compile() made in
+    another thread meanwhile ("AST constructor recursion depth mismatch"), which lost a Train pressed in the
+    server's first seconds."""
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+
+
 def _prewarm(freeze_heap: bool = False) -> None:
     """Before anyone presses Train, so that the first chart point comes quickly: read the default corpus (in the
-    background: it may have to be downloaded), and make an optimizer once (``build_app`` has made one already).
+    background: it may have to be downloaded).
 
     ``freeze_heap``, in the server's own process: then freeze what start-up made (``heap.freeze``: the
     garbage collector's full pauses get short). Figures: docs/performance.md.
@@ -231,7 +236,6 @@ def _prewarm(freeze_heap: bool = False) -> None:
         cached_corpus("jaychou", TrainConfig().max_chars)
     except (CorpusError, OSError):
         pass  # reported, with what to do, when a run asks for it
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     if freeze_heap:
         heap.freeze()
 

@@ -42,6 +42,9 @@ def _resolve_data_dir() -> None:
 
 
 _resolve_data_dir()
+# Gradio notices a closed client (and runs the page's unload: the session closes) at its next heartbeat, every 15 s
+# by default: the tests' servers beat every second, so that tests that close a client wait a second, not fifteen.
+os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", "1")
 
 import torch  # noqa: E402
 

@@ -426,11 +426,11 @@ def test_a_runs_first_point_is_sent_as_soon_as_it_comes(server, monkeypatch):
 
 
 @pytest.mark.slow  # two fresh interpreters import torch, Gradio and the app (15-25 s)
-def test_prewarm_imports_what_the_first_run_imports_and_freezes_the_servers_heap():
-    """In the server's process the prewarm freezes start-up's objects (about half a million) for the garbage
-    collector, after importing what the first optimizer imports (torch._dynamo); elsewhere (tests) it freezes
-    nothing. Run in fresh interpreters: this one has imported everything already."""
-    code = ("import gc, sys; from demo import app; app._prewarm(freeze_heap={}); "
+def test_start_up_imports_what_the_first_run_imports_and_freezes_the_servers_heap():
+    """``import_optimizer`` imports what the first optimizer imports (torch._dynamo); in the server's process the
+    prewarm then freezes start-up's objects (about half a million) for the garbage collector; elsewhere (tests)
+    it freezes nothing. Run in fresh interpreters: this one has imported everything already."""
+    code = ("import gc, sys; from demo import app; app.import_optimizer(); app._prewarm(freeze_heap={}); "
             "print(gc.get_freeze_count(), 'torch._dynamo' in sys.modules)")
     out = {}
     for freeze in (True, False):
