@@ -30,10 +30,11 @@ from demo import renders  # noqa: E402
 from demo import styles  # noqa: E402
 from demo import training  # noqa: E402
 from demo.checkpoints import Checkpoints  # noqa: E402
+from demo.fetching import FETCHES  # noqa: E402
 from demo.classroom import Classroom  # noqa: E402
 from demo.inside import Inside  # noqa: E402
 from charrnn.config import TrainConfig  # noqa: E402
-from charrnn.corpus import CorpusError, cached_corpus  # noqa: E402
+from charrnn.corpus import CorpusError, cached_corpus, is_local  # noqa: E402
 from charrnn.lab import Lab  # noqa: E402
 from demo.writing import Writing  # noqa: E402
 
@@ -101,12 +102,22 @@ def train_events(page: layout.Page, train: training.Training) -> None:
                  validator=train.validate_train, concurrency_limit=None, show_progress="hidden",
                  trigger_mode="multiple", postprocess=False)
     clock = dict(inputs_kwargs={"pressed_at": side.clock}, js="() => Date.now()")  # the browser's time
+    # the press: checked at once (what is wrong shows beside the button and in the status line); meanwhile
+    # a corpus being fetched shows its progress there
+    press = dict(fn=train.on_press, inputs_kwargs={"pressed_at": side.clock, **side.settings},
+                 outputs=[*notes, page.run.status], js="(...v) => [Date.now(), ...v.slice(1)]",
+                 queue=False, api_visibility="private", show_progress="hidden")
+    fetching = dict(fn=train.on_fetching, outputs=[*notes, page.run.status], api_visibility="private",
+                    concurrency_limit=None, show_progress="hidden")
     # "multiple": a Train pressed while a run streams reaches the server, which says to stop first
-    side.train.click(train.on_press, outputs=notes, **clock, trigger_mode="multiple",
-                     queue=False, api_visibility="private").then(api_name="train", **start).then(**streamed)
+    pressed = side.train.click(trigger_mode="multiple", **press)
+    pressed.then(api_name="train", **start).then(**streamed)
+    pressed.then(**fetching)
     side.stop.click(train.on_stop, outputs=notes, api_name="stop", concurrency_limit=None, queue=False, **clock)
-    side.restart.click(train.on_stop, outputs=notes, queue=False, **clock,
-                       api_visibility="private").then(api_visibility="private", **start).then(**streamed)
+    restarted = side.restart.click(train.on_stop, outputs=notes, queue=False, **clock,
+                                   api_visibility="private").then(**press)
+    restarted.then(api_visibility="private", **start).then(**streamed)
+    restarted.then(**fetching)
     page.run.clear.click(train.on_clear, None, page.run.outputs, api_name="clear", concurrency_limit=None,
                          postprocess=False)
 
@@ -233,6 +244,8 @@ def _prewarm(freeze_heap: bool = False) -> None:
     garbage collector's full pauses get short). Figures: docs/performance.md.
     """
     try:
+        if not is_local("jaychou"):  # fetched as a Train press would fetch it: one download, its progress shown
+            FETCHES.start("jaychou").done.wait()
         cached_corpus("jaychou", TrainConfig().max_chars)
     except (CorpusError, OSError):
         pass  # reported, with what to do, when a run asks for it
