@@ -7,7 +7,7 @@ A run that diverges is drawn up to where it leaves the chart and marked there wi
 (``demo.scales``). A run that goes on with another's model (the decoding lesson's sampled lyrics) draws only
 the epochs it trained itself. Each run's trace (and its ✕) has the run's ``uid`` and legend group: a run hidden
 by a click on its legend entry stays hidden through the live updates (the page keeps the uids it hid:
-``layout.LEGEND_JS``). The legend lists one run a line below the x-axis title, and the chart grows by its lines,
+``LEGEND_JS``). The legend lists one run a line below the x-axis title, and the chart grows by its lines,
 so it never covers the axis or its title.
 """
 from __future__ import annotations
@@ -28,17 +28,46 @@ EXTRA_FIELDS = {"corpus": "corpus {}", "max_chars": "{} chars", "num_hiddens": "
 TEXTS = {  # every text of the two charts, "中文 · English" (languages.in_language shows one side)
     "ppl_title": "困惑度（对数坐标） · perplexity (log scale)", "ppl_axis": "困惑度 · perplexity",
     "grad_title": "裁剪前的梯度范数 · gradient norm before clipping",
-    "grad_axis": "全部梯度的 L2 范数 · L2 norm of all gradients", "epoch": "周期 · epoch",
+    "grad_axis": "L2 范数 · L2 norm", "epoch": "周期 · epoch",
     "uniform": "均匀猜测 = 词表大小 {n} · uniform guess = vocabulary size {n}", "empty": "点击“训练” · press Train",
     "diverged": "发散于第 {m} 个周期 · diverged at epoch {m}",
     "off": "第 {n} 个周期起超出图表 · off the chart from epoch {n}",
 }
+# A click on a run's legend entry hides its curve (and its ✕), another shows it again, and that lasts: gr.Plot
+# mounts each update's figure afresh, so the page (``layout`` runs this there) remembers, per chart, the runs
+# (trace uids) hidden there and hides them in every new figure. The click is handled at once, here: plotly's own
+# toggle waits to see whether a second click follows, and the figure it would change may be replaced meanwhile.
+LEGEND_JS = """
+const hidden = {};
+const keep = (box) => {
+  const g = box.querySelector('.js-plotly-plot');
+  if (!g || !g._fullLayout || typeof g.on !== 'function' || g.__legendKept) return;
+  g.__legendKept = true;
+  const gone = hidden[box.id] = hidden[box.id] || new Set();
+  const indices = (uids) => g.data.map((t, i) => uids.has(t.uid) ? i : -1).filter(i => i >= 0);
+  const again = indices(gone);
+  if (again.length) setTimeout(() => window.Plotly.restyle(g, {visible: 'legendonly'}, again), 0);
+  g.on('plotly_legendclick', (e) => {
+    const run = g.data[e.curveNumber], hide = run.visible !== 'legendonly';
+    const uids = new Set(g.data.filter(t => t.legendgroup === run.legendgroup).map(t => t.uid));
+    uids.forEach(u => hide ? gone.add(u) : gone.delete(u));
+    window.Plotly.restyle(g, {visible: hide ? 'legendonly' : true}, indices(uids));
+    return false;
+  });
+};
+new MutationObserver(() => ['ppl-plot', 'grad-plot'].forEach(id => {
+  const box = document.getElementById(id);
+  if (box) keep(box);
+})).observe(document.body, {childList: true, subtree: true});
+"""
 MAX_POINTS = 400  # per trace: a long run's curve keeps its shape and the chart stays small to send
 GRID = "#e5ecf6"
 
 
-def say(key: str, lang: str, **values: Any) -> str:
-    return in_language(TEXTS[key].format(**values), lang)
+def say(key: str, lang: str, lines: bool = False, **values: Any) -> str:
+    """A chart's text in the page's language; ``lines``: both languages on two lines rather than one."""
+    text = TEXTS[key].format(**values)
+    return text.replace(" · ", "<br>") if lines and lang == "both" else in_language(text, lang)
 
 
 def color(number: int) -> str:
@@ -177,7 +206,7 @@ def _trace(curve: Curve, field: str, style: Style, **extra: Any) -> dict[str, An
     h, c = curve.drawn, color(curve.view.number)
     return dict(type="scatter", x=[e.epoch for e in h], y=[rounded(getattr(e, field)) for e in h],
                 mode="lines" if len(h) > 1 else "markers", name=curve.name, uid=f"run{curve.view.number}",
-                visible=True,  # the page's legend toggle (layout.LEGEND_JS) changes it
+                visible=True,  # the page's legend toggle (LEGEND_JS) changes it
                 legendgroup=f"run{curve.view.number}", line=dict(color=c, width=style.line),
                 marker=dict(color=c, size=2 * style.line + 2), **extra)
 
@@ -222,7 +251,7 @@ def perplexity_figure(views: list[RunView], style: Style = NORMAL, lang: str = "
     sizes = sorted({v.vocab_size for v in views})
     data, shapes, notes = [_trace(r, "perplexity", style) for r in runs if r.drawn], [], []
     for V in sizes:
-        shape, label = _hline(V, "#888", "dot", say("uniform", lang, n=V), style, top=False)
+        shape, label = _hline(V, "#888", "dot", say("uniform", lang, lines=True, n=V), style, top=False)
         shapes.append(shape)
         notes.append(label)
     yaxis: dict[str, Any] = dict(type="log")
@@ -249,13 +278,16 @@ def grad_norm_figure(views: list[RunView], style: Style = NORMAL, lang: str = "b
                                customdata=[[rounded(e.grad_norm_max), round(e.clipped * 100)] for e in r.drawn],
                                hovertemplate="mean %{y:.3g} · max %{customdata[0]:.3g} · "
                                              "clipped %{customdata[1]:.0f}%<extra></extra>"))
-    thetas = [v.config.clip_theta for v in views if v.config.clip_theta is not None]
+    by_theta: dict[float, list[int]] = {}  # one line per θ, naming every run that clips at it
     for v in views:
         if v.config.clip_theta is not None:
-            shape, label = _hline(v.config.clip_theta, color(v.number), "dash",
-                                  f"θ = {v.config.clip_theta:g} (#{v.number})", style, top=True)
-            shapes.append(shape)
-            notes.append(label)
+            by_theta.setdefault(v.config.clip_theta, []).append(v.number)
+    for theta, numbers in by_theta.items():
+        shape, label = _hline(theta, color(numbers[0]), "dash",
+                              f"θ = {theta:g} ({', '.join(f'#{n}' for n in numbers)})", style, top=True)
+        shapes.append(shape)
+        notes.append(label)
+    thetas = list(by_theta)
     yaxis: dict[str, Any] = dict(type="log")
     if views:
         span = scales.log_range([*_kept(runs, "grad_norm"), *thetas]) or (-2.0, 1.0)

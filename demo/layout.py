@@ -27,33 +27,6 @@ PRESET_BUTTONS = (("① 从零开始，随机采样 · scratch · random", "scra
 # the bars being redrawn.
 NEXT_JS = ("element.addEventListener('click', (e) => { const b = e.target.closest('.next-bar'); "
            "if (b) trigger('click', {char: b.dataset.char}); });")
-# A click on a run's legend entry hides its curve (and its ✕), another shows it again, and that lasts: gr.Plot mounts
-# each update's figure afresh, so the page remembers, per chart, the runs (trace uids) hidden there and hides
-# them in every new figure. The click is handled at once, here: plotly's own toggle waits to see whether a
-# second click follows, and the figure it would change may be replaced meanwhile.
-LEGEND_JS = """
-const hidden = {};
-const keep = (box) => {
-  const g = box.querySelector('.js-plotly-plot');
-  if (!g || !g._fullLayout || typeof g.on !== 'function' || g.__legendKept) return;
-  g.__legendKept = true;
-  const gone = hidden[box.id] = hidden[box.id] || new Set();
-  const indices = (uids) => g.data.map((t, i) => uids.has(t.uid) ? i : -1).filter(i => i >= 0);
-  const again = indices(gone);
-  if (again.length) setTimeout(() => window.Plotly.restyle(g, {visible: 'legendonly'}, again), 0);
-  g.on('plotly_legendclick', (e) => {
-    const run = g.data[e.curveNumber], hide = run.visible !== 'legendonly';
-    const uids = new Set(g.data.filter(t => t.legendgroup === run.legendgroup).map(t => t.uid));
-    uids.forEach(u => hide ? gone.add(u) : gone.delete(u));
-    window.Plotly.restyle(g, {visible: hide ? 'legendonly' : true}, indices(uids));
-    return false;
-  });
-};
-new MutationObserver(() => ['ppl-plot', 'grad-plot'].forEach(id => {
-  const box = document.getElementById(id);
-  if (box) keep(box);
-})).observe(document.body, {childList: true, subtree: true});
-"""
 # How the settings sit on the page: one tuple per row.
 ROWS = (("corpus",), ("corpus_file",), ("max_chars",), ("model", "sampling"), ("optimizer", "num_layers"),
         ("lr", "epochs"), ("clip", "theta"), ("num_hiddens", "batch_size"), ("num_steps", "seed"), ("prefixes",),
@@ -302,7 +275,7 @@ def run_panel(tr: Texts) -> RunPanel:
         empty = [PlotData(**render.chart(f)) for f in charts.figures([])]
         ppl_plot = gr.Plot(empty[0], label="perplexity", show_label=False, elem_id="ppl-plot")
         grad_plot = gr.Plot(empty[1], label="gradient norm", show_label=False, elem_id="grad-plot")
-    gr.HTML("", js_on_load=LEGEND_JS, elem_id="legend-keeper")
+    gr.HTML("", js_on_load=charts.LEGEND_JS, elem_id="legend-keeper")
     tr(gr.Markdown(t := "### 最新歌词 · Newest lyrics"), t)
     latest = gr.HTML(render.latest_samples(None), elem_id="latest")
     with tr(gr.Accordion(t := "历史 · Samples by epoch (the chapter's printout)", open=False), t, "label"):

@@ -203,3 +203,10 @@ def test_hidden_runs_are_left_out_of_the_charts_and_a_lesson_hides_the_runs_befo
     look.hide({1})  # the compare list shows #2 again
     assert uids() == ["run2", "run3"]
     assert [n for _, n in compare.choices(session)] == [1, 2, 3]
+
+
+def test_one_theta_line_names_every_run_that_clips_at_it():
+    views = [run(1, FALLING), run(2, FALLING, sampling="consecutive"), run(3, FALLING, clip_theta=1.0)]
+    _, grad = charts.figures(views)
+    assert [a["text"] for a in grad["layout"]["annotations"]] == ["θ = 0.01 (#1, #2)", "θ = 1 (#3)"]
+    assert len(grad["layout"]["shapes"]) == 2
