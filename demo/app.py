@@ -32,6 +32,7 @@ from demo import training  # noqa: E402
 from demo.checkpoints import Checkpoints  # noqa: E402
 from demo.fetching import FETCHES  # noqa: E402
 from demo.classroom import Classroom  # noqa: E402
+from demo.compare import Compare  # noqa: E402
 from demo.inside import Inside  # noqa: E402
 from charrnn.config import TrainConfig  # noqa: E402
 from charrnn.corpus import CorpusError, cached_corpus, is_local  # noqa: E402
@@ -65,6 +66,7 @@ def build_app(lab: Lab | None = None, freeze_heap: bool = False) -> gr.Blocks:
         settings_events(page, files)
         train_events(page, train)
         lesson_events(page, room, train)
+        compare_events(page, Compare(lab))
         write_events(page, Writing(lab))
         inside_events(page, Inside(lab))
         class_events(page, room)
@@ -123,14 +125,34 @@ def train_events(page: layout.Page, train: training.Training) -> None:
 
 
 def lesson_events(page: layout.Page, room: Classroom, train: training.Training) -> None:
-    """One button per lesson (``/lesson_<key>``): clear the Train note, then stream the lesson's two runs."""
-    notes = [page.sidebar.note, page.sidebar.restart]
-    for button, key in page.lessons.buttons:
+    """One button per lesson (``/lesson_<key>``): clear the lesson note, then stream the lesson's two runs. A press
+    that starts nothing says why beside the buttons; pressed while a run trains, the note's button stops the run
+    and starts that lesson."""
+    les = page.lessons
+    notes = [les.note, les.restart]
+    stream = dict(inputs_kwargs={"epochs": page.sidebar.settings["epochs"]}, outputs=page.run.outputs,
+                  concurrency_limit=None, show_progress="hidden", postprocess=False)
+    streamed = dict(fn=room.on_lesson_streamed, outputs=notes, api_visibility="private", concurrency_limit=None,
+                    show_progress="hidden")
+    for button, key in les.buttons:
         button.click(lambda: ("", gr.update(visible=False)), None, notes, queue=False,
                      api_visibility="private").then(
-            room.lesson_handler(key), inputs_kwargs={"epochs": page.sidebar.settings["epochs"]},
-            outputs=page.run.outputs, api_name=f"lesson_{key}", concurrency_limit=None, show_progress="hidden",
-            postprocess=False).then(**after_stream(page, train))
+            room.lesson_handler(key), api_name=f"lesson_{key}", **stream).then(**streamed)
+    les.restart.click(train.on_stop, outputs=notes, queue=False, api_visibility="private",
+                      inputs_kwargs={"pressed_at": page.sidebar.clock}, js="() => Date.now()").then(
+        room.on_pressed_lesson, api_visibility="private", **stream).then(**streamed)
+
+
+def compare_events(page: layout.Page, compare: Compare) -> None:
+    """Compare runs: the list of runs, filled when it opens and every 2 s while open; a tick shows or hides a
+    run on the charts."""
+    r = page.run
+    quiet = dict(api_visibility="private", concurrency_limit=None, show_progress="hidden")
+    refresh = dict(fn=compare.on_refresh, outputs=r.shown, **quiet)
+    r.compare.expand(lambda: gr.Timer(active=True), None, r.compare_timer, **quiet).then(**refresh)
+    r.compare.collapse(lambda: gr.Timer(active=False), None, r.compare_timer, **quiet)
+    r.compare_timer.tick(**refresh)
+    r.shown.input(compare.on_pick, r.shown, r.outputs, postprocess=False, **quiet)
 
 
 def write_events(page: layout.Page, write: Writing) -> None:
@@ -200,8 +222,9 @@ def gpu_events(page: layout.Page) -> None:
 def page_events(demo: gr.Blocks, page: layout.Page, room: Classroom, lab: Lab) -> None:
     """A page opens (its session, its link, then following what trains), keeps its session alive, and closes;
     and the server's ``/stats``."""
-    opened = list(dict.fromkeys([page.key, page.sidebar.box, page.banner, page.sidebar.note, *page.teacher_only,
-                                 *page.sidebar.settings.values(), *(c for c, _, _ in page.texts)]))  # ?lang=
+    opened = list(dict.fromkeys([page.key, page.sidebar.box, page.banner, page.sidebar.note, page.lessons.note,
+                                 *page.teacher_only, *page.sidebar.settings.values(),
+                                 *(c for c, _, _ in page.texts)]))  # ?lang=
     demo.load(room.load_handler(page), page.key, opened, api_visibility="private", concurrency_limit=None,
               show_progress="hidden").then(
         room.on_follow, None, page.run.outputs, api_visibility="private", concurrency_limit=None,

@@ -129,16 +129,16 @@ def test_runs_accumulate_for_comparison_and_clear(server):
 
 
 def test_compare_labels_name_what_differs():
-    from demo import render
+    from demo import charts
     from charrnn.lab import RunView
     from charrnn.config import TrainConfig
 
     def view(n, **kw):
         return RunView(n, TrainConfig(**kw).label(), TrainConfig(**kw), "finished", "", None, [], [], 10, "cpu", 0, 0)
-    names = render.labels([view(1, sampling="random"), view(2, sampling="consecutive", seed=3)])
+    names = charts.labels([view(1, sampling="random"), view(2, sampling="consecutive", seed=3)])
     assert names[1] == "#1 scratch · random · lr 100 · θ 0.01 · seed 0"
     assert names[2] == "#2 scratch · consecutive · lr 100 · θ 0.01 · seed 3"
-    names = render.labels([view(1), view(2, clip_theta=None)])
+    names = charts.labels([view(1), view(2, clip_theta=None)])
     assert names[2] == "#2 scratch · random · lr 100 · θ off"
 
 
