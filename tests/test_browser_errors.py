@@ -29,11 +29,11 @@ def open_at(browser, url: str, size: str):  # noqa: F811 (browser is test_browse
 
 def pressed(page, expect: str) -> tuple[str, str]:
     """Press Train; then (the note beside it, the status line), once the note says ``expect``. On a quiet
-    machine that takes well under a second (one request that does not wait in the queue); the 5 s allowed
-    is for a busy 2-core machine that also runs the browser."""
+    machine that takes well under a second (one request that does not wait in the queue); the 10 s allowed
+    are for a busy 2-core machine that also runs the browser and other tests' training."""
     button(page, TRAIN).click()
     page.wait_for_function(f"() => document.querySelector('#train-note').innerText.includes({expect!r})",
-                           timeout=5_000)
+                           timeout=10_000)
     note = page.locator("#train-note")
     assert note.is_visible()
     return note.inner_text(), page.locator("#status").inner_text()
@@ -106,7 +106,8 @@ def test_offline_without_the_corpus_says_where_to_put_it_within_seconds(browser,
         button(page, TRAIN).click()
         page.wait_for_function("() => document.querySelector('#status').innerText.includes('epoch 2/2')",
                                timeout=60_000)
-        assert page.locator("#train-note").inner_text().strip() == ""
+        # nothing to say once the run trains (the stream's last event may flash its timer there for a moment)
+        page.wait_for_function("() => document.querySelector('#train-note').innerText.trim() === ''", timeout=5_000)
 
 
 def test_a_corpus_being_fetched_shows_its_progress_then_trains(browser, jaychou_zip, no_corpus_here, http_serve,  # noqa: F811
@@ -125,4 +126,5 @@ def test_a_corpus_being_fetched_shows_its_progress_then_trains(browser, jaychou_
         assert "Fetching the corpus" in page.locator("#status").inner_text()
         page.wait_for_function("() => document.querySelector('#status').innerText.includes('epoch 2/2')",
                                timeout=60_000)
-        assert page.locator("#train-note").inner_text().strip() == ""
+        # nothing to say once the run trains (the stream's last event may flash its timer there for a moment)
+        page.wait_for_function("() => document.querySelector('#train-note').innerText.trim() === ''", timeout=5_000)
