@@ -17,7 +17,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence, Union
 
 import torch
 
@@ -25,6 +25,10 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_DIR / "data"
 DATA_DIR_ENV = "CHARRNN_DATA_DIR"
 MAX_TEXT_BYTES = 10 * 1024 * 1024  # user texts above 10 MiB are refused: an epoch would take minutes
+# A download's wait for the server to answer, and then for each chunk: a machine without internet gives up
+# within seconds (and says where to put the file), not after the system's TCP timeout of minutes.
+DOWNLOAD_TIMEOUT = 8.0
+Progress = Union[bool, Callable[[int, int], None]]  # a progress bar, or a function of (bytes so far, total bytes)
 
 
 class CorpusError(ValueError):
@@ -200,11 +204,12 @@ def from_file(path: str | os.PathLike, max_chars: int | None = None) -> Corpus:
 
 def load_corpus(source: str = "jaychou", max_chars: int | None = 10_000, *, path: str | os.PathLike | None = None,
                 data_dir: str | os.PathLike | None = None, url: str | None = None,
-                progress: bool = True) -> Corpus:
+                progress: Progress = True) -> Corpus:
     """The corpus named ``source`` (jaychou, timemachine, offline) or the text file at path ``source``.
 
     For a named corpus, ``path`` is an explicit location of its file, ``data_dir`` where to download it
-    (default: the project's ``data/``) and ``url`` a mirror to download it from.
+    (default: the project's ``data/``), ``url`` a mirror to download it from, and ``progress`` how a download
+    shows its progress (a bar on the terminal, nothing, or a function told the bytes so far and in all).
     """
     if source == "offline":
         return from_text(offline_text(), name="offline", max_chars=max_chars)
@@ -233,6 +238,13 @@ def sha1_of(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
+def is_local(source: str) -> bool:
+    """Whether reading the corpus ``source`` needs no download (a named corpus whose file is on this machine,
+    the offline corpus, or anything else, which is a path or nothing)."""
+    spec = REMOTE.get(source)
+    return spec is None or any(p.is_file() for p in candidates(spec))
+
+
 def candidates(spec: RemoteFile, path: str | os.PathLike | None = None) -> list[Path]:
     """Where a pinned file is looked for, in order: the explicit path, $CHARRNN_DATA_DIR, data/."""
     places = []
@@ -245,7 +257,7 @@ def candidates(spec: RemoteFile, path: str | os.PathLike | None = None) -> list[
 
 
 def fetch(spec: RemoteFile, *, path: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
-          url: str | None = None, progress: bool = True) -> Path:
+          url: str | None = None, progress: Progress = True) -> Path:
     """The local path of a pinned file: found, or downloaded once and checked against its SHA-1."""
     if path is not None and not Path(path).is_file():
         raise CorpusError(f"no such file: {str(path)!r} (given as the location of {spec.fname})")
@@ -260,16 +272,36 @@ def fetch(spec: RemoteFile, *, path: str | os.PathLike | None = None, data_dir: 
     return download(spec, dest, url or spec.url, progress)
 
 
-def download(spec: RemoteFile, dest: Path, url: str, progress: bool) -> Path:
-    """Download with pooch (progress bar, SHA-1 check; a mismatching download is deleted, never kept)."""
+class _Reported:
+    """What pooch's downloader takes as a progress bar (tqdm's ``total``, ``update``, ``reset``, ``close``),
+    telling a function the bytes so far and in all."""
+
+    def __init__(self, tell: Callable[[int, int], None]):
+        self.tell, self.total, self.n = tell, 0, 0
+
+    def update(self, chunk: int) -> None:
+        self.n += chunk
+        self.tell(self.n, self.total)
+
+    def reset(self) -> None:
+        self.n = 0
+
+    def close(self) -> None:
+        pass
+
+
+def download(spec: RemoteFile, dest: Path, url: str, progress: Progress) -> Path:
+    """Download with pooch (SHA-1 check; a mismatching download is deleted, never kept), giving up when the
+    server does not answer within ``DOWNLOAD_TIMEOUT`` seconds."""
     import pooch  # imported here: only a download needs it
     import requests
 
     env_dir = os.environ.get(DATA_DIR_ENV)
     where = f"${DATA_DIR_ENV} ({env_dir})" if env_dir else f"${DATA_DIR_ENV}"
     try:
+        bar = _Reported(progress) if callable(progress) else bool(progress)
         local = pooch.retrieve(url, known_hash=f"sha1:{spec.sha1}", fname=spec.fname, path=dest,
-                               progressbar=progress)
+                               downloader=pooch.HTTPDownloader(progressbar=bar, timeout=DOWNLOAD_TIMEOUT))
     except requests.exceptions.RequestException:
         raise CorpusError(f"{spec.fname} is not on this machine and could not be downloaded (offline?): "
                           f"put it in {where} or in {dest}/") from None
@@ -307,8 +339,10 @@ OFFLINE_MODULES = (
 )
 
 
+@functools.lru_cache(maxsize=2)
 def offline_text(modules: Sequence[str] = OFFLINE_MODULES) -> str:
-    """English prose that every Python has: the docstrings of standard-library modules, in a fixed order."""
+    """English prose that every Python has: the docstrings of standard-library modules, in a fixed order
+    (parsed once per process: about a second)."""
     parts: list[str] = []
     for name in modules:
         spec = importlib.util.find_spec(name)

@@ -1,8 +1,9 @@
 """A plan of runs: the steps a session runs one after another (a lesson's runs, compared on one chart).
 
 Each step makes its run's Trainer from the run before (None for the first), so a step may continue the
-previous run's model. The next step starts when a run ends by itself (finished or diverged); a Stop, an
-ordinary Train, or a run that fails ends the plan.
+previous run's model (a ``Continues`` step: its run goes on from that run's epochs). The next step starts
+when a run ends by itself (finished or diverged); a Stop, an ordinary Train, or a run that fails ends the
+plan.
 """
 from __future__ import annotations
 
@@ -13,6 +14,17 @@ if TYPE_CHECKING:
     from .train import Trainer
 
 Step = Callable[["Run | None"], "Trainer"]  # makes a run's Trainer from the run before it (None: the first)
+
+
+class Continues:
+    """A step that goes on with the previous run's model (``Trainer.fork``): its run continues that run, whose
+    epochs are its own first ones (a chart of both draws only the epochs after them)."""
+
+    def __init__(self, make: Step):
+        self.make = make
+
+    def __call__(self, previous: Run | None) -> Trainer:
+        return self.make(previous)
 
 
 class Plan:

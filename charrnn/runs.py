@@ -45,6 +45,7 @@ class RunView:
     note: str = ""                   # a limit that applies to this run, said to its user
     caption: str = ""                # what to look at, when the run is part of a lesson
     running_runs: int = 0            # runs training on the server when the view was taken
+    continues: int | None = None     # the run of the session whose model this one goes on with (a lesson's fork)
 
     @property
     def last(self) -> EpochEnd | None:
@@ -64,7 +65,7 @@ class Run:
     """One Trainer, trained slice by slice by the lab's workers; records its events for readers."""
 
     def __init__(self, number: int, trainer: Trainer, scheduler: Scheduler, label: str | None = None,
-                 note: str = "", caption: str = ""):
+                 note: str = "", caption: str = "", continues: int | None = None):
         self.number = number
         self.trainer: Trainer | None = trainer  # None once released: the curves stay, the weights go
         self.config = trainer.config
@@ -73,6 +74,7 @@ class Run:
         self.label = label or trainer.config.label()
         self.note = note
         self.caption = caption          # what this run shows, when it is part of a lesson
+        self.continues = continues      # the run whose model it goes on with (its epochs are that run's too)
         self.on_end: Callable[[Run], None] | None = None  # called once it has ended (a lesson starts its next run)
         self._scheduler = scheduler
         self._lock = threading.Lock()
@@ -256,7 +258,8 @@ class Run:
                 queue_position=position, history=list(self.history), samples=list(self.samples),
                 vocab_size=self.vocab_size, device=self.device,
                 elapsed=(now - self._started) if self._started else 0.0, version=self.version, eta=eta,
-                note=self.note, caption=self.caption, running_runs=self._scheduler.running)
+                note=self.note, caption=self.caption, running_runs=self._scheduler.running,
+                continues=self.continues)
 
 
 def pace(costs: list[tuple[float, int]]) -> float:

@@ -18,7 +18,7 @@ from .corpus import Vocab
 from .files import SessionFiles
 from .limits import Limits
 from .models import CharModel
-from .plans import Plan, Step
+from .plans import Continues, Plan, Step
 from .presses import Presses, TrainRequest
 from .runs import Run, RunView
 from .scheduler import Scheduler
@@ -71,12 +71,13 @@ class Session:
 
     # ------------------------------------------------------------ starting runs
     def start(self, trainer: Trainer, label: str | None = None, request: TrainRequest | None = None,
-              caption: str = "") -> Run | None:
+              caption: str = "", continues: int | None = None) -> Run | None:
         """Start training ``trainer``. One run per session at a time.
 
         The check and the start happen under one lock, so two clicks at once start one run, not two.
         ``request``: the Train request this run answers; if a Stop cancelled it meanwhile, nothing starts
         (None is returned). When the server is busy the run's epochs are capped, and its note says so.
+        ``continues``: the number of the run whose model ``trainer`` goes on with (``plans.Continues``).
         """
         with self._lock:
             if request is not None and not self._presses.take(request):
@@ -93,7 +94,7 @@ class Session:
             for old in self.runs:  # only the newest run's model is used to write: free the others
                 old.release()
             self._numbers += 1
-            run = Run(self._numbers, trainer, self._scheduler, label, note, caption)
+            run = Run(self._numbers, trainer, self._scheduler, label, note, caption, continues)
             run.on_end = self._next_of_plan
             self.runs.append(run)
             self.loaded = None
@@ -134,7 +135,10 @@ class Session:
                 self._plan = None
                 return
         try:
-            self.start(step(ended), caption=plan.caption)
+            trainer = step(ended)
+            goes_on = isinstance(step, Continues)  # with ended's model: its label says whose
+            self.start(trainer, f"{trainer.config.label()} · model of #{ended.number}" if goes_on else None,
+                       caption=plan.caption, continues=ended.number if goes_on else None)
         except Exception as e:  # the lesson ends; the page says why
             with self._lock:
                 self._plan = None

@@ -31,10 +31,12 @@ from demo import styles  # noqa: E402
 from demo import training  # noqa: E402
 from demo import values  # noqa: E402
 from demo.checkpoints import Checkpoints  # noqa: E402
+from demo.fetching import FETCHES  # noqa: E402
 from demo.classroom import Classroom  # noqa: E402
+from demo.compare import Compare  # noqa: E402
 from demo.inside import Inside  # noqa: E402
 from charrnn.config import TrainConfig  # noqa: E402
-from charrnn.corpus import CorpusError, cached_corpus  # noqa: E402
+from charrnn.corpus import CorpusError, cached_corpus, is_local  # noqa: E402
 from charrnn.lab import Lab  # noqa: E402
 from demo.writing import Writing  # noqa: E402
 
@@ -55,10 +57,7 @@ def build_app(lab: Lab | None = None, freeze_heap: bool = False) -> gr.Blocks:
     lab = lab or Lab()
     lab.start_reaper()
     heap.PAUSES.watch()
-    # torch's first optimizer imports torch._dynamo (hundreds of modules): before the page serves, since CPython
-    # 3.11 can fail a compile() made in another thread meanwhile ("AST constructor recursion depth mismatch"),
-    # which lost a Train pressed in the server's first seconds.
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    import_optimizer()
     threading.Thread(target=_prewarm, args=(freeze_heap,), name="charrnn-prewarm", daemon=True).start()
     train, room = training.Training(lab), Classroom(lab)
     # Files the app does not track itself (Gradio's own temporary files) go after a day at most.
@@ -68,6 +67,7 @@ def build_app(lab: Lab | None = None, freeze_heap: bool = False) -> gr.Blocks:
         settings_events(page, files)
         train_events(page, train)
         lesson_events(page, room, train)
+        compare_events(page, Compare(lab))
         write_events(page, Writing(lab))
         inside_events(page, Inside(lab))
         class_events(page, room)
@@ -106,25 +106,56 @@ def train_events(page: layout.Page, train: training.Training) -> None:
                  validator=train.validate_train, concurrency_limit=None, show_progress="hidden",
                  trigger_mode="multiple", preprocess=False, postprocess=False)
     clock = dict(inputs_kwargs={"pressed_at": side.clock}, js="() => Date.now()")  # the browser's time
+    # the press: checked at once (what is wrong shows beside the button and in the status line); meanwhile
+    # a corpus being fetched shows its progress there
+    press = dict(fn=train.on_press, inputs_kwargs={"pressed_at": side.clock, **side.settings},
+                 outputs=[*notes, page.run.status], js="(...v) => [Date.now(), ...v.slice(1)]",
+                 queue=False, api_visibility="private", show_progress="hidden")
+    fetching = dict(fn=train.on_fetching, outputs=[*notes, page.run.status], api_visibility="private",
+                    concurrency_limit=None, show_progress="hidden")
     # "multiple": a Train pressed while a run streams reaches the server, which says to stop first
-    side.train.click(train.on_press, outputs=notes, **clock, trigger_mode="multiple",
-                     queue=False, api_visibility="private").then(api_name="train", **start).then(**streamed)
+    pressed = side.train.click(trigger_mode="multiple", **press)
+    pressed.then(api_name="train", **start).then(**streamed)
+    pressed.then(**fetching)
     side.stop.click(train.on_stop, outputs=notes, api_name="stop", concurrency_limit=None, queue=False, **clock)
-    side.restart.click(train.on_stop, outputs=notes, queue=False, **clock,
-                       api_visibility="private").then(api_visibility="private", **start).then(**streamed)
+    restarted = side.restart.click(train.on_stop, outputs=notes, queue=False, **clock,
+                                   api_visibility="private").then(**press)
+    restarted.then(api_visibility="private", **start).then(**streamed)
+    restarted.then(**fetching)
     page.run.clear.click(train.on_clear, None, page.run.outputs, api_name="clear", concurrency_limit=None,
                          postprocess=False)
 
 
 def lesson_events(page: layout.Page, room: Classroom, train: training.Training) -> None:
-    """One button per lesson (``/lesson_<key>``): clear the Train note, then stream the lesson's two runs."""
-    notes = [page.sidebar.note, page.sidebar.restart]
-    for button, key in page.lessons.buttons:
+    """One button per lesson (``/lesson_<key>``): clear the lesson note, then stream the lesson's two runs. A press
+    that starts nothing says why beside the buttons; pressed while a run trains, the note's button stops the run
+    and starts that lesson."""
+    les = page.lessons
+    notes = [les.note, les.restart]
+    stream = dict(inputs_kwargs={"epochs": page.sidebar.settings["epochs"]}, outputs=page.run.outputs,
+                  concurrency_limit=None, show_progress="hidden", postprocess=False)
+    streamed = dict(fn=room.on_lesson_streamed, outputs=notes, api_visibility="private", concurrency_limit=None,
+                    show_progress="hidden")
+    for button, key in les.buttons:
         button.click(lambda: ("", gr.update(visible=False)), None, notes, queue=False,
                      api_visibility="private").then(
-            room.lesson_handler(key), inputs_kwargs={"epochs": page.sidebar.settings["epochs"]},
-            outputs=page.run.outputs, api_name=f"lesson_{key}", concurrency_limit=None, show_progress="hidden",
-            postprocess=False, validator=values.lesson_epochs).then(**after_stream(page, train))
+            room.lesson_handler(key), api_name=f"lesson_{key}", validator=values.lesson_epochs,
+            **stream).then(**streamed)
+    les.restart.click(train.on_stop, outputs=notes, queue=False, api_visibility="private",
+                      inputs_kwargs={"pressed_at": page.sidebar.clock}, js="() => Date.now()").then(
+        room.on_pressed_lesson, api_visibility="private", **stream).then(**streamed)
+
+
+def compare_events(page: layout.Page, compare: Compare) -> None:
+    """Compare runs: the list of runs, filled when it opens and every 2 s while open; a tick shows or hides a
+    run on the charts."""
+    r = page.run
+    quiet = dict(api_visibility="private", concurrency_limit=None, show_progress="hidden")
+    refresh = dict(fn=compare.on_refresh, outputs=r.shown, **quiet)
+    r.compare.expand(lambda: gr.Timer(active=True), None, r.compare_timer, **quiet).then(**refresh)
+    r.compare.collapse(lambda: gr.Timer(active=False), None, r.compare_timer, **quiet)
+    r.compare_timer.tick(**refresh)
+    r.shown.input(compare.on_pick, r.shown, r.outputs, postprocess=False, **quiet)
 
 
 def write_events(page: layout.Page, write: Writing) -> None:
@@ -203,8 +234,9 @@ def gpu_events(page: layout.Page) -> None:
 def page_events(demo: gr.Blocks, page: layout.Page, room: Classroom, lab: Lab) -> None:
     """A page opens (its session, its link, then following what trains), keeps its session alive, and closes;
     and the server's ``/stats``."""
-    opened = list(dict.fromkeys([page.key, page.sidebar.box, page.banner, page.sidebar.note, *page.teacher_only,
-                                 *page.sidebar.settings.values(), *(c for c, _, _ in page.texts)]))  # ?lang=
+    opened = list(dict.fromkeys([page.key, page.sidebar.box, page.banner, page.sidebar.note, page.lessons.note,
+                                 *page.teacher_only, *page.sidebar.settings.values(),
+                                 *(c for c, _, _ in page.texts)]))  # ?lang=
     demo.load(room.load_handler(page), page.key, opened, api_visibility="private", concurrency_limit=None,
               show_progress="hidden").then(
         room.on_follow, None, page.run.outputs, api_visibility="private", concurrency_limit=None,
@@ -231,18 +263,27 @@ def page_events(demo: gr.Blocks, page: layout.Page, room: Classroom, lab: Lab) -
     demo.unload(on_close)
 
 
+def import_optimizer() -> None:
+    """Make one optimizer, which imports what every run's first optimizer imports (torch._dynamo: hundreds of
+    modules). ``build_app`` calls it before the page serves, since CPython 3.11 can fail a compile() made in
+    another thread meanwhile ("AST constructor recursion depth mismatch"), which lost a Train pressed in the
+    server's first seconds."""
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+
+
 def _prewarm(freeze_heap: bool = False) -> None:
     """Before anyone presses Train, so that the first chart point comes quickly: read the default corpus (in the
-    background: it may have to be downloaded), and make an optimizer once (``build_app`` has made one already).
+    background: it may have to be downloaded).
 
     ``freeze_heap``, in the server's own process: then freeze what start-up made (``heap.freeze``: the
     garbage collector's full pauses get short). Figures: docs/performance.md.
     """
     try:
+        if not is_local("jaychou"):  # fetched as a Train press would fetch it: one download, its progress shown
+            FETCHES.start("jaychou").done.wait()
         cached_corpus("jaychou", TrainConfig().max_chars)
     except (CorpusError, OSError):
         pass  # reported, with what to do, when a run asks for it
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     if freeze_heap:
         heap.freeze()
 

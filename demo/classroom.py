@@ -9,6 +9,7 @@ once every few seconds each). ``?mode=present`` shows any page for a projector.
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -16,14 +17,16 @@ from anyio import to_thread  # its threads end after 10 s idle (asyncio's pool k
 import segno
 
 from demo import form
-from demo import render
+from demo import charts
+from demo import compare
 from demo import renders
 from demo import streams
-from demo import training
 from charrnn.device import machine
 from charrnn.lab import Lab
 from charrnn.sessions import Session
+from demo.languages import in_language
 from demo.lessons import LESSONS
+from demo.page_state import PerSession
 
 if TYPE_CHECKING:
     from demo.layout import Page
@@ -103,9 +106,9 @@ class Classroom:
         params = dict(request.query_params)
         session = self.lab.attach(request.session_hash, key)
         look = renders.renders_of(session)
-        look.style = render.PRESENT if params.get("mode") == "present" else render.NORMAL
+        look.style = charts.PRESENT if params.get("mode") == "present" else charts.NORMAL
         look.lang = form.lang_of(params)
-        first = Updates({page.key: session.key, page.sidebar.box: gr.update(open=look.style is render.NORMAL)})
+        first = Updates({page.key: session.key, page.sidebar.box: gr.update(open=look.style is charts.NORMAL)})
         first.merge(page.in_language(look.lang))
         if "class" in params:
             teacher = self.watch(params["class"], session)
@@ -126,7 +129,7 @@ class Classroom:
         if lesson in LESSONS and session.active is None and not session.in_lesson:
             problem = self.start_lesson(session, lesson, values["epochs"])
             if problem:
-                first.merge({page.sidebar.note: problem})
+                first.merge({page.lessons.note: problem})
         return first
 
     async def on_follow(self, request: gr.Request):
@@ -158,31 +161,85 @@ class Classroom:
 
     # ------------------------------------------------------------ lessons
     def start_lesson(self, session: Session, key: str, epochs: Any) -> str:
-        """Start a lesson's runs (short ones, unless the teacher changed the epochs on the page); what went
-        wrong, or ""."""
+        """Start a lesson's runs (short ones, unless the teacher changed the epochs on the page) on a clean
+        chart (the runs before it are hidden: the compare list shows them again); what went wrong, or ""."""
         n = LESSONS[key].epochs if epochs in (None, form.DEFAULTS["epochs"]) else int(epochs)
+        hidden = compare.hide_all(session)
         try:
             session.start_plan(LESSONS[key].steps(n, form.PAGE_PRED_PERIOD), caption=LESSONS[key].caption)
         except (RuntimeError, ValueError) as e:
+            renders.renders_of(session).hide(hidden)
             return f"✗ {e}"
         return ""
 
     async def on_lesson(self, key: str, epochs: Any, request: gr.Request):
-        """Run a lesson's two runs one after the other, and stream them until the lesson ends."""
+        """Run a lesson's two runs one after the other, and stream them until the lesson ends. Pressed while a
+        run trains, it starts nothing: the note beside the lesson buttons says so, and its button stops the run
+        and starts this lesson (``on_pressed_lesson``)."""
         session = self.lab.session(request.session_hash)
+        press = PRESSES.of(session)
         if session.active is not None:
-            yield training.note(session, training.BUSY_NOTE, busy=True)
+            press.key, press.note = key, LESSON_BUSY
+            yield press.progress("busy")
             return
+        press.key = None
         if problem := self.start_lesson(session, key, epochs):
-            yield training.note(session, problem)
+            press.note = problem
+            yield press.progress("stopped")
             return
         async for out in streams.follow(session, done=lambda: not session.in_lesson):
             yield out
+
+    async def on_pressed_lesson(self, request: gr.Request, epochs: float | None = None):
+        """The note's button, once the run is stopped: start the lesson whose press found it training."""
+        session = self.lab.session(request.session_hash)
+        key = PRESSES.of(session).key
+        if key is not None:
+            async for out in self.on_lesson(key, epochs, request):
+                yield out
+
+    def on_lesson_streamed(self, request: gr.Request) -> tuple:
+        """After a lesson's stream: the note beside the lesson buttons (why it started nothing, in the page's
+        language) and, when a run was training, the button that stops it and starts the lesson pressed."""
+        session = self.lab.peek(request.session_hash)
+        press = PRESSES.get(session) if session is not None else None
+        if press is None or press.note is None:
+            return gr.skip(), gr.skip()
+        text, press.note = press.note, None
+        lang = renders.renders_of(session).lang
+        restart = gr.update(visible=press.key is not None, value=restart_label(press.key, lang) if press.key else "")
+        return in_language(text, lang), restart
 
     # ------------------------------------------------------------ links
     def on_copy_link(self, request: gr.Request, **values: Any) -> str:
         query = form.to_query({k: v for k, v in values.items() if k not in ("corpus_file", "resume")})
         return base_url(request) + (f"?{query}" if query else "")
+
+
+LESSON_BUSY = ("正在训练：请先停止，或点下面的按钮停止它并开始这节课 · A run is training: stop it first, or press the "
+               "button below to stop it and start this lesson")
+
+
+@dataclass
+class LessonPress:
+    """What the page keeps of a session's lesson presses."""
+    key: str | None = None   # the lesson pressed while a run trained: what the note's button starts
+    note: str | None = None  # why the press started nothing, shown beside the lesson buttons after its stream
+
+    def progress(self, status: str) -> tuple:
+        """The lesson stream's answer when it starts nothing: a progress dict that says why (API clients read
+        it); the note beside the buttons comes with the event after the stream (``on_lesson_streamed``)."""
+        return (*[gr.skip()] * 5, {"status": status, "message": self.note})
+
+
+PRESSES: PerSession[LessonPress] = PerSession(lambda _: LessonPress())
+
+
+def restart_label(key: str, lang: str) -> str:
+    """The note's button, naming the lesson it starts."""
+    name = LESSONS[key].button
+    return in_language(f"■▶ 停止当前训练，开始“{in_language(name, 'zh')}” · Stop the run and start "
+                       f"“{in_language(name, 'en')}”", lang)
 
 
 class Updates(dict):

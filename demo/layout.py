@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 from gradio.components.plot import PlotData
 
+from demo import charts
 from demo import form
 from demo import render
 from demo.languages import in_language
@@ -71,6 +72,8 @@ class Sidebar:
 class Lessons:
     row: gr.Row
     buttons: list[tuple[gr.Button, str]]   # (button, lesson key)
+    note: gr.Markdown                      # why a lesson's press started nothing, beside its buttons
+    restart: gr.Button                     # stop the run and start the lesson pressed
 
 
 @dataclass
@@ -81,6 +84,9 @@ class RunPanel:
     grad_plot: gr.Plot
     latest: gr.HTML
     history: gr.Textbox
+    compare: gr.Accordion                  # compare runs: which the charts show, and Clear
+    shown: gr.CheckboxGroup                # a box per run, ticked when the charts show it
+    compare_timer: gr.Timer                # active while the list is open: it follows the runs as they come
     clear: gr.Button
     progress: gr.JSON                      # for API clients; hidden on the page
 
@@ -188,7 +194,7 @@ class Page:
     @property
     def teacher_only(self) -> list[Component]:
         """What a watcher's page hides: everything that trains, saves or shares."""
-        return [self.sidebar.box, self.lessons.row, self.run.clear, self.classroom.box, self.checkpoints.box,
+        return [self.sidebar.box, self.lessons.row, self.run.compare, self.classroom.box, self.checkpoints.box,
                 self.gpu.box]
 
 
@@ -266,22 +272,31 @@ def lessons(tr: Texts) -> Lessons:
     with gr.Row(elem_id="lessons") as row:
         tr(gr.Markdown(t := "**课程 · Lessons**", elem_classes=["lessons-title"]), t)
         buttons = [(tr(gr.Button(lesson.button, size="sm"), lesson.button), key) for key, lesson in LESSONS.items()]
-    return Lessons(row, buttons)
+        note = gr.Markdown("", elem_id="lesson-note")
+        restart = gr.Button("", visible=False, variant="primary", size="sm", elem_id="lesson-restart")
+    return Lessons(row, buttons, note, restart)
 
 
 def run_panel(tr: Texts) -> RunPanel:
     status = gr.Markdown(render.status_line(None), elem_id="status")
     with gr.Row():
         # a gr.Plot's first value is a PlotData: render.chart's payload, as every update sends it
-        empty = [PlotData(**render.chart(f)) for f in render.figures([])]
+        empty = [PlotData(**render.chart(f)) for f in charts.figures([])]
         ppl_plot = gr.Plot(empty[0], label="perplexity", show_label=False, elem_id="ppl-plot")
         grad_plot = gr.Plot(empty[1], label="gradient norm", show_label=False, elem_id="grad-plot")
+    gr.HTML("", js_on_load=charts.LEGEND_JS, elem_id="legend-keeper")
     tr(gr.Markdown(t := "### 最新歌词 · Newest lyrics"), t)
     latest = gr.HTML(render.latest_samples(None), elem_id="latest")
     with tr(gr.Accordion(t := "历史 · Samples by epoch (the chapter's printout)", open=False), t, "label"):
         history = gr.Textbox(lines=10, max_lines=30, show_label=False, elem_id="history", buttons=["copy"])
-    clear = tr(gr.Button(t := "清除历史 · Clear history", size="sm"), t)
-    return RunPanel(status, ppl_plot, grad_plot, latest, history, clear, progress=gr.JSON(visible=False))
+    with tr(gr.Accordion(t := "比较各次训练 · Compare runs", open=False), t, "label") as compare:
+        shown = tr(gr.CheckboxGroup([], label=(t := "图上显示的训练（点图例也能隐藏一条曲线） · the runs on the charts "
+                                                 "(a click on a legend entry hides a curve too)"),
+                                    elem_id="compare-runs"), t, "label")
+        clear = tr(gr.Button(t := "清除历史 · Clear history", size="sm"), t)
+        timer = gr.Timer(2.0, active=False)
+    return RunPanel(status, ppl_plot, grad_plot, latest, history, compare, shown, timer, clear,
+                    progress=gr.JSON(visible=False))
 
 
 def write_panel(tr: Texts) -> WritePanel:

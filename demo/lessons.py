@@ -11,7 +11,7 @@ from typing import Any
 
 from charrnn.config import PRESETS, TrainConfig
 from charrnn.corpus import cached_corpus
-from charrnn.plans import Step
+from charrnn.plans import Continues, Step
 from charrnn.runs import Run
 from charrnn.train import Trainer
 
@@ -24,7 +24,8 @@ class Lesson:
     button: str                           # 中文 · English
     caption: str                          # what to look at, 中文 · English
     runs: tuple[dict[str, Any], ...]      # each run's settings over the chapter's (the second may fork the first)
-    fork: dict[str, Any] = field(default_factory=dict)  # the second run continues the first's model with these
+    fork: dict[str, Any] = field(default_factory=dict)  # the second run writes with the first's model, these
+    #                                                     changed: it trains no epoch more (the decoding lesson)
     epochs: int = EPOCHS                  # each run's, unless the teacher changed the page's epochs
 
     def steps(self, epochs: int, pred_period: int) -> list[Step]:
@@ -38,10 +39,10 @@ class Lesson:
         def forked(previous: Run | None) -> Trainer:
             if previous is None or previous.trainer is None:
                 raise RuntimeError("the first run's model is gone")
-            return previous.trainer.fork(**self.fork)
+            return previous.trainer.fork(**{"epochs": max(previous.trainer.epoch, 1), **self.fork})
 
         steps = [fresh(self.runs[0])]
-        steps.append(forked if self.fork else fresh(self.runs[1]))
+        steps.append(Continues(forked) if self.fork else fresh(self.runs[1]))
         return steps
 
 

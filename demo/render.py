@@ -1,148 +1,18 @@
-"""Turns what charrnn reports (RunView objects) into what the page shows: plotly figures (as JSON) and text."""
+"""Turns what charrnn reports (RunView objects) into what the page shows: text, the charts' payload (the charts
+of training are ``demo.charts``'), and the figures of the views inside a model."""
 from __future__ import annotations
 
 import dataclasses
 import html
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from charrnn.lab import RunView
+from demo import scales
+from demo.charts import NORMAL, Style, base_layout, color, log_axis, rounded
 from demo.languages import in_language
-
-COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
-# Fields worth naming in a trace label when they differ between runs (beyond model · sampling · lr · θ).
-EXTRA_FIELDS = {"corpus": "corpus {}", "max_chars": "{} chars", "num_hiddens": "h {}", "batch_size": "batch {}",
-                "num_steps": "steps {}", "optimizer": "{}", "seed": "seed {}"}
-
-
-def color(number: int) -> str:
-    return COLORS[(number - 1) % len(COLORS)]
-
-
-def labels(views: list[RunView]) -> dict[int, str]:
-    """``#n scratch · random · lr 100 · θ 0.01``, plus whatever else differs between the runs."""
-    differing = [f for f in EXTRA_FIELDS
-                 if len({repr(getattr(v.config, f)) for v in views}) > 1]
-    out = {}
-    for v in views:
-        extra = [EXTRA_FIELDS[f].format(_short(getattr(v.config, f))) for f in differing]
-        out[v.number] = " · ".join([f"#{v.number} {v.label}", *extra])
-    return out
-
-
-def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 18 else "…" + text[-17:]
-
-
-@dataclass(frozen=True)
-class Style:
-    """How big the charts are drawn: for a laptop, or for a projector at the back of a room."""
-    height: int = 330
-    font: int = 12          # tick labels; titles and legend scale from it
-    line: float = 2.0       # curve width
-
-
-NORMAL = Style()
-PRESENT = Style(height=520, font=18, line=4.0)
-GRID = "#e5ecf6"
-
-
-def _layout(title: str, ytitle: str, style: Style, **yaxis: Any) -> dict[str, Any]:
-    f = style.font
-    axis = dict(gridcolor=GRID, zerolinecolor=GRID, tickfont=dict(size=f), linecolor="#bbb", automargin=True)
-    return dict(
-        title=dict(text=title, x=0.01, font=dict(size=f + 3)), height=style.height,
-        margin=dict(l=50 + 3 * f, r=20, t=30 + 2 * f, b=40 + f), paper_bgcolor="white", plot_bgcolor="white",
-        font=dict(size=f, family="Noto Sans CJK SC, sans-serif"), uirevision="keep", hovermode="x unified",
-        xaxis=dict(title=dict(text="epoch", font=dict(size=f + 1)), **axis),
-        yaxis=dict(title=dict(text=ytitle, font=dict(size=f + 1)), **axis, **yaxis),
-        legend=dict(orientation="h", yanchor="top", y=-0.18 - 0.01 * f, x=0, font=dict(size=f - 1)))
-
-
-def _hline(y: float, color: str, dash: str, text: str, style: Style, top: bool) -> tuple[dict, dict]:
-    """A horizontal line across the plot at ``y`` on a log axis, and its label (annotations on a log axis
-    take log10 of the value; shapes take the value)."""
-    shape = dict(type="line", xref="x domain", x0=0, x1=1, yref="y", y0=y, y1=y,
-                 line=dict(color=color, dash=dash, width=max(1.0, style.line / 2)))
-    label = dict(text=text, xref="x domain", x=0 if top else 1, xanchor="left" if top else "right",
-                 yref="y", y=math.log10(y), yanchor="bottom" if top else "top", showarrow=False,
-                 font=dict(size=style.font - 1, color=color if top else "#666"))
-    return shape, label
-
-
-MAX_POINTS = 400  # per trace: a long run's curve keeps its shape and the chart stays small to send
-
-
-def _rounded(value: float) -> float | None:
-    """A value as the chart needs it: 5 significant digits (the JSON every screen receives at each update stays
-    small); None (a gap) for what JSON cannot carry."""
-    return float(f"{value:.5g}") if math.isfinite(value) else None
-
-
-def thin(history: list, limit: int = MAX_POINTS) -> list:
-    """At most ``limit`` epochs, evenly spread, always with the first and the newest."""
-    if len(history) <= limit:
-        return history
-    step = (len(history) - 1) / (limit - 1)
-    return [history[round(i * step)] for i in range(limit)]
-
-
-def _trace(view: RunView, name: str, field: str, style: Style, **extra: Any) -> dict[str, Any]:
-    """One run's curve of an ``EpochEnd`` field (at most ``MAX_POINTS`` points)."""
-    h, c = thin(view.history), color(view.number)
-    return dict(type="scatter", x=[e.epoch for e in h], y=[_rounded(getattr(e, field)) for e in h],
-                mode=_mode(view), name=name, line=dict(color=c, width=style.line),
-                marker=dict(color=c, size=2 * style.line + 2), **extra)
-
-
-def _mode(view: RunView) -> str:
-    """A line, or a dot while a run has a single epoch (a line of one point draws nothing)."""
-    return "lines" if len(view.history) > 1 else "markers"
-
-
-def perplexity_figure(views: list[RunView], style: Style = NORMAL) -> dict[str, Any]:
-    """Perplexity per epoch on a log axis, one trace per run, and the uniform-guess line at V (a plotly figure
-    as plain JSON-ready dicts: no plotly objects are built, which would cost far more each render)."""
-    names = labels(views)
-    data = []
-    for v in views:
-        data.append(_trace(v, names[v.number], "perplexity", style))
-    shapes, notes = [], []
-    for V in sorted({v.vocab_size for v in views}):
-        shape, label = _hline(V, "#888", "dot", f"uniform guess = vocabulary size {V}", style, top=False)
-        shapes.append(shape)
-        notes.append(label)
-    if not views:
-        notes.append(dict(text="press Train · 点击“训练”", showarrow=False,
-                          font=dict(size=style.font + 4, color="#999"),
-                          xref="paper", yref="paper", x=0.5, y=0.5))
-    layout = _layout("perplexity 困惑度 (log scale)", "perplexity", style, type="log")
-    return dict(data=data, layout=dict(layout, shapes=shapes, annotations=notes))
-
-
-def grad_norm_figure(views: list[RunView], style: Style = NORMAL) -> dict[str, Any]:
-    """Gradient norm before clipping per epoch (mean, with the epoch's max), and each run's θ."""
-    names = labels(views)
-    data, shapes, notes = [], [], []
-    for v in views:
-        c = color(v.number)
-        data.append(_trace(v, names[v.number], "grad_norm", style,
-                           customdata=[[_rounded(e.grad_norm_max), round(e.clipped * 100)] for e in thin(v.history)],
-                           hovertemplate="mean %{y:.3g} · max %{customdata[0]:.3g} · "
-                                         "clipped %{customdata[1]:.0f}%<extra></extra>"))
-        if v.config.clip_theta is not None:
-            shape, label = _hline(v.config.clip_theta, c, "dash", f"θ = {v.config.clip_theta:g} (#{v.number})",
-                                  style, top=True)
-            shapes.append(shape)
-            notes.append(label)
-    layout = _layout("gradient norm before clipping 裁剪前的梯度范数", "L2 norm of all gradients", style,
-                     type="log", dtick=1)  # a tick per decade: 0.01, 0.1, 1, 10
-    return dict(data=data, layout=dict(layout, shapes=shapes, annotations=notes))
-
 
 def _clock(seconds: float | None) -> str:
     if seconds is None:
@@ -286,11 +156,6 @@ def progress(view: RunView | None) -> dict[str, Any]:
     }
 
 
-def figures(views: list[RunView], style: Style = NORMAL) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The two charts of a session's runs: perplexity and gradient norm."""
-    return perplexity_figure(views, style), grad_norm_figure(views, style)
-
-
 def compact_json(data: Any) -> str:
     """JSON with no spaces and non-ASCII characters as themselves: every watching screen is sent each chart again
     at each update, inside Gradio's message where each JSON string is escaped once more (orjson: in C)."""
@@ -337,10 +202,10 @@ def hidden_units_figure(view: dict[str, Any], units: list[int], cell: bool = Fal
     an LSTM's memory cell is unbounded, so its colours span its own largest value."""
     rows = view["cell"] if cell else view["hidden"]
     chars = [SHOWN.get(c, c) for c in view["text"]]
-    z = [[_rounded(rows[t][u]) for t in range(len(chars))] for u in units]
+    z = [[rounded(rows[t][u]) for t in range(len(chars))] for u in units]
     span = max((abs(v) for row in z for v in row if v is not None), default=1.0) if cell else 1.0
-    layout = _layout("memory cell C 记忆细胞" if cell else "hidden units H 隐藏单元 (tanh: −1 red … +1 blue)",
-                     "unit", style)
+    layout = base_layout("memory cell C 记忆细胞" if cell else "hidden units H 隐藏单元 (tanh: −1 red … +1 blue)",
+                         "unit", style)
     layout.update(hovermode="closest", height=max(style.height, 24 + 16 * len(units) + 6 * style.font))
     every = max(1, math.ceil(len(chars) / 60))  # at most 60 labels: more would overlap
     layout["xaxis"].update(title=dict(text="character 字符"), tickmode="array", tickangle=0,
@@ -378,11 +243,13 @@ def gradients_figure(curves: list[tuple[int, str, int, list[float]]], style: Sty
     data = []
     for number, label, epoch, norms in curves:
         c = color(number)
-        data.append(dict(type="scatter", x=list(range(1, len(norms) + 1)), y=[_rounded(n) for n in norms],
+        data.append(dict(type="scatter", x=list(range(1, len(norms) + 1)), y=[rounded(n) for n in norms],
                          mode="lines+markers", name=f"#{number} {label} · epoch {epoch}",
                          line=dict(color=c, width=style.line), marker=dict(color=c, size=style.line + 3)))
-    layout = _layout("gradient of the loss w.r.t. each step's state ‖∂ℓ/∂H_t‖ 随时间反向传播的梯度", "norm (log scale)",
-                     style, type="log")
+    span = scales.log_range(n for *_, norms in curves for n in norms)
+    layout = base_layout("gradient of the loss w.r.t. each step's state ‖∂ℓ/∂H_t‖ 随时间反向传播的梯度",
+                         "norm (log scale)", style, legend_lines=len(curves),
+                         **(log_axis(span) if span else dict(type="log")))
     layout["xaxis"]["title"]["text"] = "time step t 时间步"
     layout["hovermode"] = "x unified"
     if not curves:

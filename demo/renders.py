@@ -3,7 +3,8 @@
 ``outputs`` makes the six outputs of a run (status, the two charts, the newest lyrics, the history, the
 progress) as Gradio sends them; ``Renders`` keeps them per session, so that every page showing the same thing
 within ``FRESH`` seconds (a class of watchers) gets the same tuple, and the charts are rebuilt only when the
-session's runs changed. A session's ``Renders`` also holds how its own page shows it (language, projector).
+session's runs changed. A session's ``Renders`` also holds how its own page shows it (language, projector),
+and which of its runs the charts leave out (``hidden``: the compare view's, and those before a lesson).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 
 from anyio import to_thread  # its threads end after 10 s idle (asyncio's pool keeps them)
 
+from demo import charts
 from demo import render
 from demo.page_state import PerSession
 from charrnn.runs import Run
@@ -23,17 +25,19 @@ FRESH = 1.0  # seconds for which one page's outputs serve every other page showi
 
 class Renders:
     """A session's charts, rendered once per change however many pages show them (a class of watchers),
-    the outputs every page showing the same thing shares, and how the session's own page shows them (its
-    language, and the projector style)."""
+    the outputs every page showing the same thing shares, how the session's own page shows them (its
+    language, and the projector style), and the runs its charts leave out (every page showing it leaves them
+    out: a class sees what the teacher compares)."""
     total_renders = 0      # every session's, since the server started (the classroom benchmark reads them)
     total_seconds = 0.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._cache: dict[render.Style, tuple[tuple, tuple]] = {}  # style -> (state key, the two charts)
-        self._shown: dict[tuple, tuple[float, tuple]] = {}          # what is shown -> (when made, outputs)
+        self._cache: dict[tuple, tuple[tuple, tuple]] = {}  # (style, lang) -> (key, the two charts)
+        self._shown: dict[tuple, tuple[float, tuple]] = {}  # what is shown -> (when made, outputs)
         self.lang = "both"
-        self.style = render.NORMAL
+        self.style = charts.NORMAL
+        self.hidden: frozenset[int] = frozenset()  # numbers of the runs the charts leave out
 
     def shown(self, what: tuple) -> tuple | None:
         """The outputs made for ``what`` (state key, focus, style, language) less than ``FRESH`` s ago."""
@@ -47,15 +51,26 @@ class Renders:
             self._shown = {k: v for k, v in self._shown.items() if now - v[0] < FRESH}
             self._shown[what] = (now, out)
 
-    def parts(self, session: Session, style: render.Style) -> tuple:
-        """(perplexity chart, grad-norm chart) of the session's runs, rebuilt only when they changed."""
+    def what(self, key: tuple, focus: Run | None, style: charts.Style | None, lang: str | None) -> tuple:
+        """What a page shows: the session's state key, the runs left out, the run in focus, style, language."""
+        return key, self.hidden, focus.number if focus is not None else None, style or self.style, lang or self.lang
+
+    def hide(self, numbers: set[int]) -> None:
+        """Leave these runs out of the charts (all others are shown)."""
+        self.hidden = frozenset(numbers)
+
+    def parts(self, session: Session, style: charts.Style, lang: str = "both") -> tuple:
+        """(perplexity chart, grad-norm chart) of the session's runs but those hidden, rebuilt only when they
+        changed."""
         with self._lock:
-            key = session.state_key()
-            cached = self._cache.get(style)
+            hidden = self.hidden
+            key = (session.state_key(), hidden)
+            cached = self._cache.get((style, lang))
             if cached is None or cached[0] != key:
                 start = time.perf_counter()
-                cached = (key, tuple(render.chart(f) for f in render.figures(session.views(), style)))
-                self._cache[style] = cached
+                shown = [v for v in session.views() if v.number not in hidden]
+                cached = (key, tuple(render.chart(f) for f in charts.figures(shown, style, lang)))
+                self._cache[(style, lang)] = cached
                 Renders.total_renders += 1
                 Renders.total_seconds += time.perf_counter() - start
             return cached[1]
@@ -68,7 +83,7 @@ def renders_of(session: Session) -> Renders:
     return RENDERS.of(session)
 
 
-def outputs(session: Session, focus: Run | None = None, style: render.Style | None = None,
+def outputs(session: Session, focus: Run | None = None, style: charts.Style | None = None,
             lang: str | None = None) -> tuple:
     """What a page shows of a session: status, the two charts, newest samples, history, progress (in the
     style and language of the session's own page unless given: a watcher's page has its own).
@@ -78,14 +93,14 @@ def outputs(session: Session, focus: Run | None = None, style: render.Style | No
     changed once made.
     """
     view_of = renders_of(session)
-    style, lang = style or view_of.style, lang or view_of.lang
-    what = (session.state_key(), focus.number if focus is not None else None, style, lang)
+    what = view_of.what(session.state_key(), focus, style, lang)
+    style, lang = what[3], what[4]
     if (out := view_of.shown(what)) is not None:
         return out
     runs = list(session.runs)
     run = focus or (runs[-1] if runs else None)
     view = run.view() if run is not None else None
-    ppl, grad = view_of.parts(session, style)
+    ppl, grad = view_of.parts(session, style, lang)
     status, latest, history, progress = render.texts(view, lang)
     if view is not None and view.caption:  # a lesson: its runs' lyrics side by side
         latest = render.side_by_side([r.view() for r in runs if r.caption == view.caption][-2:])
@@ -94,11 +109,10 @@ def outputs(session: Session, focus: Run | None = None, style: render.Style | No
     return out
 
 
-async def rendered(session: Session, focus: Run | None = None, style: render.Style | None = None,
+async def rendered(session: Session, focus: Run | None = None, style: charts.Style | None = None,
                    lang: str | None = None, key: tuple | None = None) -> tuple:
     """``outputs(...)`` for the event loop: those made less than ``FRESH`` s ago as they are, else made in a
     worker thread (``key``: the session's state key, where the caller has just read it)."""
     look = renders_of(session)
-    what = (key if key is not None else session.state_key(), focus.number if focus is not None else None,
-            style or look.style, lang or look.lang)
+    what = look.what(key if key is not None else session.state_key(), focus, style, lang)
     return look.shown(what) or await to_thread.run_sync(outputs, session, focus, style, lang)

@@ -63,7 +63,10 @@ async def follow(session: Session, run: Run | None = None, done: Callable[[], bo
         if (sent_key is None or ended or first or (key != sent_key and tick(now, RENDER_EVERY) != sent_tick)
                 or tick(now, CLOCK_EVERY) != clock):
             sent_tick, clock = tick(now, RENDER_EVERY), tick(now, CLOCK_EVERY)
-            out = await rendered(session, run, key=key)
+            runs = session.all_runs()
+            # a run that ended after a newer one started (Stop and start a lesson): its last render shows the newer
+            focus = None if ended and runs and runs[-1] is not run else run
+            out = await rendered(session, focus, key=key)
             if out != sent:  # the same tuple, shared with other pages, compares in no time
                 yield out
                 sent, sent_key = out, key

@@ -1,12 +1,16 @@
 """Train, Stop and Clear: what the page's buttons do to its session's runs.
 
 A Train press first becomes a request that a Stop cancels, even before its run starts (``on_press``; the
-race is ``charrnn.presses``'). The settings are checked next to the form (``validate_train``), and the
-check is kept for the start (``on_train``), which then streams the run (``demo.streams.follow``). A Train
-that starts nothing leaves a note that the page shows once its stream has ended (``on_streamed``).
+race is ``charrnn.presses``'), and its settings are checked at once: what is wrong shows beside the button
+and in the status line, in the page's language. A corpus that is not on this machine is fetched meanwhile
+(``demo.fetching``; ``on_fetching`` shows its progress). The check is kept for the start: next to the form's
+settings (``validate_train``, which API calls reach first), then ``on_train``, which streams the run
+(``demo.streams.follow``). A Train that starts nothing for another reason (a run is training, a Stop came
+first) leaves a note that the page shows once its stream has ended (``on_streamed``).
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +20,14 @@ import gradio as gr
 from anyio import to_thread  # its threads end after 10 s idle (asyncio's pool keeps them)
 
 from demo import form
+from demo.fetching import FETCHES, Fetch
+from demo.languages import in_language
 from demo.page_state import PerSession
-from demo.renders import outputs
+from demo.renders import RENDERS, outputs
 from demo.streams import follow
 from demo.values import read
 from charrnn.config import ConfigError
-from charrnn.corpus import CorpusError
+from charrnn.corpus import DOWNLOAD_TIMEOUT, REMOTE, CorpusError, is_local
 from charrnn.files import QuotaError
 from charrnn.lab import Lab
 from charrnn.presses import TrainRequest
@@ -40,6 +46,7 @@ class TrainState:
     """What the page keeps of a session's Train presses."""
     note: tuple[str, bool] | None = None  # (text, busy): the Train note the page shows once its stream ends
     checked: tuple[TrainRequest, form.Checked] | None = None  # the settings' check, for that request's start
+    fetch: Fetch | None = None  # the corpus download the latest press waits for
 
 
 TRAIN: PerSession[TrainState] = PerSession(lambda _: TrainState())
@@ -54,23 +61,67 @@ class Training:
     def session(self, request: gr.Request) -> Session:
         return self.lab.session(request.session_hash)
 
-    def on_press(self, pressed_at: float, request: gr.Request) -> tuple[str, Any]:
-        """The first thing Train does: from now on a Stop cancels the run it starts, even before it starts."""
-        self.session(request).request_train(new=True, pressed_at=pressed_at)
-        return "", gr.update(visible=False)
-
-    def validate_train(self, request: gr.Request, **values: Any) -> list:
-        """Runs when Train is pressed: every problem shows next to its setting, and then no run starts."""
+    def on_press(self, pressed_at: float, request: gr.Request, **values: Any) -> tuple[str, Any, Any]:
+        """The first thing Train does: from now on a Stop cancels the run it starts, even before it starts; and
+        its settings are checked now, so that what is wrong shows beside the button and in the status line
+        (note, the restart button, status). A corpus not on this machine starts its download instead."""
         session = self.session(request)
-        pending = session.request_train()  # the press (on_press), or an API call's request
+        pending = session.request_train(new=True, pressed_at=pressed_at)
+        lang = RENDERS.of(session).lang
+        source = values.get("corpus")
+        if source in REMOTE and not is_local(source):
+            job = TRAIN.of(session).fetch = FETCHES.start(source)
+            return job.note(lang), gr.update(visible=False), job.note(lang)
+        checked = self.check(session, pending, values)
+        if checked.ok:
+            return "", gr.update(visible=False), gr.skip()
+        text = not_started(checked.problems, lang)
+        return text, gr.update(visible=False), text
+
+    async def on_fetching(self, request: gr.Request):
+        """While the corpus the latest press needs is downloaded: its progress beside Train and in the status
+        line, then why it failed (what to do), or nothing (the run's stream takes the status line over)."""
+        session = self.lab.peek(request.session_hash)
+        state = TRAIN.get(session) if session is not None else None
+        job = state.fetch if state is not None else None
+        if job is None:
+            yield gr.skip(), gr.skip(), gr.skip()
+            return
+        lang = RENDERS.of(session).lang
+        while not job.done.is_set():
+            yield job.note(lang), gr.skip(), job.note(lang)
+            await asyncio.sleep(0.5)
+        state.fetch = None
+        if job.error:
+            text = not_started({"corpus": job.error}, lang)
+            yield text, gr.skip(), text
+        else:
+            yield "", gr.skip(), gr.skip()
+
+    def check(self, session: Session, pending: TrainRequest, values: dict[str, Any]) -> form.Checked:
+        """``form.check`` of a press's settings, kept for its start; an upload is held by the session first, and
+        a corpus being downloaded is waited for."""
         if values.get("corpus") == "upload" and values.get("corpus_file"):
             try:
                 hold_upload(session, form.file_path(values["corpus_file"]))
             except (QuotaError, OSError) as e:
-                session.drop_request(pending)
-                return [gr.validate(n != "corpus_file", str(e)) for n in form.NAMES]
+                return form.Checked(problems={"corpus_file": str(e)})
+        state = TRAIN.get(session)
+        job = FETCHES.running(values.get("corpus", "")) or (state.fetch if state is not None else None)
+        if job is not None and job.source == values.get("corpus"):
+            job.done.wait(3 * DOWNLOAD_TIMEOUT)
+            if job.error:
+                return form.Checked(problems={"corpus": job.error})
         checked = form.check(values, session.loaded)
         TRAIN.of(session).checked = (pending, checked)
+        return checked
+
+    def validate_train(self, request: gr.Request, **values: Any) -> list:
+        """Runs when Train is pressed, after ``on_press`` (whose check it reuses), or first for an API call: every
+        problem shows next to its setting, and then no run starts."""
+        session = self.session(request)
+        pending = session.request_train()  # the press (on_press), or an API call's request
+        checked = peek_check(session, pending) or self.check(session, pending, values)
         problems = checked.problems
         if problems:
             session.drop_request(pending)
@@ -149,6 +200,22 @@ def note(session: Session, text: str, busy: bool = False) -> tuple:
     TRAIN.of(session).note = (text, busy)
     progress = {"status": "busy" if busy else "stopped", "message": text}
     return (*[gr.skip()] * 5, progress)
+
+
+def not_started(problems: dict[str, str], lang: str) -> str:
+    """Why a Train press started nothing, for the note beside the button and the status line: each refused
+    setting by its label in the page's language, and what is wrong with it (which says what to do)."""
+    head = in_language("✗ **未开始 · Not started**", lang)
+    lines = [f"{in_language(form.BY_NAME[name].label, lang) if name in form.BY_NAME else name}: {message}"
+             for name, message in problems.items()]
+    return f"{head} — " + " · ".join(lines)
+
+
+def peek_check(session: Session, request: TrainRequest | None) -> form.Checked | None:
+    """The check ``Training.check`` made of ``request``'s settings (left for the start), or None."""
+    state = TRAIN.get(session)
+    kept = state.checked if state is not None else None
+    return kept[1] if kept is not None and request is not None and kept[0] is request else None
 
 
 def kept_check(session: Session, request: TrainRequest | None) -> form.Checked | None:

@@ -8,9 +8,13 @@ that change directory or start subprocesses elsewhere still find the files.
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.server
 import os
 import random
+import socket
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +46,9 @@ def _resolve_data_dir() -> None:
 
 
 _resolve_data_dir()
+# Gradio notices a closed client (and runs the page's unload: the session closes) at its next heartbeat, every 15 s
+# by default: the tests' servers beat every second, so that tests that close a client wait a second, not fifteen.
+os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", "1")
 
 import torch  # noqa: E402
 
@@ -196,6 +203,60 @@ def isolated_data_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV, str(env_dir))
     monkeypatch.setattr(corpus_mod, "DEFAULT_DATA_DIR", default_dir)
     return env_dir, default_dir
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder; ``pace`` > 0 sends each file in 4 kB pieces that far apart (a slow connection)."""
+    pace = 0.0
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def copyfile(self, source, outputfile):
+        if not self.pace:
+            return super().copyfile(source, outputfile)
+        while piece := source.read(4096):
+            outputfile.write(piece)
+            outputfile.flush()
+            time.sleep(self.pace)
+
+
+@pytest.fixture
+def http_serve():
+    """Serve a folder on 127.0.0.1 at a random port: a function (folder, pace=0.0) -> base URL (see
+    ``_QuietHandler``)."""
+    servers = []
+
+    def serve(folder: Path, pace: float = 0.0) -> str:
+        handler = functools.partial(type("Handler", (_QuietHandler,), {"pace": pace}), directory=str(folder))
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.server_address[1]}"
+
+    yield serve
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+def closed_port_url(fname: str) -> str:
+    """A URL at which nothing listens: connections are refused at once."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}/{fname}"
+
+
+@pytest.fixture
+def silent_url():
+    """A URL whose server takes the connection and never answers (what a blocked network can look like)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    yield f"http://127.0.0.1:{s.getsockname()[1]}/file"
+    s.close()
 
 
 def wait_for(pred, timeout: float = 30.0, step: float = 0.05):

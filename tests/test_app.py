@@ -129,16 +129,16 @@ def test_runs_accumulate_for_comparison_and_clear(server):
 
 
 def test_compare_labels_name_what_differs():
-    from demo import render
+    from demo import charts
     from charrnn.lab import RunView
     from charrnn.config import TrainConfig
 
     def view(n, **kw):
         return RunView(n, TrainConfig(**kw).label(), TrainConfig(**kw), "finished", "", None, [], [], 10, "cpu", 0, 0)
-    names = render.labels([view(1, sampling="random"), view(2, sampling="consecutive", seed=3)])
+    names = charts.labels([view(1, sampling="random"), view(2, sampling="consecutive", seed=3)])
     assert names[1] == "#1 scratch · random · lr 100 · θ 0.01 · seed 0"
     assert names[2] == "#2 scratch · consecutive · lr 100 · θ 0.01 · seed 3"
-    names = render.labels([view(1), view(2, clip_theta=None)])
+    names = charts.labels([view(1), view(2, clip_theta=None)])
     assert names[2] == "#2 scratch · random · lr 100 · θ off"
 
 
@@ -426,11 +426,11 @@ def test_a_runs_first_point_is_sent_as_soon_as_it_comes(server, monkeypatch):
 
 
 @pytest.mark.slow  # two fresh interpreters import torch, Gradio and the app (15-25 s)
-def test_prewarm_imports_what_the_first_run_imports_and_freezes_the_servers_heap():
-    """In the server's process the prewarm freezes start-up's objects (about half a million) for the garbage
-    collector, after importing what the first optimizer imports (torch._dynamo); elsewhere (tests) it freezes
-    nothing. Run in fresh interpreters: this one has imported everything already."""
-    code = ("import gc, sys; from demo import app; app._prewarm(freeze_heap={}); "
+def test_start_up_imports_what_the_first_run_imports_and_freezes_the_servers_heap():
+    """``import_optimizer`` imports what the first optimizer imports (torch._dynamo); in the server's process the
+    prewarm then freezes start-up's objects (about half a million) for the garbage collector; elsewhere (tests)
+    it freezes nothing. Run in fresh interpreters: this one has imported everything already."""
+    code = ("import gc, sys; from demo import app; app.import_optimizer(); app._prewarm(freeze_heap={}); "
             "print(gc.get_freeze_count(), 'torch._dynamo' in sys.modules)")
     out = {}
     for freeze in (True, False):

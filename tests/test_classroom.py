@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import os
 import re
 import threading
@@ -18,7 +19,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from demo import lessons
-from demo import render
+from demo import charts
 from demo import renders as renders_mod
 from demo import streams
 
@@ -106,17 +107,22 @@ def test_the_decoding_lesson_shows_one_models_greedy_and_sampled_lyrics(server, 
             "corpus": "offline", "max_chars": 3000, "num_hiddens": 32, "batch_size": 8, "num_steps": 10,
             "prefixes": ["the"]}},), fork=dict(temperature=0.8, top_k=None)))
     c = Client(url, verbose=False)
+    assert [out[5] for out in c.submit(**TINY, epochs=2, api_name="/train")][-1]["status"] == "finished"
     outs = list(c.submit(epochs=4, api_name="/lesson_decoding"))
     session = lab.peek(c.session_hash)
-    first, second = session.runs
+    earlier, first, second = session.runs
     assert first.view().status == second.view().status == "finished"
     assert second.trainer is not None and first.view().history == second.view().history  # the same model
+    assert second.view().epoch == 4 and second.continues == 2 and "model of #2" in second.label  # trained once
     assert first.config.temperature == 0 and second.config.temperature == 0.8
     greedy, sampled = first.view().samples[-1].text, second.view().samples[-1].text
     assert greedy != sampled and greedy.startswith("the") and sampled.startswith("the")
     latest = outs[-1][3]
     assert "side-by-side" in latest and "greedy" in latest and "sampled, T=0.8" in latest
     assert "greedy argmax tends to repeat itself" in outs[-1][0]  # the caption, in the status
+    # one curve: the model trained once; the run before the lesson is hidden (a clean chart), not forgotten
+    chart = json.loads(outs[-1][1]["plot"])
+    assert [t["uid"] for t in chart["data"]] == ["run2"] and len(session.runs) == 3
     c.close()
 
 
@@ -193,19 +199,19 @@ def test_a_class_is_looked_at_and_rendered_once_per_change_however_many_watch(mo
 
     async def main() -> None:
         s = _Shown()
-        pages = [streams.watch(s, st, "both") for st in [render.NORMAL] * 5 + [render.PRESENT] * 3]
+        pages = [streams.watch(s, st, "both") for st in [charts.NORMAL] * 5 + [charts.PRESENT] * 3]
         assert [(await p.__anext__())[1] for p in pages] == [0] * 8  # each page: what the session shows now
         channel = streams.CHANNELS.get(s)
         assert channel.watchers == 8
         renders.clear()
         s.key = 1
         got = [await asyncio.wait_for(p.__anext__(), 5) for p in pages]
-        assert renders == {render.NORMAL: 1, render.PRESENT: 1}, "one render per look, not one per page"
+        assert renders == {charts.NORMAL: 1, charts.PRESENT: 1}, "one render per look, not one per page"
         assert all(o is got[0] for o in got[:5]) and all(o is got[5] for o in got[5:]) and got[0][1] == 1
         looks = channel.looks
         await asyncio.sleep(1.0)
         # 20 ticks of 0.05 s in that second: the session was looked at about 20 times (not 8 pages x 20)
-        assert 5 <= channel.looks - looks <= 30 and renders == {render.NORMAL: 1, render.PRESENT: 1}
+        assert 5 <= channel.looks - looks <= 30 and renders == {charts.NORMAL: 1, charts.PRESENT: 1}
         monkeypatch.setattr(streams, "WATCH_EVERY", 3600.0)
         await asyncio.sleep(0.2)  # the channel now waits for the next tick of an hour, or a poke
         s.key = 2

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import inspect
+import io
 import re
 import subprocess
 import sys
@@ -24,9 +26,14 @@ TINY = ["--corpus", "offline", "--max-chars", "3000", "--num-hiddens", "32", "--
         "--num-steps", "10", "--no-progress"]
 
 
-def run_cli(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "charrnn", *args], cwd=REPO, env=subprocess_env(),
-                          capture_output=True, text=True, encoding="utf-8", timeout=timeout)
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """``python -m charrnn *args``, run in this process (``charrnn.cli.main``, what ``__main__`` calls), its
+    output captured: starting interpreters costs seconds each, and a real process is tested below
+    (``test_missing_checkpoint_real_process``, ``test_help_shows_flags_choices_and_chapter_defaults``)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return subprocess.CompletedProcess(["charrnn", *args], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")

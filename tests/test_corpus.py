@@ -1,16 +1,13 @@
 """Corpora: finding, downloading and verifying the pinned files, cleaning, the vocabulary, user texts."""
 from __future__ import annotations
 
-import functools
 import gc
 import hashlib
-import http.server
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import threading
+import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -21,7 +18,7 @@ import torch
 import charrnn.corpus as corpus_mod
 from charrnn import CorpusError, Trainer, Vocab, from_file, from_text, load_corpus
 from charrnn.corpus import describe_unknown
-from conftest import JAYCHOU_ZIP, TIMEMACHINE_TXT, subprocess_env
+from conftest import JAYCHOU_ZIP, TIMEMACHINE_TXT, closed_port_url, subprocess_env
 
 JAYCHOU_SHA1 = "9529987e701a4f37048ab778270a5dde9a762a0b"
 TIMEMACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
@@ -198,37 +195,6 @@ def test_vocab_from_json_refuses_unsorted():
 
 
 # ---------------------------------------------------------------- downloading
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-
-@pytest.fixture
-def http_serve():
-    """Serve a folder on 127.0.0.1 at a random port; returns a function folder -> base URL."""
-    servers = []
-
-    def serve(folder: Path) -> str:
-        handler = functools.partial(_QuietHandler, directory=str(folder))
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.server_address[1]}"
-
-    yield serve
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
-
-
-def closed_port_url(fname: str) -> str:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens there now: connections are refused
-    return f"http://127.0.0.1:{port}/{fname}"
-
-
 def test_download_lands_in_data_dir_and_verifies(jaychou_zip, tmp_path, isolated_data_dirs, http_serve):
     env_dir, default_dir = isolated_data_dirs
     srv = tmp_path / "srv"
@@ -255,6 +221,34 @@ def test_download_default_destination_is_data_dir(jaychou_zip, tmp_path, isolate
     assert all_files(default_dir) == [default_dir / JAYCHOU_ZIP]
     # the next call finds it in data/ without any URL to download from
     assert len(load_corpus("jaychou", 100, url=closed_port_url(JAYCHOU_ZIP), progress=False)) == 100
+
+
+def test_download_reports_its_progress_to_a_function(jaychou_zip, tmp_path, isolated_data_dirs, http_serve):
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    shutil.copy(jaychou_zip, srv / JAYCHOU_ZIP)
+    told: list[tuple[int, int]] = []
+    assert not corpus_mod.is_local("jaychou")
+    load_corpus("jaychou", 100, url=f"{http_serve(srv)}/{JAYCHOU_ZIP}", progress=lambda *t: told.append(t))
+    size = jaychou_zip.stat().st_size
+    assert corpus_mod.is_local("jaychou")  # downloaded into data/
+    assert len(told) > 10 and all(total == size for _, total in told)  # 52,607 bytes in 1 kB chunks
+    got = [g for g, _ in told]
+    assert got == sorted(got[:-1]) + [size]  # growing, and the last says all of it arrived
+
+
+def test_a_server_that_never_answers_fails_within_the_timeout(tmp_path, isolated_data_dirs, silent_url, monkeypatch):
+    monkeypatch.setattr(corpus_mod, "DOWNLOAD_TIMEOUT", 0.5)
+    t = time.monotonic()
+    with pytest.raises(CorpusError, match="could not be downloaded .offline.*: put it in"):
+        load_corpus("jaychou", 100, url=silent_url, progress=False)
+    # a read timeout of 0.5 s, not the system's minutes; the bound leaves room for pooch's own work and a busy
+    # machine
+    assert time.monotonic() - t < 10
+
+
+def test_what_is_local():
+    assert corpus_mod.is_local("offline") and corpus_mod.is_local("/any/path.txt")
 
 
 def test_download_with_wrong_hash_keeps_nothing(jaychou_zip, tmp_path, isolated_data_dirs, http_serve):
@@ -336,11 +330,12 @@ def test_offline_corpus(tiny_config):
 
 
 def test_offline_text_closes_the_files_it_reads():
+    gc.collect()  # what earlier tests left is theirs, not this one's
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         text = corpus_mod.offline_text(("json", "abc", "no_such_module_here"))
         gc.collect()
-    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
     assert "JSON (JavaScript Object Notation)" in text and len(text) > 1000
 
 

@@ -52,6 +52,7 @@ def run_child(code: str, **env: str) -> tuple[dict, str]:
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch, Gradio and the app (about 10 s)
 def test_importing_and_building_the_app_changes_nothing_in_gradio():
     """Only ``launch()`` applies a cut: importing demo.app and building the page leave Gradio as published."""
     out, _ = run_child("""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 import shlex
 import subprocess
@@ -105,6 +106,19 @@ def test_api_example_runs_as_written(jaychou_zip, monkeypatch):
     assert epochs and epochs == sorted(epochs) and epochs[-1] == 100
     assert "分开" in lines[-2] and "不分开" in lines[-2]  # the newest samples of the two prefixes
     assert lines[-1].startswith("('分开") and "written by run #1" in lines[-1]
+
+
+def test_curl_of_stats_runs_as_written():
+    lines = [line.strip() for line in TEXT.splitlines() if line.startswith("    ") and "gradio_api/call/stats" in line]
+    assert len(lines) == 2, lines
+    with serve_app() as served:
+        script = "\n".join(lines).replace("http://127.0.0.1:7860/", served.url)
+        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    event, data = done.stdout.strip().splitlines()[:2]
+    assert event == "event: complete"
+    stats = json.loads(data.removeprefix("data: "))[0]
+    assert stats["sessions"] >= 0 and stats["cores"] >= 1 and "full_collections" in stats
 
 
 @pytest.mark.slow  # every CLI line of the docs, each a fresh interpreter on the chapter's model (20 s)

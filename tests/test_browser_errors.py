@@ -1,0 +1,130 @@
+"""Every reason a press of Train starts nothing is said beside the button and in the status line, at once, at a
+laptop's, a projector's and a phone's size: a bad number, an upload with no file or a binary one, a corpus that
+is not on this machine (fetched with its progress, or refused within seconds with what to do)."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+
+import pytest
+
+from conftest import JAYCHOU_ZIP, closed_port_url, serve_app
+from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser, button, page_url, set_number  # noqa: F401
+
+pytestmark = pytest.mark.browser
+
+LAB_OPTIONS = dict(max_runs=2)  # the module's server (conftest.py's ``server`` fixture)
+SIZES = {"laptop": (1440, 900), "projector": (1280, 720), "phone": (390, 844)}
+TRAIN = "▶ 训练 · Train"
+
+
+def open_at(browser, url: str, size: str):  # noqa: F811 (browser is test_browser's fixture)
+    width, height = SIZES[size]
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url)
+    button(page, TRAIN).wait_for(timeout=30_000)
+    return page
+
+
+def pressed(page, expect: str) -> tuple[str, str]:
+    """Press Train; then (the note beside it, the status line), once the note says ``expect``. On a quiet
+    machine that takes well under a second (one request that does not wait in the queue); the 10 s allowed
+    are for a busy 2-core machine that also runs the browser and other tests' training."""
+    button(page, TRAIN).click()
+    page.wait_for_function(f"() => document.querySelector('#train-note').innerText.includes({expect!r})",
+                           timeout=10_000)
+    note = page.locator("#train-note")
+    assert note.is_visible()
+    return note.inner_text(), page.locator("#status").inner_text()
+
+
+def choose_upload(page) -> None:
+    page.locator("#setting-corpus input").click()
+    page.get_by_role("option", name="上传 .txt · upload a .txt").click()
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_bad_settings_are_said_beside_train_and_in_the_status(page_url, browser, size, tmp_path):  # noqa: F811
+    page = open_at(browser, page_url, size)
+    set_number(page, "学习率 · learning rate", -1)
+    note, status = pressed(page, "lr=-1")
+    assert "未开始 · Not started" in note and "学习率 · learning rate: lr=-1 is not allowed" in note
+    assert "lr=-1 is not allowed" in status
+    page.screenshot(path=str(ARTIFACTS / f"errors-lr-{size}.png"))
+    set_number(page, "学习率 · learning rate", 100)
+
+    choose_upload(page)
+    note, status = pressed(page, "choose a UTF-8")
+    assert "choose a UTF-8 .txt file to upload, or pick another corpus" in note and "Not started" in status
+
+    binary = tmp_path / "bad.txt"
+    binary.write_bytes(b"\x00\x01 not a text " * 40)
+    page.locator("#setting-corpus_file input[type=file]").set_input_files(str(binary))
+    page.wait_for_function("() => document.querySelector('#setting-corpus_file').innerText.includes('bad.txt')")
+    note, status = pressed(page, "bad.txt")
+    assert "the file 'bad.txt' looks binary (it holds NUL bytes)" in note and "bad.txt" in status
+    page.screenshot(path=str(ARTIFACTS / f"errors-binary-{size}.png"))
+    page.close()
+
+
+@pytest.fixture
+def no_corpus_here(tmp_path, isolated_data_dirs, monkeypatch):
+    """This machine has no copy of the Jay Chou corpus, on disk or read into this process (as a fresh server);
+    its URL is ``set_url``'s."""
+    import charrnn.corpus as corpus_mod
+
+    corpus_mod.cached_corpus.cache_clear()
+
+    def set_url(url: str) -> None:
+        spec = dataclasses.replace(corpus_mod.REMOTE["jaychou"], url=url)
+        monkeypatch.setitem(corpus_mod.REMOTE, "jaychou", spec)
+    yield set_url
+    corpus_mod.cached_corpus.cache_clear()  # what was read meanwhile came from this test's folders
+
+
+def test_offline_without_the_corpus_says_where_to_put_it_within_seconds(browser, no_corpus_here):  # noqa: F811
+    no_corpus_here(closed_port_url(JAYCHOU_ZIP))
+    with serve_app(max_runs=1) as served:
+        page = open_at(browser, served.url, "projector")
+        start = time.monotonic()
+        button(page, TRAIN).click()
+        page.wait_for_function("() => document.querySelector('#train-note').innerText.includes('put it in')",
+                               timeout=10_000)
+        assert time.monotonic() - start < 10
+        note = page.locator("#train-note").inner_text()
+        assert "jaychou_lyrics.txt.zip is not on this machine and could not be downloaded" in note
+        assert "not on this machine" in page.locator("#status").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "errors-offline.png"))
+        # the page stays usable: the offline corpus trains
+        page.locator("#setting-corpus input").click()
+        page.get_by_role("option", name="离线语料 · offline (Python docstrings)").click()
+        set_number(page, "迭代周期 · epochs", 2)
+        note, _ = pressed(page, "vocabulary")  # the chapter's prefixes are Chinese: the page says so, and what to do
+        assert "not in the corpus's vocabulary: '分' '开'" in note and "use characters that occur" in note
+        set_number(page, "前缀 · prefixes", "the, a")
+        button(page, TRAIN).click()
+        page.wait_for_function("() => document.querySelector('#status').innerText.includes('epoch 2/2')",
+                               timeout=60_000)
+        # nothing to say once the run trains (the stream's last event may flash its timer there for a moment)
+        page.wait_for_function("() => document.querySelector('#train-note').innerText.trim() === ''", timeout=5_000)
+
+
+def test_a_corpus_being_fetched_shows_its_progress_then_trains(browser, jaychou_zip, no_corpus_here, http_serve,  # noqa: F811
+                                                              tmp_path):
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    shutil.copy(jaychou_zip, srv / JAYCHOU_ZIP)
+    # 13 pieces of 4 kB, about 13 s: the server's own start-up began the download, which the press then shows
+    no_corpus_here(f"{http_serve(srv, pace=1.0)}/{JAYCHOU_ZIP}")
+    with serve_app(max_runs=1) as served:
+        page = open_at(browser, served.url, "laptop")
+        set_number(page, "迭代周期 · epochs", 2)
+        button(page, TRAIN).click()
+        page.wait_for_function("() => /Fetching the corpus jaychou_lyrics.txt.zip \\d+%/"
+                               ".test(document.querySelector('#train-note').innerText)", timeout=10_000)
+        assert "Fetching the corpus" in page.locator("#status").inner_text()
+        page.wait_for_function("() => document.querySelector('#status').innerText.includes('epoch 2/2')",
+                               timeout=60_000)
+        # nothing to say once the run trains (the stream's last event may flash its timer there for a moment)
+        page.wait_for_function("() => document.querySelector('#train-note').innerText.trim() === ''", timeout=5_000)

@@ -1,0 +1,212 @@
+"""The training charts survive a divergence: a run that leaves the chart is cut and marked where it leaves, the
+axes follow the runs that stay on them, log ticks say their values, and hidden runs are left out."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from demo import charts, compare, renders, scales
+from demo.render import compact_json
+
+from charrnn.config import TrainConfig
+from charrnn.lab import RunView
+from charrnn.train import EpochEnd
+
+V = 1027  # the Jay Chou vocabulary
+
+
+def run(number: int, perplexities: list[float], grads: list[float] | None = None, status: str = "finished",
+        continues: int | None = None, first: int = 1, **config) -> RunView:
+    grads = grads or [1.0] * len(perplexities)
+    history = [EpochEnd(epoch=first + i, epochs=100, perplexity=p, grad_norm=g, grad_norm_max=2 * g, clipped=0.5,
+                        seconds=0.1, chars_per_sec=1e4) for i, (p, g) in enumerate(zip(perplexities, grads))]
+    c = TrainConfig(**config)
+    return RunView(number, c.label(), c, status, "", None, history, [], V, "cpu", 1.0, 1, continues=continues)
+
+
+FALLING = [900 / (1 + i) + 9 for i in range(20)]  # the run the lesson is about: 909 down to 54
+# the clipping lesson's unclipped run, as measured: it climbs through 10 V = 10,270 in epoch 4, to 9.7e301 in
+# epoch 11, and its loss is infinite in epoch 12 (the run ends "diverged", epoch 11's weights kept)
+EXPLODING = [950, 2e3, 6e3, 4e4, 1e9, 1e30, 1e80, 1e150, 1e200, 1e250, 9.7e301]
+EXPLODING_GRADS = [0.5, 0.8, 1.5, 3.0, 40.0, 1e12, 1e40, 1e70, 1e100, 1e120, 1e150]
+
+
+def traces(figure: dict) -> dict[str, dict]:
+    return {t["uid"]: t for t in figure["data"]}
+
+
+def test_a_diverged_run_is_cut_where_it_leaves_and_the_axis_follows_the_others():
+    views = [run(1, FALLING, clip_theta=0.1, lr=10.0),
+             run(2, EXPLODING, EXPLODING_GRADS, status="diverged", clip_theta=None, lr=10.0)]
+    ppl, grad = charts.figures(views, lang="en")
+    low, high = ppl["layout"]["yaxis"]["range"]
+    # the top: above the vocabulary-size line, at most a decade above it (not 302 decades)
+    assert math.log10(V) < high <= math.log10(V) + 1, (low, high)
+    assert low <= math.log10(min(FALLING)), "the run that stays on the chart is wholly inside it"
+    t = traces(ppl)
+    assert t["run1"]["x"] == list(range(1, 21))
+    # drawn up to its first point above 10 V (epoch 4: 4e4), the line through the top edge; nothing after
+    assert t["run2"]["x"] == [1, 2, 3, 4] and t["run2"]["y"][-1] == 4e4
+    mark = t["exit2"]
+    # its loss was infinite in epoch 12, as its status says; it left the chart in epoch 4 (its hover says so)
+    assert mark["text"] == ["diverged at epoch 12"] and mark["marker"]["symbol"] == "x"
+    assert "diverged at epoch 12<br>off the chart from epoch 4" in mark["hovertemplate"]
+    assert 3 < mark["x"][0] < 4 and mark["y"][0] == pytest.approx(10 ** high, rel=3e-3) and mark["y"][0] <= 10 ** high
+    # where the drawn line meets the top edge: log-interpolated between epoch 3 (6e3) and epoch 4 (4e4)
+    share = (high - math.log10(6e3)) / (math.log10(4e4) - math.log10(6e3))
+    assert mark["x"][0] == pytest.approx(3 + share, abs=1e-3)
+    # the gradient norm: cut at the same epoch, its axis spanning what the charts keep (and θ), not 1e150
+    g = traces(grad)
+    glow, ghigh = grad["layout"]["yaxis"]["range"]
+    assert g["run2"]["x"] == [1, 2, 3, 4] and glow <= math.log10(0.1) and math.log10(1.5) < ghigh < math.log10(3.0)
+    assert g["exit2"]["text"] == mark["text"] and 3 < g["exit2"]["x"][0] < 4  # its 3.0 is above the top
+    assert g["exit2"]["y"][0] == pytest.approx(10 ** ghigh, rel=3e-3)
+    for figure in (ppl, grad):
+        assert "NaN" not in compact_json(figure) and "Infinity" not in compact_json(figure)
+    # where the other run's norms reach higher, the epoch it left at is inside the range: the ✕ is on its point
+    views[0] = run(1, FALLING, [5.0] * 20, clip_theta=0.1, lr=10.0)
+    mark = traces(charts.grad_norm_figure(views, lang="en"))["exit2"]
+    assert mark["x"] == [4] and mark["y"] == [3.0]
+
+
+def test_the_chinese_page_says_it_in_chinese():
+    ppl, _ = charts.figures([run(1, EXPLODING, status="diverged")], lang="zh")
+    mark = traces(ppl)["exit1"]
+    assert mark["text"] == ["发散于第 12 个周期"] and "第 4 个周期起超出图表" in mark["hovertemplate"]
+    assert ppl["layout"]["title"]["text"] == "困惑度（对数坐标）" and ppl["layout"]["xaxis"]["title"]["text"] == "周期"
+    both, _ = charts.figures([run(1, EXPLODING, status="diverged")])
+    assert traces(both)["exit1"]["text"] == ["发散于第 12 个周期 · diverged at epoch 12"]
+
+
+def test_a_run_infinite_in_its_first_epoch_is_marked_at_epoch_1():
+    ppl, grad = charts.figures([run(1, [], status="diverged", lr=1e6, clip_theta=None)], lang="en")
+    low, high = ppl["layout"]["yaxis"]["range"]
+    assert math.log10(V) < high <= math.log10(V) + 1
+    mark = traces(ppl)["exit1"]
+    assert mark["x"] == [1] and mark["text"] == ["diverged at epoch 1"] and "run1" not in traces(ppl)
+    assert traces(grad)["exit1"]["x"] == [1]
+
+
+def test_a_run_diverging_on_the_chart_is_marked_at_the_next_epoch():
+    """Its loss became infinite from a perplexity still on the chart (lr 1e6: 1,200, then inf)."""
+    ppl, _ = charts.figures([run(1, [1200.0, 1500.0], status="diverged")], lang="en")
+    t = traces(ppl)
+    assert t["run1"]["x"] == [1, 2] and t["exit1"]["x"] == [3] and t["exit1"]["text"] == ["diverged at epoch 3"]
+
+
+def test_a_finite_run_that_ends_above_the_chart_is_off_the_chart_not_diverged():
+    """The lr lesson's lr 300: finite, but at 1e5-1e7 (worse than guessing) for most of its epochs."""
+    large = [1.8e3, 5e3, 2e4, 8e3, 1e5, 3e6, 1e7]
+    ppl, _ = charts.figures([run(1, large, lr=300.0), run(2, FALLING)], lang="en")
+    t = traces(ppl)
+    assert t["run1"]["x"] == [1, 2, 3, 4, 5], "drawn through its excursion (epoch 3) up to where it leaves"
+    assert t["exit1"]["text"] == ["off the chart from epoch 5"]
+    assert ppl["layout"]["yaxis"]["range"][1] <= math.log10(V) + 1
+
+
+def test_an_excursion_that_comes_back_is_no_cut():
+    ppl, _ = charts.figures([run(1, [900, 3e4, 800, 500])], lang="en")
+    t = traces(ppl)
+    assert t["run1"]["x"] == [1, 2, 3, 4] and "exit1" not in t
+
+
+def test_log_ticks_are_decades_with_their_values():
+    values, text = scales.log_ticks(-0.2, 3.3)
+    assert values == [1, 10, 100, 1000] and text == ["1", "10", "100", "1000"]
+    assert scales.log_ticks(-2.5, 5.2)[1] == ["0.01", "0.1", "1", "10", "100", "1000", "10⁴", "10⁵"]
+    # a narrow range (a gradient norm between 0.25 and 0.6): 1-2-5 ticks with their values, never a bare "6"
+    low, high = scales.log_range([0.25, 0.4, 0.6])
+    values, text = scales.log_ticks(low, high)
+    assert len(values) >= 2 and all(10 ** low <= v <= 10 ** high for v in values) and text == ["0.2", "0.5"], text
+    # many decades: every second one at most 8 ticks
+    values, text = scales.log_ticks(-16.2, 0.3)
+    assert len(values) <= scales.MAX_TICKS and text[0] == "10⁻¹⁵" and text[-1] == "1"
+    assert scales.tick_label(2e-5) == "2×10⁻⁵" and scales.tick_label(0.001) == "0.001"
+
+
+def test_every_log_range_shows_two_labelled_ticks():
+    """``MIN_SPAN``: however flat a curve, its axis has two ticks with values inside it."""
+    for centre in [x / 7 for x in range(-30, 30)]:
+        low, high = scales.log_range([10 ** centre])
+        assert len(scales.log_ticks(low, high)[0]) >= 2, (centre, low, high)
+
+
+def test_the_charts_axes_carry_their_tick_values():
+    ppl, grad = charts.figures([run(1, FALLING, [0.3, 0.5] * 10, clip_theta=None)], lang="en")
+    for figure in (ppl, grad):
+        axis = figure["layout"]["yaxis"]
+        low, high = axis["range"]
+        assert axis["tickmode"] == "array" and len(axis["tickvals"]) == len(axis["ticktext"]) >= 2
+        assert all(10 ** low <= v <= 10 ** high for v in axis["tickvals"])
+        assert all(t == scales.tick_label(v) for v, t in zip(axis["tickvals"], axis["ticktext"]))
+    assert grad["layout"]["yaxis"]["ticktext"] == ["0.2", "0.5"]
+
+
+def test_a_run_going_on_with_anothers_model_draws_only_its_own_epochs():
+    """The decoding lesson: its second run writes with the first's model and trains nothing: one curve."""
+    first = run(1, FALLING)
+    same = run(2, FALLING, continues=1, temperature=0.8)
+    assert list(traces(charts.figures([first, same])[0])) == ["run1"]
+    more = run(2, FALLING + [8.0, 7.5], continues=1)
+    t = traces(charts.figures([first, more])[0])
+    assert t["run2"]["x"] == [21, 22]
+    # shown alone (its parent hidden), it draws its whole history
+    assert traces(charts.figures([more])[0])["run2"]["x"] == list(range(1, 23))
+
+
+def test_the_legend_lists_one_run_a_line_below_the_axis_title():
+    style = charts.NORMAL
+    one, _ = charts.figures([run(1, FALLING)])
+    three, _ = charts.figures([run(n, FALLING) for n in (1, 2, 3)])
+    extra = three["layout"]["height"] - one["layout"]["height"]
+    assert extra == 2 * style.legend_line and three["layout"]["margin"]["b"] - one["layout"]["margin"]["b"] == extra
+    assert one["layout"]["height"] == style.height + style.legend_height(1) > style.height
+    legend = three["layout"]["legend"]
+    assert legend["orientation"] == "v" and legend["yref"] == "container" and legend["y"] == 0
+    assert legend["xref"] == "paper"  # a container's x would make plotly reserve the legend's width on the left
+
+
+def test_the_figures_are_valid_plotly():
+    go = pytest.importorskip("plotly.graph_objects")
+    views = [run(1, FALLING, clip_theta=0.1), run(2, EXPLODING, EXPLODING_GRADS, status="diverged", clip_theta=None),
+             run(3, [], status="diverged")]
+    for figure in (*charts.figures(views), *charts.figures([])):
+        go.Figure(figure)  # raises on a property plotly does not know
+
+
+class FakeSession:
+    """What Renders and compare read of a session."""
+    closed = False
+
+    def __init__(self, views: list[RunView]):
+        self._views = views
+
+    def views(self) -> list[RunView]:
+        return list(self._views)
+
+    def all_runs(self) -> list[RunView]:
+        return list(self._views)
+
+    def state_key(self) -> tuple:
+        return tuple(v.number for v in self._views)
+
+
+def test_hidden_runs_are_left_out_of_the_charts_and_a_lesson_hides_the_runs_before_it():
+    session = FakeSession([run(1, FALLING), run(2, FALLING)])
+    look = renders.renders_of(session)
+    uids = lambda: [t["uid"] for t in __import__("json").loads(look.parts(session, charts.NORMAL)[0]["plot"])["data"]]  # noqa: E731
+    assert uids() == ["run1", "run2"]
+    assert compare.hide_all(session) == frozenset() and uids() == []
+    session._views.append(run(3, FALLING))  # the lesson's run: shown
+    assert uids() == ["run3"]
+    look.hide({1})  # the compare list shows #2 again
+    assert uids() == ["run2", "run3"]
+    assert [n for _, n in compare.choices(session)] == [1, 2, 3]
+
+
+def test_one_theta_line_names_every_run_that_clips_at_it():
+    views = [run(1, FALLING), run(2, FALLING, sampling="consecutive"), run(3, FALLING, clip_theta=1.0)]
+    _, grad = charts.figures(views)
+    assert [a["text"] for a in grad["layout"]["annotations"]] == ["θ = 0.01 (#1, #2)", "θ = 1 (#3)"]
+    assert len(grad["layout"]["shapes"]) == 2
