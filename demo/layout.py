@@ -315,7 +315,7 @@ def write_panel(tr: Texts) -> WritePanel:
         write = tr(gr.Button(t := "写 · Write", variant="primary"), t)
         written = tr(gr.Textbox(label=(t := "模型写的 · written"), lines=4, elem_id="written", interactive=False),
                      t, "label")
-        note = gr.Markdown("")
+        note = gr.Markdown("", elem_id="write-note")
     return WritePanel(prefix, length, decoding, temperature, top_k, seed, write, written, note)
 
 

@@ -16,6 +16,9 @@ RULES = dict(length=dict(whole=True, low=1, high=2000), temperature=dict(low=0.0
                                                                       means="0 = random"))
 
 
+NO_MODEL = "💡 还没有模型：先训练，或上传一个检查点 · No model yet: press Train, or upload a checkpoint"
+
+
 class Writing:
     def __init__(self, lab: Lab):
         self.lab = lab
@@ -57,8 +60,9 @@ class Writing:
 
     def _write(self, session, prefix, length, decoding, temperature, top_k, seed):
         current = session.model()
-        if current is None:
-            raise gr.Error("No model yet: press Train, or upload a checkpoint · 还没有模型")
+        if current is None:  # a hint beside the button, not an error: nothing went wrong
+            yield "", NO_MODEL
+            return
         model, vocab, source = current
         sample = decoding == "sample"
         length, temperature, seed = (values.read(n, v, **RULES[n]) for n, v in
