@@ -28,20 +28,20 @@ class TrainRequest:
 
 
 class Presses:
-    """One session's pending Train request, and the browser's clock of its latest Stop that found nothing.
+    """One session's pending Train request, and the browser's clock of its latest Stop.
 
     Every method is called under the owning session's lock."""
 
     def __init__(self) -> None:
         self._request: TrainRequest | None = None
-        self._idle_stop_at: float | None = None  # browser clock of the latest Stop that found nothing to stop
+        self._stop_at: float | None = None  # browser clock of the latest Stop
 
     def press(self, new: bool, pressed_at: float | None) -> TrainRequest:
         """The pending request: a new one if ``new``, none is pending, or the pending one is stale. A new one is
         born cancelled when a Stop pressed after ``pressed_at`` (the browser's clock) reached the server first."""
         if new or self._request is None or self._request.stale:
             self._request = TrainRequest()
-            if pressed_at is not None and self._idle_stop_at is not None and self._idle_stop_at >= pressed_at:
+            if pressed_at is not None and self._stop_at is not None and self._stop_at >= pressed_at:
                 self._request.cancelled = True
         return self._request
 
@@ -58,12 +58,12 @@ class Presses:
         self.drop(request)
         return not request.cancelled
 
-    def stop(self, running: bool, pressed_at: float | None) -> TrainRequest | None:
-        """A Stop: it cancels the pending request; with none, and no run in progress (``running``), it
-        remembers ``pressed_at`` for a Train press that is still on its way. Returns the pending request."""
+    def stop(self, pressed_at: float | None) -> TrainRequest | None:
+        """A Stop: it cancels the pending request, and remembers ``pressed_at`` for a Train press made before it
+        that is still on its way. Returns the pending request."""
         request = self._request
         if request is not None:
             request.cancelled = True
-        elif not running and pressed_at is not None:
-            self._idle_stop_at = pressed_at
+        if pressed_at is not None:
+            self._stop_at = pressed_at if self._stop_at is None else max(self._stop_at, pressed_at)
         return request

@@ -25,6 +25,8 @@ from .scheduler import Scheduler
 from .threads import one_thread
 from .train import Trainer
 
+STOPPING_WAIT = 10.0  # s: how long a Train pressed just after a Stop waits for the stopped run's last minibatch
+
 
 class Session:
     """One user's session: its runs (kept for comparison), the model it writes with, its files."""
@@ -172,11 +174,31 @@ class Session:
         with self._lock:
             run = self._active()
             self._plan = None  # Stop ends a lesson
-            request = self._presses.stop(running=run is not None, pressed_at=pressed_at)
+            request = self._presses.stop(pressed_at=pressed_at)
         if run is not None:
             run.stop(timeout)
             return run
         return request if request is not None and not request.stale else None
+
+    def restart(self, timeout: float = 1.0, pressed_at: float | None = None) -> tuple[Run | None, TrainRequest]:
+        """Stop the run in progress and press Train, in one step ("stop it and train the new settings"): the new
+        request is pending before the run is asked to stop, so a Stop pressed after this one cancels it, as it
+        would a Train's. Returns the run stopped (None if none was) and the request."""
+        with self._lock:
+            run = self._active()
+            self._plan = None
+            request = self._presses.press(True, pressed_at)
+        if run is not None:
+            run.stop(timeout)
+        return run, request
+
+    def settle(self, timeout: float = STOPPING_WAIT) -> Run | None:
+        """The run in progress, once a run asked to stop has ended (it finishes its minibatch first, which
+        can take seconds on a busy machine): waits up to ``timeout`` s for that."""
+        run = self.active
+        if run is not None and run.stopping:
+            run.wait(timeout)
+        return self.active
 
     # ------------------------------------------------------------ runs kept, the model to write with
     def clear(self) -> None:

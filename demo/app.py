@@ -118,8 +118,7 @@ def train_events(page: layout.Page, train: training.Training) -> None:
     pressed.then(api_name="train", **start).then(**streamed)
     pressed.then(**fetching)
     side.stop.click(train.on_stop, outputs=notes, api_name="stop", concurrency_limit=None, queue=False, **clock)
-    restarted = side.restart.click(train.on_stop, outputs=notes, queue=False, **clock,
-                                   api_visibility="private").then(**press)
+    restarted = side.restart.click(**{**press, "fn": train.on_restart})
     restarted.then(api_visibility="private", **start).then(**streamed)
     restarted.then(**fetching)
     page.run.clear.click(train.on_clear, None, page.run.outputs, api_name="clear", concurrency_limit=None,

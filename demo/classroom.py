@@ -178,7 +178,7 @@ class Classroom:
         and starts this lesson (``on_pressed_lesson``)."""
         session = self.lab.session(request.session_hash)
         press = PRESSES.of(session)
-        if session.active is not None:
+        if await to_thread.run_sync(session.settle) is not None:
             press.key, press.note = key, LESSON_BUSY
             yield press.progress("busy")
             return

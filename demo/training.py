@@ -66,7 +66,18 @@ class Training:
         its settings are checked now, so that what is wrong shows beside the button and in the status line
         (note, the restart button, status). A corpus not on this machine starts its download instead."""
         session = self.session(request)
-        pending = session.request_train(new=True, pressed_at=pressed_at)
+        return self.pressed(session, session.request_train(new=True, pressed_at=pressed_at), values)
+
+    def on_restart(self, pressed_at: float, request: gr.Request, **values: Any) -> tuple[str, Any, Any]:
+        """The button a Train that found a run training shows: stop that run and press Train, in one step (a
+        Stop pressed after it cancels the new run, as it would a Train's). Answers as ``on_press``."""
+        session = self.session(request)
+        _, pending = session.restart(pressed_at=pressed_at)
+        return self.pressed(session, pending, values)
+
+    def pressed(self, session: Session, pending: TrainRequest, values: dict[str, Any]) -> tuple[str, Any, Any]:
+        """A Train press's answer (note, the restart button, status): nothing when its settings are right, what is
+        wrong with them, or the download of its corpus beginning."""
         lang = RENDERS.of(session).lang
         source = values.get("corpus")
         if source in REMOTE and not is_local(source):
@@ -136,7 +147,7 @@ class Training:
             session.drop_request(pending)
             yield note(session, STOPPED_EARLY)
             return
-        if session.active is not None:
+        if await to_thread.run_sync(session.settle) is not None:
             session.drop_request(pending)
             yield note(session, BUSY_NOTE, busy=True)
             return

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -148,12 +149,39 @@ def test_stop_pressed_right_after_train_and_train_while_training(page_url, brows
     page.wait_for_function("() => document.querySelector('#train-note').innerText.includes('stop it first')",
                        timeout=10_000)
     assert "请先停止" in page.locator("#train-note").inner_text()
+    # the run training is #1 or #2 (the Train stopped back to back above may have registered its run first)
+    training = int(re.search(r"#(\d+)", page.locator("#status").inner_text()).group(1))
     restart = button(page, "■▶ 停止并开始新的训练 · Stop it and train the new settings")
     restart.click()
-    page.wait_for_function("() => document.querySelector('#status').innerText.includes('#2')", timeout=30_000)
+    page.wait_for_function(f"() => document.querySelector('#status').innerText.includes('#{training + 1} ')",
+                           timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "browser-restart.png"), full_page=False)
     button(page, "■ 停止 · Stop").click()
-    page.wait_for_function("() => document.querySelector('#status').innerText.includes('stopped')", timeout=10_000)
+    page.wait_for_function(f"""() => {{
+        const s = document.querySelector('#status').innerText;
+        return s.includes('#{training + 1} ') && s.includes('stopped');
+    }}""", timeout=10_000)
+
+
+def test_stop_pressed_right_after_stop_it_and_train_starts_nothing(page_url, browser):
+    """The restart button stops the run and presses Train in one step: a Stop pressed right after it
+    cancels the new run, as it would a Train's."""
+    page = open_page(browser, page_url)
+    set_number(page, "迭代周期 · epochs", 3000)
+    button(page, "▶ 训练 · Train").click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('perplexity')",
+                           timeout=30_000)
+    training = int(re.search(r"#(\d+)", page.locator("#status").inner_text()).group(1))
+    button(page, "▶ 训练 · Train").click()
+    restart = button(page, "■▶ 停止并开始新的训练 · Stop it and train the new settings")
+    restart.wait_for(timeout=10_000)
+    restart.click()
+    button(page, "■ 停止 · Stop").click()  # back to back
+    page.wait_for_function("() => document.querySelector('#train-note').innerText.includes('Stopped')",
+                           timeout=10_000)
+    time.sleep(3)  # a new run that was not stopped would show epochs by now
+    status = page.locator("#status").inner_text()
+    assert f"#{training + 1} " not in status or "■" in status, status
 
 
 def test_uploading_a_text_suggests_prefixes_from_it(page_url, browser, tmp_path):

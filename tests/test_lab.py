@@ -211,3 +211,25 @@ def test_a_stop_that_overtook_its_train_press_cancels_it(tiny_corpus, tiny_confi
     finally:
         session.close()
         scheduler.shutdown()
+
+
+def test_stop_it_and_train_is_one_step_that_a_later_stop_cancels(tiny_corpus, tiny_config):
+    """``restart`` (the note's "stop it and train the new settings") asks for the new run before it stops the
+    one training: a Stop pressed after it cancels that request, and once the old run has ended (``settle``) no
+    run is in progress and none starts. A Stop that stops a run and overtakes a Train pressed before it
+    cancels that Train too."""
+    scheduler = Scheduler(workers=1, max_runs=4)
+    session = lone_session(scheduler)
+    try:
+        old = session.start(Trainer(tiny_config(epochs=100_000), tiny_corpus))
+        stopped, request = session.restart(pressed_at=10.0)
+        assert stopped is old and not request.cancelled and session.pending_request() is request
+        session.stop(pressed_at=11.0)
+        assert request.cancelled and session.settle() is None and not old.alive
+        assert session.start(Trainer(tiny_config(), tiny_corpus), request=request) is None
+        again = session.start(Trainer(tiny_config(epochs=100_000), tiny_corpus))
+        assert session.stop(pressed_at=20.0) is again
+        assert session.request_train(new=True, pressed_at=19.0).cancelled
+    finally:
+        session.close()
+        scheduler.shutdown()
