@@ -49,21 +49,25 @@ class Machine:
         """The direct address of the Space (its page on huggingface.co shows it in an iframe), else None."""
         return f"https://{self.space_host}/" if self.space_host else None
 
-    def header(self) -> str:
-        """One line for the page, 中文 · English: the device, the cores, and the Space if any, e.g.
-        ``GPU · NVIDIA H100 · 16 核 · 16 cores`` or ``CPU · 2 核 · 2 cores · Hugging Face Space user/name``."""
+    def header(self, lang: str = "both") -> str:
+        """One line for the page: the device, the cores, and the Space if any, e.g.
+        ``GPU · NVIDIA H100 · 16 核 · 16 cores`` or ``CPU · 2 核 · 2 cores · Hugging Face Space user/name``
+        (``lang`` "both"), ``CPU · 2 cores`` ("en"), ``CPU · 2 核`` ("zh")."""
+        def said(zh: str, en: str) -> list[str]:
+            return {"zh": [zh], "en": [en]}.get(lang, [zh, en])
+
         parts = [f"GPU · {self.gpu_name or 'CUDA'}" if self.device.type == "cuda" else self.device.type.upper(),
-                 f"{self.cores} 核 · {self.cores} core{'s' if self.cores != 1 else ''}"]
+                 *said(f"{self.cores} 核", f"{self.cores} core{'s' if self.cores != 1 else ''}")]
         name = f" {self.space_id}" if self.space_id else ""
         if self.kind == "zerogpu-space":
             parts += [f"ZeroGPU Space{name}",
-                      "这里在 CPU 上训练（GPU 只借给短时的 @spaces.GPU 调用）",
-                      "training runs on the CPU here (the GPU is lent only to short @spaces.GPU calls)"]
+                      *said("这里在 CPU 上训练（GPU 只借给短时的 @spaces.GPU 调用）",
+                            "training runs on the CPU here (the GPU is lent only to short @spaces.GPU calls)")]
         elif self.on_space:
             parts.append(f"Hugging Face Space{name}")
             if self.accelerator and self.device.type != "cuda":
-                parts += [f"硬件 {self.accelerator}，但 torch 找不到 CUDA",
-                          f"hardware {self.accelerator}, but torch finds no CUDA"]
+                parts += said(f"硬件 {self.accelerator}，但 torch 找不到 CUDA",
+                              f"hardware {self.accelerator}, but torch finds no CUDA")
         return " · ".join(parts)
 
 

@@ -45,10 +45,22 @@ MAX_UPLOAD = "64mb"  # launch(max_file_size): no upload above this reaches the a
 # following their runs and 50 screens watching a class would leave every other click waiting. Our handlers
 # are async or short; the streams wait on asyncio, not on threads.
 MAX_STREAMS = 512
-HEADER = ("# 循环神经网络实验室 · RNN live lab\n"
-          "Train the character-level RNN of *Dive into Deep Learning* (RNN chapter) "
-          "on Jay Chou's lyrics and watch it learn: perplexity falls, gradients get clipped, the lyrics get better. "
-          "{machine}")
+HEADER = {  # the page's title and introduction; {machine}: the device line (charrnn.device.Machine.header)
+    "both": "# 循环神经网络实验室 · RNN live lab\n"
+            "Train the character-level RNN of *Dive into Deep Learning* (RNN chapter) on Jay Chou's lyrics and watch "
+            "it learn: perplexity falls, gradients get clipped, the lyrics get better. 设备 · Device: **{machine}**",
+    "zh": "# 循环神经网络实验室\n"
+          "用周杰伦的歌词训练《动手学深度学习》循环神经网络一章的字符级 RNN，看它学习：困惑度下降，梯度被裁剪，"
+          "歌词越写越好。设备：**{machine}**",
+    "en": "# RNN live lab\n"
+          "Train the character-level RNN of *Dive into Deep Learning* (RNN chapter) on Jay Chou's lyrics and watch "
+          "it learn: perplexity falls, gradients get clipped, the lyrics get better. Device: **{machine}**",
+}
+
+
+def header() -> dict[str, str]:
+    """``HEADER`` with this machine's device line, in each language."""
+    return {lang: text.format(machine=machine().header(lang)) for lang, text in HEADER.items()}
 
 
 def build_app(lab: Lab | None = None, freeze_heap: bool = False) -> gr.Blocks:
@@ -62,7 +74,7 @@ def build_app(lab: Lab | None = None, freeze_heap: bool = False) -> gr.Blocks:
     train, room = training.Training(lab), Classroom(lab)
     # Files the app does not track itself (Gradio's own temporary files) go after a day at most.
     with gr.Blocks(title="charrnn · RNN lab", delete_cache=(3600, 86400)) as demo:
-        page = layout.build(HEADER.format(machine=f"设备 · Device: **{machine().header()}**"), gpu=gpu.available())
+        page = layout.build(header(), gpu=gpu.available())
         files = Checkpoints(lab, demo.GRADIO_CACHE)
         settings_events(page, files)
         train_events(page, train)

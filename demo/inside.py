@@ -7,11 +7,15 @@ teacher's; the gradients view is made once per epoch per run (``Run.gradients``)
 """
 # No ``from __future__ import annotations``: the API's functions are ``gr.api`` endpoints, whose schema is read
 # from their type hints as they are (see demo/app.py).
+import re
 from typing import Any
 
 import gradio as gr
 
 from demo import render, rules, values
+from demo.languages import CLASS_ENDED, SEP
+from demo.problems import in_page
+from demo.renders import renders_of
 from charrnn import inside
 from charrnn.generate import MAX_PREFIX, PrefixError
 from charrnn.lab import Lab, Session
@@ -21,7 +25,16 @@ PAGE_PASSAGE = 400   # characters the page's hidden-unit view reads (the API: ch
 PASSAGE = 60         # characters of the training text shown when no passage is typed
 HEAT_UNITS = 24      # rows of the heatmap: the units that move most over the passage
 MAX_TOP_UNITS = 4096  # the API's ``top``: the most hidden units a charrnn model has (TrainConfig.problems)
-NO_MODEL = "No model yet: press Train, or upload a checkpoint · 还没有模型：先训练，或上传检查点"
+NO_MODEL = "还没有模型：先训练，或上传检查点 · No model yet: press Train, or upload a checkpoint"
+
+
+def source_zh(source: str) -> str:
+    """``Session.model()``'s name of the model in Chinese: "第 1 次训练（scratch · random …，第 27 周期）"."""
+    m = re.fullmatch(r"(run #(\d+)|uploaded checkpoint) \((.*), epoch (\d+)\)", source)
+    if m is None:
+        return source
+    what = f"第 {m[2]} 次训练" if m[2] else "上传的检查点"
+    return f"{what}（{m[3]}，第 {m[4]} 周期）"
 
 
 class Inside:
@@ -34,9 +47,13 @@ class Inside:
         if session.membership.watching is not None:
             teacher = self.lab.by_key(session.membership.watching)
             if teacher is None:
-                raise gr.Error("The class has ended · 课堂已结束")
+                raise gr.Error(CLASS_ENDED)
             return teacher
         return session
+
+    def _lang(self, request: gr.Request) -> str:
+        """The language of the page that asks (a watcher's own, not its teacher's)."""
+        return renders_of(self.lab.session(request.session_hash)).lang
 
     def _model(self, request: gr.Request):
         current = self._session(request).model()
@@ -61,8 +78,11 @@ class Inside:
         try:
             view = self.next_chars(prefix, temperature, request)
         except gr.Error as e:
-            return render.next_chars_html(None), f"✗ {e.message}"
-        return render.next_chars_html(view), f"after «{view['prefix'][-20:]}», from {view['model']}"
+            lang = self._lang(request)
+            return render.next_chars_html(None, lang), f"✗ {in_page(e.message, lang)}"
+        end, source, lang = view["prefix"][-20:], view["model"], self._lang(request)
+        note = {"zh": f"«{end}» 之后，模型：{source_zh(source)}", "en": f"after «{end}», from {source}"}  # " · " in it
+        return render.next_chars_html(view, lang), note.get(lang, f"{note['zh']}{SEP}{note['en']}")
 
     def on_tick(self, prefix: str, temperature: float, note: str, request: gr.Request) -> tuple[Any, Any]:
         """The panel is open (its timer): new bars when what they show changed (the training model's next epoch,
@@ -102,7 +122,7 @@ class Inside:
             if not (text or "").strip():
                 text = session.training_text(PASSAGE)
             if not text:
-                raise gr.Error("type a passage for the model to read · 输入一段文字")
+                raise gr.Error("输入一段文字让模型读 · type a passage for the model to read")
             if len(text) > PAGE_PASSAGE:
                 raise gr.Error(f"the passage has {len(text):,} characters; the page reads at most {PAGE_PASSAGE}")
             model, vocab, source = self._model(request)
@@ -112,7 +132,7 @@ class Inside:
             except (PrefixError, ValueError) as e:
                 raise gr.Error(str(e)) from None
         except gr.Error as e:
-            return text, empty, "", f"✗ {e.message}"
+            return text, empty, "", f"✗ {in_page(e.message, self._lang(request))}"
         cell = which == "cell" and view.cell is not None
         data, units, h = view.as_dict(), view.top_units[:HEAT_UNITS], len(view.hidden[0])
         figure = render.chart(render.hidden_units_figure(data, units, cell))

@@ -9,6 +9,7 @@ import re
 
 LANGS = ("both", "zh", "en")  # both side by side (the default), Chinese only, English only
 SEP = " · "
+CLASS_ENDED = "课堂已结束 · The class has ended"
 # Symbols in front (an emoji, a ① of the presets) and Markdown stars at the end belong to both sides.
 _PARTS = re.compile(r"^(?P<pre>[^\w\u3400-\u9fff]*(?:[\u2460-\u2473]\s*)?)(?P<body>.*?)(?P<post>\**)$", re.S)
 

@@ -15,7 +15,7 @@ from gradio.components.plot import PlotData
 from demo import charts
 from demo import form
 from demo import render
-from demo.languages import in_language
+from demo.languages import LANGS, in_language
 from demo.lessons import LESSONS
 
 PRESET_BUTTONS = (("① 从零开始，随机采样 · scratch · random", "scratch-random"),
@@ -45,12 +45,22 @@ Component = gr.components.Component
 
 
 class Texts(list):
-    """(component, attribute, "中文 · English") of every text that a page in one language shows in that one
-    (``Page.in_language``); calling it notes one and returns the component."""
+    """(component, attribute, text) of every text that a page in one language shows in that one
+    (``Page.in_language``); calling it notes one and returns the component. A text is "中文 · English", the
+    choices of a radio [("中文 · English", value), ...], or a dict of the text in each language."""
 
-    def __call__(self, component: Any, text: str, attr: str = "value") -> Any:
+    def __call__(self, component: Any, text: str | list | dict, attr: str = "value") -> Any:
         self.append((component, attr, text))
         return component
+
+
+def shown(text: str | list | dict, lang: str) -> Any:
+    """One of ``Texts``' texts in ``lang``."""
+    if isinstance(text, dict):
+        return text[lang]
+    if isinstance(text, list):
+        return [(in_language(label, lang), value) for label, value in text]
+    return in_language(text, lang)
 
 
 @dataclass
@@ -182,8 +192,10 @@ class Page:
         """Updates that show every text of the page in ``lang`` (zh or en; "both" changes nothing)."""
         if lang == "both":
             return {}
-        out: dict[Any, Any] = {component: gr.update(**{attr: in_language(text, lang)})
-                               for component, attr, text in self.texts}
+        attrs: dict[Any, dict[str, Any]] = {}
+        for component, attr, text in self.texts:
+            attrs.setdefault(component, {})[attr] = shown(text, lang)
+        out: dict[Any, Any] = {component: gr.update(**kw) for component, kw in attrs.items()}
         for name, component in self.sidebar.settings.items():
             s = form.BY_NAME[name]
             label, hint = s.text(lang)
@@ -237,12 +249,12 @@ def preset_values(name: str) -> list:
     return [values.get(n, gr.skip()) for n in form.NAMES]
 
 
-def build(header: str, gpu: bool = False) -> Page:
+def build(header: dict[str, str], gpu: bool = False) -> Page:
     """Lay out the page inside the current ``gr.Blocks``: settings and Train in a sidebar (folded away on a
     projector), the lessons, the charts and lyrics in the middle, then writing, inside the model, sharing,
-    checkpoints and the GPU trial."""
+    checkpoints and the GPU trial. ``header``: the page's title and introduction in each language (both, zh, en)."""
     tr = Texts()
-    gr.Markdown(header, elem_id="header")
+    tr(gr.Markdown(header["both"], elem_id="header"), header)
     banner = gr.Markdown("", visible=False, elem_id="banner")
     return Page(banner=banner, sidebar=sidebar(tr), lessons=lessons(tr), run=run_panel(tr), write=write_panel(tr),
                 inside=inside_panel(tr), classroom=class_panel(tr), checkpoints=checkpoints_panel(tr),
@@ -282,13 +294,17 @@ def run_panel(tr: Texts) -> RunPanel:
     with gr.Row():
         # a gr.Plot's first value is a PlotData: render.chart's payload, as every update sends it
         empty = [PlotData(**render.chart(f)) for f in charts.figures([])]
-        ppl_plot = gr.Plot(empty[0], label="perplexity", show_label=False, elem_id="ppl-plot")
-        grad_plot = gr.Plot(empty[1], label="gradient norm", show_label=False, elem_id="grad-plot")
+        ppl_plot = tr(gr.Plot(empty[0], label=(t := "困惑度 · perplexity"), show_label=False, elem_id="ppl-plot"),
+                      t, "label")
+        grad_plot = tr(gr.Plot(empty[1], label=(t := "梯度范数 · gradient norm"), show_label=False,
+                               elem_id="grad-plot"), t, "label")
     gr.HTML("", js_on_load=charts.LEGEND_JS, elem_id="legend-keeper")
     tr(gr.Markdown(t := "### 最新歌词 · Newest lyrics"), t)
-    latest = gr.HTML(render.latest_samples(None), elem_id="latest")
+    latest = tr(gr.HTML(render.latest_samples(None), elem_id="latest"),
+                {lang: render.latest_samples(None, lang) for lang in LANGS})
     with tr(gr.Accordion(t := "历史 · Samples by epoch (the chapter's printout)", open=False), t, "label"):
-        history = gr.Textbox(lines=10, max_lines=30, show_label=False, elem_id="history", buttons=["copy"])
+        history = tr(gr.Textbox(lines=10, max_lines=30, label=(t := "各周期的歌词 · samples by epoch"),
+                                show_label=False, elem_id="history", buttons=["copy"]), t, "label")
     with tr(gr.Accordion(t := "比较各次训练 · Compare runs", open=False), t, "label") as compare:
         shown = tr(gr.CheckboxGroup([], label=(t := "图上显示的训练（点图例也能隐藏一条曲线） · the runs on the charts "
                                                  "(a click on a legend entry hides a curve too)"),
@@ -305,12 +321,13 @@ def write_panel(tr: Texts) -> WritePanel:
             prefix = tr(gr.Textbox("分开", label=(t := "前缀 · prefix"), scale=2), t, "label")
             # numbers keep what was typed, as the settings do: 0.5 is refused (demo.writing.RULES), not rounded
             length = tr(gr.Number(100, step=1, label=(t := "长度 · length"), scale=1), t, "label")
-            decoding = gr.Radio([("贪心 · greedy", "greedy"), ("采样 · sample", "sample")],
-                                value="sample", label="解码 · decoding", scale=2)
+            ways = [("贪心 · greedy", "greedy"), ("采样 · sample", "sample")]
+            decoding = tr(tr(gr.Radio(ways, value="sample", label=(t := "解码 · decoding"), scale=2), t, "label"),
+                          ways, "choices")
         with gr.Row():
             temperature = tr(gr.Slider(0.05, 2.0, value=0.8, step=0.05, label=(t := "温度 · temperature")),
                              t, "label")
-            top_k = gr.Number(0, step=1, label="top-k (0 = all)")
+            top_k = tr(gr.Number(0, step=1, label=(t := "top-k（0 = 全部） · top-k (0 = all)")), t, "label")
             seed = tr(gr.Number(0, step=1, label=(t := "种子 · seed (0 = random)")), t, "label")
         write = tr(gr.Button(t := "写 · Write", variant="primary"), t)
         written = tr(gr.Textbox(label=(t := "模型写的 · written"), lines=4, elem_id="written", interactive=False),
@@ -328,18 +345,19 @@ def inside_panel(tr: Texts) -> InsidePanel:
                                              elem_id="next-prefix"), t, "label")
                     n_temperature = tr(gr.Slider(0.0, 3.0, value=1.0, step=0.05, label=(t := "温度 · temperature"),
                                                  scale=2), t, "label")
-                n_bars = gr.HTML(render.next_chars_html(None), js_on_load=NEXT_JS, elem_id="next-chars")
+                n_bars = tr(gr.HTML(render.next_chars_html(None), js_on_load=NEXT_JS, elem_id="next-chars"),
+                            {lang: render.next_chars_html(None, lang) for lang in LANGS})
                 n_note = gr.Markdown("", elem_id="next-note")
                 n_timer = gr.Timer(1.0, active=False)
             with tr(gr.Tab(t := "隐藏单元 · Hidden units"), t, "label") as h_tab:
-                h_text = tr(gr.Textbox("", lines=3, label=(t := "一段文字（空：训练文本的开头）· a passage (empty: the "
-                                                                "start of the training text)")), t, "label")
+                h_text = tr(gr.Textbox("", lines=3, label=(t := "一段文字（空：训练文本的开头） · a passage (empty: "
+                                                                "the start of the training text)")), t, "label")
                 with gr.Row():
                     h_unit = tr(gr.Number(-1, step=1, label=(t := "单元 · unit (−1: the most active)")),
                                 t, "label")
-                    h_which = tr(gr.Radio([("隐状态 H · hidden state H", "hidden"),
-                                           ("记忆细胞 C · memory cell C (LSTM)", "cell")], value="hidden",
-                                          label=(t := "看什么 · show")), t, "label")
+                    states = [("隐状态 H · hidden state H", "hidden"), ("记忆细胞 C · memory cell C (LSTM)", "cell")]
+                    h_which = tr(tr(gr.Radio(states, value="hidden", label=(t := "看什么 · show")), t, "label"),
+                                 states, "choices")
                     h_show = tr(gr.Button(t := "看一看 · Show", variant="primary"), t)
                 h_plot = gr.Plot(show_label=False, elem_id="hidden-plot")
                 h_unit_text = gr.HTML("", elem_id="unit-text")

@@ -76,18 +76,19 @@ def _run_line(view: RunView, w: dict[str, str]) -> str:
     return line
 
 
-def latest_samples(view: RunView | None) -> str:
+def latest_samples(view: RunView | None, lang: str = "both") -> str:
     """The newest sample of each prefix."""
     if view is None or not view.samples:
         every = view.config.pred_period if view else None
-        text = (f"Samples appear every {every} epochs · 每 {every} 个周期写一次" if every
-                else "Samples appear here while training.")
-        return f"<div class='sample-empty'>{text}</div>"
+        text = (f"每 {every} 个周期写一次 · Samples appear every {every} epochs" if every
+                else "训练时这里会出现歌词 · Samples appear here while training")
+        return f"<div class='sample-empty'>{in_language(text, lang)}</div>"
     newest: dict[str, Any] = {}
+    epoch = in_language("周期 · epoch", lang)
     for s in view.samples:
         newest[s.prefix] = s
     rows = [f"<div class='sample'><span class='prefix'>{html.escape(p)}</span>"
-            f"{_written(s.text[len(p):])}<span class='epoch'>epoch {s.epoch}</span></div>"
+            f"{_written(s.text[len(p):])}<span class='epoch'>{epoch} {s.epoch}</span></div>"
             for p, s in newest.items()]
     return "\n".join(rows)
 
@@ -102,14 +103,14 @@ def _written(text: str) -> str:
     return f"<span class='blank'>␣ × {len(text)} ({what})</span>"
 
 
-def side_by_side(views: list[RunView]) -> str:
+def side_by_side(views: list[RunView], lang: str = "both") -> str:
     """The newest lyrics of a lesson's runs in columns, each headed by its run (decoding, sampling, ...)."""
     columns = []
     for v in views:
         decoding = f"sampled, T={v.config.temperature:g}" if v.config.temperature > 0 else "greedy"
         head = (f"<div class='column-head' style='color:{color(v.number)}'>"
                 f"#{v.number} {html.escape(v.label)} · {decoding}</div>")
-        columns.append(f"<div class='column'>{head}{latest_samples(v)}</div>")
+        columns.append(f"<div class='column'>{head}{latest_samples(v, lang)}</div>")
     return f"<div class='side-by-side'>{''.join(columns)}</div>"
 
 
@@ -170,26 +171,28 @@ def chart(figure: dict[str, Any]) -> dict[str, str]:
 
 def texts(view: RunView | None, lang: str = "both") -> tuple[str, str, str, dict[str, Any]]:
     """Status line, newest samples, the history printout and the progress dict of one run (cheap)."""
-    return status_line(view, lang), latest_samples(view), sample_history(view), progress(view)
+    return status_line(view, lang), latest_samples(view, lang), sample_history(view), progress(view)
 
 
 # ---------------------------------------------------------------- inside the model (charrnn.inside's views)
 SHOWN = {" ": "·", "\n": "¶", "\t": "→"}  # characters that would not show on a tick (in fonts every browser has)
-BAR_SHOWN = {" ": "空格", "\n": "换行", "\t": "Tab"}  # ... or on a bar
+BAR_SHOWN = {" ": "空格 · space", "\n": "换行 · newline", "\t": "Tab"}  # ... or on a bar (Chinese on a page in both)
 
 
-def next_chars_html(view: dict[str, Any] | None) -> str:
+def next_chars_html(view: dict[str, Any] | None, lang: str = "both") -> str:
     """``charrnn.inside.NextChars.as_dict()`` as bars the page can click: the likeliest next characters,
     each bar as long as its probability relative to the first. Clicking one sends its character (see
     ``layout.NEXT_JS``)."""
     if not view or not view["next"]:
-        return "<div class='next-empty'>press Train, then type a prefix · 先训练，再输入前缀</div>"
+        text = in_language("先训练，再输入前缀 · press Train, then type a prefix", lang)
+        return f"<div class='next-empty'>{text}</div>"
     top = max(n["prob"] for n in view["next"]) or 1.0
-    rows = []
+    rows, word_lang = [], "zh" if lang == "both" else lang
     for n in view["next"]:
         c, p = n["char"], n["prob"]
+        shown = in_language(BAR_SHOWN[c], word_lang) if c in BAR_SHOWN else c
         rows.append(f"<button class='next-bar' data-char='{html.escape(c, quote=True)}' title='{p:.2%}'>"
-                    f"<span class='ch{' word' if c in BAR_SHOWN else ''}'>{html.escape(BAR_SHOWN.get(c, c))}</span>"
+                    f"<span class='ch{' word' if c in BAR_SHOWN else ''}'>{html.escape(shown)}</span>"
                     f"<span class='track'>"
                     f"<span class='fill' style='width:{100 * p / top:.1f}%'></span></span>"
                     f"<span class='p'>{p:.1%}</span></button>")

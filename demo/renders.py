@@ -103,7 +103,7 @@ def outputs(session: Session, focus: Run | None = None, style: charts.Style | No
     ppl, grad = view_of.parts(session, style, lang)
     status, latest, history, progress = render.texts(view, lang)
     if view is not None and view.caption:  # a lesson: its runs' lyrics side by side
-        latest = render.side_by_side([r.view() for r in runs if r.caption == view.caption][-2:])
+        latest = render.side_by_side([r.view() for r in runs if r.caption == view.caption][-2:], lang)
     out = (inspect.cleandoc(status), ppl, grad, latest, history, progress)
     view_of.keep(what, out)
     return out

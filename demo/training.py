@@ -22,6 +22,7 @@ from anyio import to_thread  # its threads end after 10 s idle (asyncio's pool k
 from demo import form
 from demo.fetching import FETCHES, Fetch
 from demo.languages import in_language
+from demo.problems import in_page
 from demo.page_state import PerSession
 from demo.renders import RENDERS, outputs
 from demo.streams import follow
@@ -133,10 +134,10 @@ class Training:
         session = self.session(request)
         pending = session.request_train()  # the press (on_press), or an API call's request
         checked = peek_check(session, pending) or self.check(session, pending, values)
-        problems = checked.problems
+        problems, lang = checked.problems, RENDERS.of(session).lang
         if problems:
             session.drop_request(pending)
-        return [gr.validate(name not in problems, problems.get(name, "")) for name in form.NAMES]
+        return [gr.validate(name not in problems, in_page(problems.get(name, ""), lang)) for name in form.NAMES]
 
     async def on_train(self, request: gr.Request, *, corpus_file: str | None = None, **values: Any):
         """Start a run in this session and stream its progress until it ends (the run goes on without it)."""
@@ -217,8 +218,8 @@ def not_started(problems: dict[str, str], lang: str) -> str:
     """Why a Train press started nothing, for the note beside the button and the status line: each refused
     setting by its label in the page's language, and what is wrong with it (which says what to do)."""
     head = in_language("✗ **未开始 · Not started**", lang)
-    lines = [f"{in_language(form.BY_NAME[name].label, lang) if name in form.BY_NAME else name}: {message}"
-             for name, message in problems.items()]
+    lines = [f"{in_language(form.BY_NAME[name].label, lang) if name in form.BY_NAME else name}: "
+             f"{in_page(message, lang)}" for name, message in problems.items()]
     return f"{head} — " + " · ".join(lines)
 
 

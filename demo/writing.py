@@ -8,6 +8,9 @@ import gradio as gr
 from charrnn import generate as gen
 from charrnn.lab import Lab
 from demo import rules, values
+from demo.languages import CLASS_ENDED, in_language
+from demo.problems import in_page
+from demo.renders import renders_of
 
 WRITE_EVERY = 3.0  # seconds between two writes of one page watching a class
 # What /generate allows (the write panel's widgets: demo.layout.write_panel); demo.rules.number reads them.
@@ -41,27 +44,28 @@ class Writing:
         A page watching a class writes with the teacher's model: one writer at a time, once every
         ``WRITE_EVERY`` seconds each, so a class cannot slow the teacher's run."""
         session = self.lab.session(request.session_hash)
+        lang = renders_of(session).lang
         if session.membership.watching is None:
-            yield from self._write(session, prefix, length, decoding, temperature, top_k, seed)
+            yield from self._write(session, prefix, length, decoding, temperature, top_k, seed, lang)
             return
         teacher = self.lab.by_key(session.membership.watching)
         if teacher is None:
-            raise gr.Error("The class has ended · 课堂已结束")
+            raise gr.Error(CLASS_ENDED)
         wait = session.membership.last_write + WRITE_EVERY - time.monotonic()
         if wait > 0:
-            raise gr.Error(f"One write every {WRITE_EVERY:g} s: try again in {wait:.0f} s · 请稍候再写")
+            raise gr.Error(f"请 {wait:.0f} 秒后再写 · One write every {WRITE_EVERY:g} s: try again in {wait:.0f} s")
         if not teacher.membership.write_gate.acquire(timeout=10):
-            raise gr.Error("Your classmates are writing: try again in a moment · 同学们正在写，请稍候")
+            raise gr.Error("同学们正在写，请稍候 · Your classmates are writing: try again in a moment")
         try:
             session.membership.last_write = time.monotonic()
-            yield from self._write(teacher, prefix, length, decoding, temperature, top_k, seed)
+            yield from self._write(teacher, prefix, length, decoding, temperature, top_k, seed, lang)
         finally:
             teacher.membership.write_gate.release()
 
-    def _write(self, session, prefix, length, decoding, temperature, top_k, seed):
+    def _write(self, session, prefix, length, decoding, temperature, top_k, seed, lang="both"):
         current = session.model()
         if current is None:  # a hint beside the button, not an error: nothing went wrong
-            yield "", NO_MODEL
+            yield "", in_language(NO_MODEL, lang)
             return
         model, vocab, source = current
         sample = decoding == "sample"
@@ -73,7 +77,7 @@ class Writing:
                                temperature if sample else 0.0, top_k if sample and top_k else None,
                                seed if sample and seed else None)
         except (gen.PrefixError, ValueError) as e:
-            yield "", f"✗ {e}"
+            yield "", f"✗ {in_page(str(e), lang)}"
             return
         text, last, note = prefix, 0.0, f"written by {source}"
         for ch in chars:

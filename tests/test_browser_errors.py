@@ -61,7 +61,9 @@ def test_bad_settings_are_said_beside_train_and_in_the_status(page_url, browser,
         toggle.click()
     set_number(page, "学习率 · learning rate", -1)
     note, status = pressed(page, "lr=-1")
-    assert "未开始 · Not started" in note and "学习率 · learning rate: lr=-1 is not allowed" in note
+    # in both languages, as the page is: the setting's label, then what is wrong in Chinese and in English
+    assert "未开始 · Not started" in note and "学习率 · learning rate: lr=-1 不允许，须为大于 0" in note
+    assert "· lr=-1 is not allowed: a number above 0" in note
     assert "lr=-1 is not allowed" in status
     page.screenshot(path=str(ARTIFACTS / f"errors-lr-{size}.png"))
     set_number(page, "学习率 · learning rate", 100)

@@ -156,6 +156,10 @@ def test_gpu_hardware_that_torch_cannot_use_trains_on_cpu_and_says_why(env, no_c
     assert m.header() == ("CPU · 4 核 · 4 cores · Hugging Face Space teacher/rnn-lab "
                           "· 硬件 t4-small，但 torch 找不到 CUDA"
                           " · hardware t4-small, but torch finds no CUDA")
+    # a page in one language shows its side only
+    assert m.header("en") == ("CPU · 4 cores · Hugging Face Space teacher/rnn-lab · hardware t4-small, but torch "
+                              "finds no CUDA")
+    assert m.header("zh") == "CPU · 4 核 · Hugging Face Space teacher/rnn-lab · 硬件 t4-small，但 torch 找不到 CUDA"
 
 
 def test_a_space_is_known_by_system_or_space_id(env, no_cuda):
