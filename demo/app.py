@@ -129,7 +129,9 @@ def train_events(page: layout.Page, train: training.Training) -> None:
     pressed = side.train.click(trigger_mode="multiple", **press)
     pressed.then(api_name="train", **start).then(**streamed)
     pressed.then(**fetching)
-    side.stop.click(train.on_stop, outputs=notes, api_name="stop", concurrency_limit=None, queue=False, **clock)
+    # the notes are Markdown: Gradio's progress timer would flash "0.1s" in them ("hidden")
+    side.stop.click(train.on_stop, outputs=notes, api_name="stop", concurrency_limit=None, queue=False,
+                    show_progress="hidden", **clock)
     restarted = side.restart.click(**{**press, "fn": train.on_restart})
     restarted.then(api_visibility="private", **start).then(**streamed)
     restarted.then(**fetching)
@@ -148,11 +150,11 @@ def lesson_events(page: layout.Page, room: Classroom, train: training.Training) 
     streamed = dict(fn=room.on_lesson_streamed, outputs=notes, api_visibility="private", concurrency_limit=None,
                     show_progress="hidden")
     for button, key in les.buttons:
-        button.click(lambda: ("", gr.update(visible=False)), None, notes, queue=False,
+        button.click(lambda: ("", gr.update(visible=False)), None, notes, queue=False, show_progress="hidden",
                      api_visibility="private").then(
             room.lesson_handler(key), api_name=f"lesson_{key}", validator=values.lesson_epochs,
             **stream).then(**streamed)
-    les.restart.click(train.on_stop, outputs=notes, queue=False, api_visibility="private",
+    les.restart.click(train.on_stop, outputs=notes, queue=False, api_visibility="private", show_progress="hidden",
                       inputs_kwargs={"pressed_at": page.sidebar.clock}, js="() => Date.now()").then(
         room.on_pressed_lesson, api_visibility="private", **stream).then(**streamed)
 

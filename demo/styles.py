@@ -11,6 +11,11 @@ CSS = """
 .sample-empty {color: #888; font-style: italic;}
 #status {font-size: 1.05rem;}
 #train-note {color: #b45309;}
+/* The lines that say what happened (the notes beside the buttons, the status line) never show Gradio's progress
+   timer ("processing | 0.1s"): their events ask for show_progress="hidden", which Gradio 6 does not honour on a
+   Markdown (gradio-app/gradio#12406; docs/performance.md, What we would ask of Gradio) */
+#train-note [data-testid="status-tracker"], #lesson-note [data-testid="status-tracker"],
+#write-note [data-testid="status-tracker"], #status [data-testid="status-tracker"] {display: none !important;}
 #banner {font-size: 1.15rem; padding: .4rem .8rem; background: #fff7e6; border-radius: 8px;}
 #lessons {align-items: center; flex-wrap: wrap; gap: .4rem;}
 #lessons button {flex: 0 1 auto; min-width: 0;}

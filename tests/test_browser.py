@@ -132,8 +132,19 @@ def test_teacher_loads_a_preset_trains_watches_and_stops(page_url, browser):
         page.screenshot(path=os.environ["CHARRNN_SCREENSHOT"])
 
 
+# Every text the note beside Train shows, as it changes (a MutationObserver): Gradio's progress timer ("0.1s")
+# must never show in it.
+NOTE_WATCH = """() => {
+  window.__notes = [];
+  const note = document.querySelector('#train-note');
+  new MutationObserver(() => window.__notes.push(note.innerText))
+    .observe(note, {childList: true, subtree: true, characterData: true});
+}"""
+
+
 def test_stop_pressed_right_after_train_and_train_while_training(page_url, browser):
     page = open_page(browser, page_url)
+    page.evaluate(NOTE_WATCH)
     set_number(page, "迭代周期 · epochs", 3000)
     button(page, "▶ 训练 · Train").click()
     button(page, "■ 停止 · Stop").click()  # back to back: before the run has registered
@@ -161,6 +172,8 @@ def test_stop_pressed_right_after_train_and_train_while_training(page_url, brows
         const s = document.querySelector('#status').innerText;
         return s.includes('#{training + 1} ') && s.includes('stopped');
     }}""", timeout=10_000)
+    timers = [n for n in page.evaluate("() => window.__notes") if re.search(r"\b\d+\.\ds\b", n)]
+    assert timers == [], timers
 
 
 def test_stop_pressed_right_after_stop_it_and_train_starts_nothing(page_url, browser):
