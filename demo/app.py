@@ -76,7 +76,7 @@ def build_app(lab: Lab | None = None, freeze_heap: bool = False) -> gr.Blocks:
     with gr.Blocks(title="charrnn · RNN lab", delete_cache=(3600, 86400)) as demo:
         page = layout.build(header(), gpu=gpu.available())
         files = Checkpoints(lab, demo.GRADIO_CACHE)
-        settings_events(page, files)
+        settings_events(page, files, lab)
         train_events(page, train)
         lesson_events(page, room, train)
         compare_events(page, Compare(lab))
@@ -90,9 +90,18 @@ def build_app(lab: Lab | None = None, freeze_heap: bool = False) -> gr.Blocks:
     return demo
 
 
-def settings_events(page: layout.Page, files: Checkpoints) -> None:
-    """The sidebar's settings: the chapter's presets, the corpus menu and an uploaded text."""
+def settings_events(page: layout.Page, files: Checkpoints, lab: Lab) -> None:
+    """The sidebar's settings: the chapter's presets, the corpus menu and an uploaded text, the layers shown for
+    the models that stack them, the hints shown on demand (in the page's language)."""
     s = page.sidebar.settings
+    quiet = dict(api_visibility="private", queue=False, show_progress="hidden")
+    s["model"].change(lambda m: gr.update(visible=layout.stacks_layers(m)), s["model"], s["num_layers"], **quiet)
+
+    def on_hints(show: bool, request: gr.Request) -> dict:
+        return page.hint_updates(show, renders.renders_of(lab.session(request.session_hash)).lang)
+
+    hinted = list(page.hint_updates(False, "both"))
+    page.sidebar.hints.change(on_hints, page.sidebar.hints, hinted, **quiet)
     for button, name in page.sidebar.presets:
         button.click(lambda n=name: layout.preset_values(n), None, list(s.values()), api_visibility="private")
     s["corpus"].change(lambda c: gr.update(visible=c == "upload"), s["corpus"], s["corpus_file"],

@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 from gradio.components.plot import PlotData
 
+from charrnn.models import KINDS
 from demo import charts
 from demo import form
 from demo import render
@@ -36,8 +37,9 @@ NEXT_JS = ("element.addEventListener('click', (e) => { const b = e.target.closes
            "if (window.charrnnTyped) document.removeEventListener('input', window.charrnnTyped);"
            "window.charrnnTyped = typed; document.addEventListener('input', typed);")
 # How the settings sit on the page: one tuple per row.
-ROWS = (("corpus",), ("corpus_file",), ("max_chars",), ("model", "sampling"), ("optimizer", "num_layers"),
-        ("lr", "epochs"), ("clip", "theta"), ("num_hiddens", "batch_size"), ("num_steps", "seed"), ("prefixes",),
+ROWS = (("model", "sampling"), ("lr", "epochs"), ("clip", "theta"),  # the chapter's choices first
+        ("corpus",), ("corpus_file",), ("max_chars",), ("optimizer", "num_layers"), ("num_hiddens", "batch_size"),
+        ("num_steps", "seed"), ("prefixes",),
         ("pred_len", "pred_period"), ("decoding",), ("temperature", "top_k"), ("resume",))
 
 
@@ -73,6 +75,7 @@ class Sidebar:
     note: gr.Markdown                      # why a Train started nothing
     restart: gr.Button                     # stop the run and train the new settings
     clock: gr.Number                       # the browser's time of a press (set by js)
+    hints: gr.Checkbox                     # show what each setting does (off: the labels only)
     settings: dict[str, Component]         # by setting name, in the order of form.NAMES
     copy_link: gr.Button
     link: gr.Textbox
@@ -200,8 +203,13 @@ class Page:
             s = form.BY_NAME[name]
             label, hint = s.text(lang)
             extra = {"choices": form.choice_labels(s, lang)} if s.kind == "choice" else {}
-            out[component] = gr.update(label=label, **({} if s.kind == "file" else {"info": hint}), **extra)
+            out[component] = gr.update(label=label, **extra)
         return out
+
+    def hint_updates(self, show: bool, lang: str) -> dict[Any, Any]:
+        """Every setting's hint shown (in ``lang``) or hidden: the sidebar is the labels only until asked."""
+        return {component: gr.update(info=form.BY_NAME[name].text(lang)[1] if show else None)
+                for name, component in self.sidebar.settings.items() if form.BY_NAME[name].kind != "file"}
 
     @property
     def teacher_only(self) -> list[Component]:
@@ -210,10 +218,17 @@ class Page:
                 self.gpu.box]
 
 
+def stacks_layers(model: str) -> bool:
+    """Whether ``model`` stacks recurrent layers (torch's layers do; the from-scratch models have one)."""
+    kind = KINDS.get(model)
+    return kind is not None and not kind.scratch
+
+
 def setting_component(s: form.Setting) -> gr.components.Component:
     """The widget for one setting of the table."""
-    label, hint = s.text("both")
-    common: dict[str, Any] = dict(label=label, info=hint, elem_id=f"setting-{s.name}")
+    # no hint at first (``Page.hint_updates`` shows them); layers only for the models that stack them
+    common: dict[str, Any] = dict(label=s.label, elem_id=f"setting-{s.name}",
+                                  visible=s.name != "num_layers" or stacks_layers(form.DEFAULTS["model"]))
     if s.kind == "choice" and s.name == "corpus":
         return gr.Dropdown(list(s.choices), value=s.default, **common)
     if s.kind == "choice":
@@ -273,11 +288,13 @@ def sidebar(tr: Texts) -> Sidebar:
         restart = tr(gr.Button(t := "■▶ 停止并开始新的训练 · Stop it and train the new settings", visible=False,
                                variant="primary", size="sm"), t)
         clock = gr.Number(None, visible=False)
+        hints = tr(gr.Checkbox(False, label=(t := "显示各项说明 · show what each setting does"), elem_id="hints"),
+                   t, "label")
         settings = settings_panel()
         copy_link = tr(gr.Button(t := "🔗 复制链接 · Copy link", size="sm"), t)
         link = tr(gr.Textbox(label=(t := "带设置的链接 · a link with these settings"), visible=False, buttons=["copy"],
                              elem_id="link"), t, "label")
-    return Sidebar(box, presets, train, stop, note, restart, clock, settings, copy_link, link)
+    return Sidebar(box, presets, train, stop, note, restart, clock, hints, settings, copy_link, link)
 
 
 def lessons(tr: Texts) -> Lessons:
