@@ -224,7 +224,7 @@ def inside_events(page: layout.Page, look: Inside) -> None:
 def class_events(page: layout.Page, room: Classroom) -> None:
     """Share with the class (``/share``), watch one (``/watch``), and Copy link."""
     page.classroom.share.click(room.on_share, None, page.classroom.panel, api_name="share", concurrency_limit=None)
-    # /watch streams a class's runs into the page's six run outputs, as /train does, so it stays an event of
+    # /watch streams a class's runs into the page's seven run outputs, as /train does, so it stays an event of
     # those components (gr.api would give it outputs of its own); this hidden textbox only carries the code.
     watch = gr.Textbox(visible=False)
     watch.submit(room.on_watch, inputs_kwargs={"code": watch}, outputs=page.run.outputs, api_name="watch",

@@ -135,7 +135,7 @@ class Classroom:
     async def on_follow(self, request: gr.Request):
         """After a page opens: show its session (a watcher: the class's) and follow what is training.
 
-        A separate event from the page's load, with only the six outputs of a run (``postprocess=False``):
+        A separate event from the page's load, with only the seven outputs of a run (``postprocess=False``):
         an update of the load event would touch every setting of the form, for every watcher."""
         page = self.lab.session(request.session_hash)
         look, member = renders.renders_of(page), page.membership
@@ -229,7 +229,7 @@ class LessonPress:
     def progress(self, status: str) -> tuple:
         """The lesson stream's answer when it starts nothing: a progress dict that says why (API clients read
         it); the note beside the buttons comes with the event after the stream (``on_lesson_streamed``)."""
-        return (*[gr.skip()] * 5, {"status": status, "message": self.note})
+        return (*[gr.skip()] * 5, {"status": status, "message": self.note}, gr.skip())
 
 
 PRESSES: PerSession[LessonPress] = PerSession(lambda _: LessonPress())
@@ -257,7 +257,7 @@ class Updates(dict):
 def ended_outputs(code: str | None) -> tuple:
     text = (f"**班级 {html.escape(code or '')} 不存在或已结束 · The class {html.escape(code or '')} is unknown or has "
             "ended.** Ask your teacher for the new link, or [open the lab yourself · 自己打开实验室](./).")
-    return (text, *[gr.skip()] * 5)
+    return (text, *[gr.skip()] * 6)
 
 
 def watching_banner(code: str) -> str:

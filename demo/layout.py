@@ -102,11 +102,12 @@ class RunPanel:
     compare_timer: gr.Timer                # active while the list is open: it follows the runs as they come
     clear: gr.Button
     progress: gr.JSON                      # for API clients; hidden on the page
+    points: gr.HTML                        # the points the charts grew by (charts.CHARTS_JS adds them)
 
     @property
     def outputs(self) -> list[Component]:
         """In the order of ``renders.outputs``."""
-        return [self.status, self.ppl_plot, self.grad_plot, self.latest, self.history, self.progress]
+        return [self.status, self.ppl_plot, self.grad_plot, self.latest, self.history, self.progress, self.points]
 
 
 @dataclass
@@ -315,7 +316,7 @@ def run_panel(tr: Texts) -> RunPanel:
                       t, "label")
         grad_plot = tr(gr.Plot(empty[1], label=(t := "梯度范数 · gradient norm"), show_label=False,
                                elem_id="grad-plot"), t, "label")
-    gr.HTML("", js_on_load=charts.LEGEND_JS, elem_id="legend-keeper")
+    points = gr.HTML({}, html_template="", js_on_load=charts.CHARTS_JS, elem_id="chart-points")
     tr(gr.Markdown(t := "### 最新歌词 · Newest lyrics"), t)
     latest = tr(gr.HTML(render.latest_samples(None), elem_id="latest"),
                 {lang: render.latest_samples(None, lang) for lang in LANGS})
@@ -329,7 +330,7 @@ def run_panel(tr: Texts) -> RunPanel:
         clear = tr(gr.Button(t := "清除历史 · Clear history", size="sm"), t)
         timer = gr.Timer(2.0, active=False)
     return RunPanel(status, ppl_plot, grad_plot, latest, history, compare, shown, timer, clear,
-                    progress=gr.JSON(visible=False))
+                    progress=gr.JSON(visible=False), points=points)
 
 
 def write_panel(tr: Texts) -> WritePanel:

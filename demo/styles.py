@@ -21,7 +21,7 @@ CSS = """
 #lessons button {flex: 0 1 auto; min-width: 0;}
 .lessons-title {flex: 0 0 auto !important; min-width: 0 !important;}
 #lesson-note {flex: 1 0 100% !important; color: #b45309;} /* on its own line below the lesson buttons */
-#legend-keeper {display: none;}
+#chart-points {display: none;}
 .side-by-side {display: flex; gap: 1.5rem;} .side-by-side .column {flex: 1;}
 .column-head {font-weight: 700; margin-bottom: .3rem;}
 .class-share {display: flex; gap: 1.2rem; align-items: center;}

@@ -211,7 +211,7 @@ def note(session: Session, text: str, busy: bool = False) -> tuple:
     costing the server a component built)."""
     TRAIN.of(session).note = (text, busy)
     progress = {"status": "busy" if busy else "stopped", "message": text}
-    return (*[gr.skip()] * 5, progress)
+    return (*[gr.skip()] * 5, progress, gr.skip())
 
 
 def not_started(problems: dict[str, str], lang: str) -> str:

@@ -5,6 +5,7 @@ and a phone's size; a lesson starts on a clean chart and the compare list shows 
 lesson pressed while a run trains says so beside the lesson buttons, and the note's button starts that lesson."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -143,4 +144,112 @@ def test_a_lesson_pressed_while_a_run_trains_is_started_by_its_note(page_url, br
     assert not restart.is_visible()
     button(page, "■ Stop").click()
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('stopped')", timeout=10_000)
+    page.close()
+
+
+SEED = 4242  # finds the test's session among the module's
+GRAPH = """(sel) => {
+    const g = document.querySelector(sel + ' .js-plotly-plot');
+    if (!g || !g._fullLayout || !g.data || !g.layout.meta) return null;
+    const axis = g.layout.yaxis;
+    return {base: g.layout.meta.base, yaxis: {range: axis.range, tickvals: axis.tickvals, ticktext: axis.ticktext},
+            data: g.data.map((t, i) => ({uid: t.uid, x: t.x, y: t.y, customdata: t.customdata || null,
+                                         visible: g._fullData[i] ? g._fullData[i].visible : null}))};
+}"""
+
+
+def epochs_on(page, uid: str = "run1", sel: str = "#ppl-plot") -> int:
+    return page.evaluate(f"(sel) => {{ const g = document.querySelector(sel + ' .js-plotly-plot');"
+                         f" const t = g && g.data && g.data.find(t => t.uid === '{uid}');"
+                         f" return t ? t.x.length : 0; }}", sel)
+
+
+def wait_for_epochs(page, n: int, uid: str = "run1") -> None:
+    page.wait_for_function(f"""() => ['#ppl-plot', '#grad-plot'].every(sel => {{
+        const g = document.querySelector(sel + ' .js-plotly-plot');
+        const t = g && g.data && g.data.find(t => t.uid === '{uid}');
+        return t && t.x.length >= {n}; }})""", timeout=LONG)
+
+
+def mark_graphs(page) -> None:
+    """Note the graphs the page has now: one drawn afresh is a new element."""
+    page.evaluate("() => { window.__graphs = ['#ppl-plot', '#grad-plot'].map("
+                  "sel => document.querySelector(sel + ' .js-plotly-plot')); }")
+
+
+def same_graphs(page) -> bool:
+    return page.evaluate("() => ['#ppl-plot', '#grad-plot'].every("
+                         "(sel, i) => document.querySelector(sel + ' .js-plotly-plot') === window.__graphs[i])")
+
+
+def shown_as_on_the_server(page, lab) -> list[dict]:
+    """Both charts as the page has drawn them equal the server's figures of the session's runs, each run up to the
+    epoch the chart shows (a training run's next epoch may be on its way; each chart grows in a task of its own):
+    every point, the customdata of the hover, the y-axis's range and ticks. The page's two charts, as read."""
+    from demo import charts, renders
+    session = next(s for s in lab.sessions() if any(r.config.seed == SEED for r in s.all_runs()))
+    look = renders.renders_of(session)
+    graphs = [page.evaluate(GRAPH, f"#{chart}") for chart in renders.CHARTS]
+    views = [v for v in session.views() if v.number not in look.hidden]
+    for graph, chart in zip(graphs, (charts.perplexity_figure, charts.grad_norm_figure)):
+        last = {t["uid"]: t["x"][-1] for t in graph["data"] if t["uid"].startswith("run")}
+        upto = [dataclasses.replace(v, history=[e for e in v.history if e.epoch <= last.get(f"run{v.number}", 0)])
+                for v in views]
+        figure = chart(upto, look.style, "en")
+        assert [t["uid"] for t in graph["data"]] == [t["uid"] for t in figure["data"]]
+        for got, want in zip(graph["data"], figure["data"]):
+            assert got["x"] == want["x"] and got["y"] == want["y"], got["uid"]
+            assert got["customdata"] == want.get("customdata"), got["uid"]
+        assert graph["yaxis"] == {k: figure["layout"]["yaxis"][k] for k in ("range", "tickvals", "ticktext")}
+    return graphs
+
+
+def test_a_training_run_grows_the_charts_it_has_and_they_show_what_the_server_has(page_url, server, browser):  # noqa: F811
+    """While a run trains, the page's graphs are not drawn afresh at each update: the new points go into them.
+    What they show is the server's figure, point for point; a legend-hidden run stays hidden while they grow;
+    a reload, a class's watcher and a second run show the right charts too."""
+    lab = server.lab
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(page_url + f"?epochs=3000&seed={SEED}&lang=en")  # the chapter's model: an epoch or two a second
+    button(page, "▶ Train").wait_for(timeout=30_000)
+    button(page, "▶ Train").click()
+    wait_for_epochs(page, 3)  # a line (its first epoch was a dot, drawn afresh)
+    mark_graphs(page)
+    n = epochs_on(page)
+    wait_for_epochs(page, n + 3)
+    assert same_graphs(page), "a chart was drawn afresh for new points"
+    shown_as_on_the_server(page, lab)
+    # hidden from its legend: it stays hidden while the chart grows
+    page.locator("#ppl-plot .legend .traces .legendtoggle").first.click()
+    page.wait_for_function("() => document.querySelector('#ppl-plot .js-plotly-plot')._fullData[0].visible "
+                           "=== 'legendonly'", timeout=5_000)
+    wait_for_epochs(page, epochs_on(page) + 2)
+    graphs = shown_as_on_the_server(page, lab)
+    assert same_graphs(page) and graphs[0]["data"][0]["visible"] == "legendonly"
+    # a class's watcher, and the page reloaded: the chart as drawn, grown by the points since
+    watcher = browser.new_page(viewport={"width": 1280, "height": 720})
+    session = next(s for s in lab.sessions() if any(r.config.seed == SEED for r in s.all_runs()))
+    watcher.goto(page_url + f"?class={lab.share(session)}&lang=en")
+    wait_for_epochs(watcher, epochs_on(page) + 1)
+    shown_as_on_the_server(watcher, lab)
+    page.reload()
+    wait_for_epochs(page, epochs_on(watcher) + 1)
+    shown_as_on_the_server(page, lab)
+    # stopped: nothing trains, the chart is drawn afresh as the server's whole figure
+    button(page, "■ Stop").click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('stopped')", timeout=20_000)
+    page.wait_for_timeout(1000)
+    shown_as_on_the_server(page, lab)
+    # a second run joins the chart, and grows it
+    button(page, "▶ Train").click()
+    wait_for_epochs(page, 3, "run2")
+    mark_graphs(page)
+    wait_for_epochs(page, epochs_on(page, "run2") + 2, "run2")
+    graphs = shown_as_on_the_server(page, lab)
+    assert same_graphs(page) and [t["uid"] for t in graphs[0]["data"]] == ["run1", "run2"]
+    wait_for_epochs(watcher, epochs_on(page, "run2"), "run2")
+    shown_as_on_the_server(watcher, lab)
+    button(page, "■ Stop").click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('stopped')", timeout=20_000)
+    watcher.close()
     page.close()

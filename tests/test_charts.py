@@ -2,6 +2,7 @@
 axes follow the runs that stay on them, log ticks say their values, and hidden runs are left out."""
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -210,3 +211,107 @@ def test_one_theta_line_names_every_run_that_clips_at_it():
     _, grad = charts.figures(views)
     assert [a["text"] for a in grad["layout"]["annotations"]] == ["θ = 0.01 (#1, #2)", "θ = 1 (#3)"]
     assert len(grad["layout"]["shapes"]) == 2
+
+
+def training(number: int, epochs: int, **config) -> RunView:
+    """A run that trains, after ``epochs`` epochs: a falling perplexity, a gradient norm that wanders."""
+    return run(number, [900 / (1 + 0.3 * i) + 9 for i in range(epochs)],
+               [0.5 + 0.4 * math.sin(i) for i in range(epochs)], status="running", **config)
+
+
+def test_a_training_runs_new_points_grow_the_figure_it_was_drawn_with():
+    for chart in (charts.perplexity_figure, charts.grad_norm_figure):
+        base = chart([run(1, FALLING[:3]), training(2, 5)])
+        now = chart([run(1, FALLING[:3]), training(2, 12)])
+        grew = charts.growth(base, now)
+        assert grew is not None and charts.grown(base, grew) == now
+        # only the training run's trace grew: by its 7 new epochs, all 5 drawn ones kept
+        (t,) = grew["traces"]
+        assert t["uid"] == "run2" and t["keep"] == 5 and t["x"] == list(range(6, 13))
+        assert t["y"] == traces(now)["run2"]["y"][5:]
+        assert ("customdata" in t) == (chart is charts.grad_norm_figure)
+        # the y-axis follows the points: its range and ticks come with them (the perplexity's bottom fell)
+        assert grew["yaxis"] == {k: now["layout"]["yaxis"][k] for k in ("range", "tickvals", "ticktext")}
+        assert chart is charts.grad_norm_figure or grew["yaxis"]["range"] != base["layout"]["yaxis"]["range"]
+        # nothing new: nothing to add
+        assert charts.growth(now, now) == {"traces": [], "yaxis": grew["yaxis"]}
+
+
+def test_a_chart_that_changes_otherwise_is_drawn_afresh():
+    base = [run(1, FALLING), training(2, 5)]
+    for changed in ([run(1, FALLING), training(2, 6), training(3, 1)],         # a run added
+                    [training(2, 6)],                                        # a run hidden
+                    [run(1, FALLING), training(2, 6, lr=1.0)],              # a label changed
+                    [run(1, FALLING), run(2, EXPLODING, status="diverged")]):  # a ✕
+        for chart in (charts.perplexity_figure, charts.grad_norm_figure):
+            assert charts.growth(chart(base), chart(changed)) is None
+    # a run's first epoch is a dot; its second makes it a line
+    assert charts.growth(charts.perplexity_figure([training(1, 1)]), charts.perplexity_figure([training(1, 2)])) is None
+    assert charts.growth(charts.perplexity_figure([training(1, 2)]), charts.perplexity_figure([training(1, 3)]))
+    # another language, another projector: another figure
+    assert charts.growth(charts.perplexity_figure(base, lang="en"), charts.perplexity_figure(base, lang="zh")) is None
+    assert charts.growth(charts.perplexity_figure(base), charts.perplexity_figure(base, charts.PRESENT)) is None
+
+
+def test_a_long_run_is_thinned_to_at_most_max_points_and_still_grows():
+    for n in (charts.MAX_POINTS, charts.MAX_POINTS + 1, 1000, 1001, 5000):
+        kept = charts.thin(list(range(n)))
+        assert len(kept) <= charts.MAX_POINTS and kept[0] == 0 and kept[-1] == n - 1
+        steps = {b - a for a, b in zip(kept, kept[1:-1])}
+        assert len(steps) <= 1, steps  # evenly spread: one stride, then the newest
+        assert n <= charts.MAX_POINTS or len(kept) > charts.MAX_POINTS // 2  # not thinner than it must be
+    base = charts.perplexity_figure([training(1, 1001)])
+    assert len(traces(base)["run1"]["x"]) <= charts.MAX_POINTS
+    for n in (1002, 1003, 1010):  # the newest point replaced, the stride's points added
+        now = charts.perplexity_figure([training(1, n)])
+        grew = charts.growth(base, now)
+        assert grew is not None and charts.grown(base, grew) == now
+        (t,) = grew["traces"]
+        assert t["keep"] >= len(traces(base)["run1"]["x"]) - 1 and len(t["x"]) <= n - 1001 + 1
+
+
+class TrainingSession(FakeSession):
+    """A session whose runs change: its state key follows their epochs and status."""
+
+    def state_key(self) -> tuple:
+        return tuple((v.number, v.status, len(v.history)) for v in self._views)
+
+
+def test_the_page_is_sent_one_figure_while_a_run_trains_and_its_new_points(monkeypatch):
+    monkeypatch.setattr(renders, "REDRAW_AFTER", 12)
+    session = TrainingSession([run(1, FALLING), training(2, 3)])
+    look = renders.Renders()
+    ppl, grad, points = look.parts(session, charts.NORMAL)
+    drawn = json.loads(ppl["plot"])
+    base = drawn["layout"].pop("meta")["base"]
+    assert drawn == charts.perplexity_figure(session.views())
+    assert points["ppl-plot"] == {"base": base, "traces": [], "yaxis": {}} and points["grad-plot"]["traces"] == []
+    for epochs in range(4, 4 + renders.REDRAW_AFTER):
+        session._views[1] = training(2, epochs)
+        again, grad_again, points = look.parts(session, charts.NORMAL)
+        # the same figure, the very payload (Gradio sends a page nothing of it), and the points since it was drawn
+        assert again is ppl and grad_again is grad and points["ppl-plot"]["base"] == base
+        for name, figure in zip(renders.CHARTS, charts.figures(session.views())):
+            drawn = json.loads((ppl, grad)[renders.CHARTS.index(name)]["plot"])
+            drawn["layout"].pop("meta")
+            assert charts.grown(drawn, points[name]) == figure
+    # grown by REDRAW_AFTER points: drawn afresh
+    session._views[1] = training(2, 4 + renders.REDRAW_AFTER)
+    fresh, _, points = look.parts(session, charts.NORMAL)
+    assert fresh is not ppl and points["ppl-plot"]["traces"] == [] and points["ppl-plot"]["base"] != base
+    # nothing trains any more: the chart is one figure again, as API clients read it
+    session._views[1] = run(2, [900 / (1 + 0.3 * i) + 9 for i in range(5)])
+    last, _, points = look.parts(session, charts.NORMAL)
+    figure = json.loads(last["plot"])
+    assert figure["layout"].pop("meta")["base"] == points["ppl-plot"]["base"]
+    assert figure == charts.perplexity_figure(session.views()) and points["ppl-plot"]["traces"] == []
+
+
+def test_with_growth_off_every_change_draws_the_charts_afresh(monkeypatch):  # how bench/browser.py compares
+    monkeypatch.setenv(renders.GROWTH, "off")
+    session = TrainingSession([training(1, 3)])
+    look = renders.Renders()
+    first = look.parts(session, charts.NORMAL)[0]
+    session._views[0] = training(1, 4)
+    second, _, points = look.parts(session, charts.NORMAL)
+    assert second != first and points["ppl-plot"]["traces"] == []
