@@ -27,6 +27,7 @@ from demo import gpu  # noqa: E402
 from demo import heap  # noqa: E402
 from demo import layout  # noqa: E402
 from demo import renders  # noqa: E402
+from demo import screens  # noqa: E402
 from demo import styles  # noqa: E402
 from demo import training  # noqa: E402
 from demo import values  # noqa: E402
@@ -45,16 +46,18 @@ MAX_UPLOAD = "64mb"  # launch(max_file_size): no upload above this reaches the a
 # following their runs and 50 screens watching a class would leave every other click waiting. Our handlers
 # are async or short; the streams wait on asyncio, not on threads.
 MAX_STREAMS = 512
-HEADER = {  # the page's title and introduction; {machine}: the device line (charrnn.device.Machine.header)
-    "both": "# 循环神经网络实验室 · RNN live lab\n"
+# the title, what the page is for, and the device, in each language (a projector's page shows the first and the
+# last on one line); {machine}: the device line (charrnn.device.Machine.header)
+HEADER = {
+    "both": "# 循环神经网络实验室 · RNN live lab\n\n"
             "Train the character-level RNN of *Dive into Deep Learning* (RNN chapter) on Jay Chou's lyrics and watch "
-            "it learn: perplexity falls, gradients get clipped, the lyrics get better. 设备 · Device: **{machine}**",
-    "zh": "# 循环神经网络实验室\n"
+            "it learn: perplexity falls, gradients get clipped, the lyrics get better.\n\n设备 · Device: **{machine}**",
+    "zh": "# 循环神经网络实验室\n\n"
           "用周杰伦的歌词训练《动手学深度学习》循环神经网络一章的字符级 RNN，看它学习：困惑度下降，梯度被裁剪，"
-          "歌词越写越好。设备：**{machine}**",
-    "en": "# RNN live lab\n"
+          "歌词越写越好。\n\n设备：**{machine}**",
+    "en": "# RNN live lab\n\n"
           "Train the character-level RNN of *Dive into Deep Learning* (RNN chapter) on Jay Chou's lyrics and watch "
-          "it learn: perplexity falls, gradients get clipped, the lyrics get better. Device: **{machine}**",
+          "it learn: perplexity falls, gradients get clipped, the lyrics get better.\n\nDevice: **{machine}**",
 }
 
 
@@ -110,17 +113,30 @@ def settings_events(page: layout.Page, files: Checkpoints, lab: Lab) -> None:
                             [s["prefixes"], page.sidebar.note], api_visibility="private")
 
 
-def after_stream(page: layout.Page, train: training.Training) -> dict[str, Any]:
+def after_stream(notes: list, train: training.Training) -> dict[str, Any]:
     """The event after a Train or lesson stream: its last word (why nothing started) shows beside the buttons
-    (``Training.on_streamed``)."""
-    return dict(fn=train.on_streamed, outputs=[page.sidebar.note, page.sidebar.restart], api_visibility="private",
-                concurrency_limit=None, show_progress="hidden")
+    pressed (``notes``: their note and restart button; ``Training.on_streamed``)."""
+    return dict(fn=train.on_streamed, outputs=notes, api_visibility="private", concurrency_limit=None,
+                show_progress="hidden")
 
 
 def train_events(page: layout.Page, train: training.Training) -> None:
-    """Train, Stop, "stop it and train the new settings", and Clear (``/train``, ``/stop``, ``/clear``)."""
+    """Train, Stop, "stop it and train the new settings" (the sidebar's, ``/train`` and ``/stop``, and the same
+    beside the status line, each with its own note), Clear (``/clear``)."""
     side = page.sidebar
-    notes, streamed = [side.note, side.restart], after_stream(page, train)
+    for buttons, api in ((side, True), (page.run.bar, False)):
+        train_buttons(page, train, buttons, api)
+    page.run.clear.click(train.on_clear, None, page.run.outputs, api_name="clear", concurrency_limit=None,
+                         postprocess=False)
+
+
+def train_buttons(page: layout.Page, train: training.Training, buttons: layout.Sidebar | layout.RunBar,
+                  api: bool) -> None:
+    """One set of Train, Stop and restart buttons with its note; ``api``: its events are the API's."""
+    side = page.sidebar
+    notes = [buttons.note, buttons.restart]
+    streamed = after_stream(notes, train)
+    named = (lambda name: {"api_name": name}) if api else (lambda name: {"api_visibility": "private"})
     # events that stream a run send its outputs as Gradio sends them (renders.outputs): postprocess=False; they
     # read the settings as they came (preprocess=False), each by the form's rules, which name it when it is wrong
     start = dict(fn=train.on_train, inputs_kwargs=side.settings, outputs=page.run.outputs,
@@ -128,24 +144,28 @@ def train_events(page: layout.Page, train: training.Training) -> None:
                  trigger_mode="multiple", preprocess=False, postprocess=False)
     clock = dict(inputs_kwargs={"pressed_at": side.clock}, js="() => Date.now()")  # the browser's time
     # the press: checked at once (what is wrong shows beside the button and in the status line); meanwhile
-    # a corpus being fetched shows its progress there
+    # a corpus being fetched shows its progress there. On a phone the page scrolls to the run (screens.SHOW_RUN_JS).
     press = dict(fn=train.on_press, inputs_kwargs={"pressed_at": side.clock, **side.settings},
-                 outputs=[*notes, page.run.status], js="(...v) => [Date.now(), ...v.slice(1)]",
+                 outputs=[*notes, page.run.status],
+                 js=f"(...v) => {{ {screens.SHOW_RUN_JS} return [Date.now(), ...v.slice(1)]; }}",
                  queue=False, api_visibility="private", show_progress="hidden")
     fetching = dict(fn=train.on_fetching, outputs=[*notes, page.run.status], api_visibility="private",
                     concurrency_limit=None, show_progress="hidden")
     # "multiple": a Train pressed while a run streams reaches the server, which says to stop first
-    pressed = side.train.click(trigger_mode="multiple", **press)
-    pressed.then(api_name="train", **start).then(**streamed)
+    pressed = buttons.train.click(trigger_mode="multiple", **press)
+    streaming = pressed.then(**named("train"), **start).then(**streamed)
     pressed.then(**fetching)
+    if buttons is side:  # on a phone the open sidebar covers the page: it folds to show the run the press starts
+        size = dict(js=f"(_, note) => [{screens.SIZE}, note]", queue=False, api_visibility="private",
+                    show_progress="hidden")
+        pressed.then(screens.fold_if_started, [page.screen, side.note], side.box, **size)
+        streaming.then(screens.open_if_said, [page.screen, side.note], side.box, **size)
     # the notes are Markdown: Gradio's progress timer would flash "0.1s" in them ("hidden")
-    side.stop.click(train.on_stop, outputs=notes, api_name="stop", concurrency_limit=None, queue=False,
-                    show_progress="hidden", **clock)
-    restarted = side.restart.click(**{**press, "fn": train.on_restart})
+    buttons.stop.click(train.on_stop, outputs=notes, concurrency_limit=None, queue=False, show_progress="hidden",
+                       **named("stop"), **clock)
+    restarted = buttons.restart.click(**{**press, "fn": train.on_restart})
     restarted.then(api_visibility="private", **start).then(**streamed)
     restarted.then(**fetching)
-    page.run.clear.click(train.on_clear, None, page.run.outputs, api_name="clear", concurrency_limit=None,
-                         postprocess=False)
 
 
 def lesson_events(page: layout.Page, room: Classroom, train: training.Training) -> None:
@@ -259,8 +279,9 @@ def page_events(demo: gr.Blocks, page: layout.Page, room: Classroom, lab: Lab) -
     opened = list(dict.fromkeys([page.key, page.sidebar.box, page.banner, page.sidebar.note, page.lessons.note,
                                  *page.teacher_only, *page.sidebar.settings.values(),
                                  *(c for c, _, _ in page.texts)]))  # ?lang=
-    demo.load(room.load_handler(page), page.key, opened, api_visibility="private", concurrency_limit=None,
-              show_progress="hidden").then(
+    # the window's size comes with it (demo.screens: a phone folds the sidebar, a projector's charts fit)
+    demo.load(room.load_handler(page), [page.key, page.screen], opened, api_visibility="private",
+              concurrency_limit=None, show_progress="hidden", js=f"(key) => [key, {screens.SIZE}]").then(
         room.on_follow, None, page.run.outputs, api_visibility="private", concurrency_limit=None,
         show_progress="hidden", postprocess=False).then(
         room.on_followed, None, page.banner, api_visibility="private", concurrency_limit=None)

@@ -14,7 +14,7 @@ so it never covers the axis or its title.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from charrnn.lab import RunView
@@ -31,6 +31,7 @@ TEXTS = {  # every text of the two charts, "中文 · English" (languages.in_lan
     "grad_title": "裁剪前的梯度范数 · gradient norm before clipping",
     "grad_axis": "L2 范数 · L2 norm", "epoch": "周期 · epoch",
     "uniform": "均匀猜测 = 词表大小 {n} · uniform guess = vocabulary size {n}", "empty": "点击“训练” · press Train",
+    "waiting": "等待老师开始训练 · waiting for the teacher's run",
     "diverged": "发散于第 {m} 个周期 · diverged at epoch {m}",
     "off": "第 {n} 个周期起超出图表 · off the chart from epoch {n}",
 }
@@ -135,6 +136,7 @@ class Style:
     height: int = 330
     font: int = 12          # tick labels; titles and legend scale from it
     line: float = 2.0       # curve width
+    empty: str = "empty"    # what a chart with no run says (TEXTS' key): a watcher's cannot press Train
 
     @property
     def legend_line(self) -> int:
@@ -147,7 +149,16 @@ class Style:
 
 
 NORMAL = Style()
+# A projector: a window at least PRESENT_TALL pixels high (1920x1080) gets the tall charts, a lower one (1280x720)
+# the short ones, so that both charts, their axes and the newest lyrics fit on its first screen.
 PRESENT = Style(height=520, font=18, line=4.0)
+PRESENT_SHORT = Style(height=285, font=16, line=3.5)
+PRESENT_TALL = 900
+
+
+def watching(style: Style) -> Style:
+    """The style of a watcher's screen: the same charts, saying that the teacher has not started yet."""
+    return replace(style, empty="waiting")
 
 
 def base_layout(title: str, ytitle: str, style: Style, lang: str = "both", legend_lines: int = 0,
@@ -305,7 +316,7 @@ def perplexity_figure(views: list[RunView], style: Style = NORMAL, lang: str = "
         yaxis = log_axis(span)
         data += _exits(runs, "perplexity", span, style, lang)
     else:
-        notes.append(dict(text=say("empty", lang), showarrow=False, font=dict(size=style.font + 4, color="#999"),
+        notes.append(dict(text=say(style.empty, lang), showarrow=False, font=dict(size=style.font + 4, color="#999"),
                           xref="paper", yref="paper", x=0.5, y=0.5))
     layout = base_layout(say("ppl_title", lang), say("ppl_axis", lang), style, lang,
                          sum(1 for r in runs if r.drawn), **yaxis)

@@ -20,6 +20,7 @@ from demo import form
 from demo import charts
 from demo import compare
 from demo import renders
+from demo import screens
 from demo import streams
 from charrnn.device import machine
 from charrnn.lab import Lab
@@ -86,8 +87,8 @@ class Classroom:
     # ------------------------------------------------------------ a page opens
     def load_handler(self, page: Page):
         """The page's load event (a function Gradio can read: ``key`` from the browser, then the request)."""
-        def on_load(key: str, request: gr.Request) -> "Updates":
-            return self.open_page(page, key, request)
+        def on_load(key: str, screen: dict | None, request: gr.Request) -> "Updates":
+            return self.open_page(page, key, request, screen)
         return on_load
 
     def lesson_handler(self, key: str):
@@ -98,19 +99,23 @@ class Classroom:
         on_lesson.__name__ = on_lesson.__qualname__ = f"on_lesson_{key}"
         return on_lesson
 
-    def open_page(self, page: Page, key: str, request: gr.Request) -> "Updates":
+    def open_page(self, page: Page, key: str, request: gr.Request, screen: dict | None = None) -> "Updates":
         """A page opens or reloads. It finds its session by the key it keeps (its runs still going), and
         reads its address: ``?class=`` watches a class, ``?mode=present`` is for a projector, ``?lang=``
         shows one language, settings fill the form (a bad one says why next to it and keeps its default),
-        ``?lesson=`` starts a lesson."""
+        ``?lesson=`` starts a lesson. ``screen``, its window's size, folds the settings on a phone and sizes a
+        projector's charts (``demo.screens``)."""
         params = dict(request.query_params)
         session = self.lab.attach(request.session_hash, key)
         look = renders.renders_of(session)
-        look.style = charts.PRESENT if params.get("mode") == "present" else charts.NORMAL
+        present = params.get("mode") == "present"
+        look.style = screens.chart_style(present, screen)
         look.lang = form.lang_of(params)
-        first = Updates({page.key: session.key, page.sidebar.box: gr.update(open=look.style is charts.NORMAL)})
+        first = Updates({page.key: session.key,
+                         page.sidebar.box: gr.update(open=screens.sidebar_open(present, screen))})
         first.merge(page.in_language(look.lang))
         if "class" in params:
+            look.style = charts.watching(look.style)  # its empty chart waits for the teacher
             teacher = self.watch(params["class"], session)
             first.merge({c: gr.update(visible=False) for c in page.teacher_only})
             banner = watching_banner(teacher.membership.code) if teacher else ended_outputs(params["class"])[0]

@@ -90,8 +90,20 @@ class Lessons:
 
 
 @dataclass
+class RunBar:
+    """Train and Stop beside the status line, shown while the sidebar is folded (a projector, a phone): the same
+    events as the sidebar's, with their own note and restart button, where they can be seen."""
+    train: gr.Button
+    stop: gr.Button
+    note: gr.Markdown
+    restart: gr.Button
+
+
+@dataclass
 class RunPanel:
-    """What a render of the session's runs fills: status, charts, newest lyrics, history, progress."""
+    """What a render of the session's runs fills: status, charts, newest lyrics, history, progress; and the
+    Train and Stop beside the status line."""
+    bar: RunBar
     status: gr.Markdown
     ppl_plot: gr.Plot
     grad_plot: gr.Plot
@@ -190,6 +202,7 @@ class Page:
     checkpoints: CheckpointsPanel
     gpu: GpuPanel
     key: gr.BrowserState                   # finds this browser's session after a reload
+    screen: gr.JSON                        # the browser's window, {"width", "height"} (demo.screens.SIZE_JS)
     texts: Texts = field(default_factory=Texts)
 
     def in_language(self, lang: str) -> dict[Any, Any]:
@@ -215,8 +228,8 @@ class Page:
     @property
     def teacher_only(self) -> list[Component]:
         """What a watcher's page hides: everything that trains, saves or shares."""
-        return [self.sidebar.box, self.lessons.row, self.run.compare, self.classroom.box, self.checkpoints.box,
-                self.gpu.box]
+        return [self.sidebar.box, self.lessons.row, self.run.bar.train, self.run.bar.stop, self.run.compare,
+                self.classroom.box, self.checkpoints.box, self.gpu.box]
 
 
 def stacks_layers(model: str) -> bool:
@@ -274,7 +287,8 @@ def build(header: dict[str, str], gpu: bool = False) -> Page:
     banner = gr.Markdown("", visible=False, elem_id="banner")
     return Page(banner=banner, sidebar=sidebar(tr), lessons=lessons(tr), run=run_panel(tr), write=write_panel(tr),
                 inside=inside_panel(tr), classroom=class_panel(tr), checkpoints=checkpoints_panel(tr),
-                gpu=gpu_panel(tr, gpu), key=gr.BrowserState("", storage_key="charrnn-session"), texts=tr)
+                gpu=gpu_panel(tr, gpu), key=gr.BrowserState("", storage_key="charrnn-session"),
+                screen=gr.JSON(None, visible=False), texts=tr)
 
 
 def sidebar(tr: Texts) -> Sidebar:
@@ -308,7 +322,14 @@ def lessons(tr: Texts) -> Lessons:
 
 
 def run_panel(tr: Texts) -> RunPanel:
-    status = gr.Markdown(render.status_line(None), elem_id="status")
+    # Train and Stop beside the status line: styles.CSS shows them only while the sidebar is folded
+    with gr.Row(elem_id="run-bar"):
+        train = tr(gr.Button(t := "▶ 训练 · Train", variant="primary", scale=0, elem_classes=["run-button"]), t)
+        stop = tr(gr.Button(t := "■ 停止 · Stop", variant="stop", scale=0, elem_classes=["run-button"]), t)
+        status = gr.Markdown(render.status_line(None), elem_id="status")
+        note = gr.Markdown("", elem_id="bar-note")
+        restart = tr(gr.Button(t := "■▶ 停止并开始新的训练 · Stop it and train the new settings", visible=False,
+                               variant="primary", size="sm", scale=0, elem_id="bar-restart"), t)
     with gr.Row():
         # a gr.Plot's first value is a PlotData: render.chart's payload, as every update sends it
         empty = [PlotData(**render.chart(f)) for f in charts.figures([])]
@@ -317,7 +338,7 @@ def run_panel(tr: Texts) -> RunPanel:
         grad_plot = tr(gr.Plot(empty[1], label=(t := "梯度范数 · gradient norm"), show_label=False,
                                elem_id="grad-plot"), t, "label")
     points = gr.HTML({}, html_template="", js_on_load=charts.CHARTS_JS, elem_id="chart-points")
-    tr(gr.Markdown(t := "### 最新歌词 · Newest lyrics"), t)
+    tr(gr.Markdown(t := "### 最新歌词 · Newest lyrics", elem_id="latest-head"), t)
     latest = tr(gr.HTML(render.latest_samples(None), elem_id="latest"),
                 {lang: render.latest_samples(None, lang) for lang in LANGS})
     with tr(gr.Accordion(t := "历史 · Samples by epoch (the chapter's printout)", open=False), t, "label"):
@@ -329,8 +350,8 @@ def run_panel(tr: Texts) -> RunPanel:
                                     elem_id="compare-runs"), t, "label")
         clear = tr(gr.Button(t := "清除历史 · Clear history", size="sm"), t)
         timer = gr.Timer(2.0, active=False)
-    return RunPanel(status, ppl_plot, grad_plot, latest, history, compare, shown, timer, clear,
-                    progress=gr.JSON(visible=False), points=points)
+    return RunPanel(RunBar(train, stop, note, restart), status, ppl_plot, grad_plot, latest, history, compare, shown,
+                    timer, clear, progress=gr.JSON(visible=False), points=points)
 
 
 def write_panel(tr: Texts) -> WritePanel:

@@ -10,11 +10,12 @@ CSS = """
 .sample .blank {color: #999; font-size: .9rem;}
 .sample-empty {color: #888; font-style: italic;}
 #status {font-size: 1.05rem;}
-#train-note {color: #b45309;}
+#train-note, #bar-note {color: #b45309;}
 /* The lines that say what happened (the notes beside the buttons, the status line) never show Gradio's progress
    timer ("processing | 0.1s"): their events ask for show_progress="hidden", which Gradio 6 does not honour on a
    Markdown (gradio-app/gradio#12406; docs/performance.md, What we would ask of Gradio) */
-#train-note [data-testid="status-tracker"], #lesson-note [data-testid="status-tracker"],
+#train-note [data-testid="status-tracker"], #bar-note [data-testid="status-tracker"],
+#lesson-note [data-testid="status-tracker"],
 #write-note [data-testid="status-tracker"], #status [data-testid="status-tracker"] {display: none !important;}
 #banner {font-size: 1.15rem; padding: .4rem .8rem; background: #fff7e6; border-radius: 8px;}
 #lessons {align-items: center; flex-wrap: wrap; gap: .4rem;}
@@ -27,13 +28,45 @@ CSS = """
 .class-share {display: flex; gap: 1.2rem; align-items: center;}
 .class-code {font-size: 2.6rem; font-weight: 800; letter-spacing: .15rem; font-family: monospace;}
 .class-share .hint {color: #666; font-size: .9rem; margin-top: .3rem;}
-/* ?mode=present: a projector at the back of a room */
+/* Train and Stop beside the status line while the settings are folded (a projector, a phone); the folded
+   sidebar's own buttons are hidden then (out of sight already: out of the keyboard's and the screen reader's way) */
+#run-bar {align-items: center; gap: .5rem; flex-wrap: wrap;}
+#run-bar .run-button {flex: 0 0 auto; min-width: 7rem;}
+#run-bar #status {flex: 1 1 20rem; min-width: 0;}
+#bar-note {flex: 1 0 100% !important; color: #b45309;}
+#bar-note:has(.md:empty) {display: none;}
+#bar-restart {flex: 0 0 auto;}
+body:has(#settings-sidebar.open) #run-bar .run-button {display: none !important;}
+#settings-sidebar:not(.open) .sidebar-content {visibility: hidden; transition: visibility 0s .3s;}
+/* the plotly toolbar (on hover) at the bottom right, not over a chart's title; none on a phone (a tap would show it) */
+.js-plotly-plot .modebar-container {top: auto !important; bottom: 0;}
+@media (max-width: 768px) {.js-plotly-plot .modebar-container {display: none;}}
+/* ?mode=present: a projector at the back of a room; its first screen holds the charts and the newest lyrics */
 body.present footer {display: none !important;}
-body.present .sample {font-size: 2.3rem; line-height: 1.5;}
+body.present .sample {font-size: 1.9rem; line-height: 1.4;}
 body.present .sample .epoch {font-size: 1.1rem;}
 body.present #status {font-size: 1.45rem;}
 body.present #banner {font-size: 1.5rem;}
-body.present #lessons button {font-size: 1.1rem;}
+body.present #lessons button {font-size: .95rem; padding: .15rem .5rem;}
+body.present #header .md {display: flex; flex-wrap: wrap; align-items: baseline; column-gap: 1.5rem;}
+body.present #header h1 {font-size: 1.6rem; margin: 0;}
+body.present #header p {margin: 0;}
+body.present #header p:not(:last-child) {display: none;}
+body.present .gradio-container {--layout-gap: .6rem;}
+/* a projector of fewer than 900 lines (1280x720: its charts are charts.PRESENT_SHORT): the lessons on one line
+   that scrolls sideways (on their lines again while their note says something), a watcher's banner and the
+   lyrics smaller, no heading above them. (Gradio puts its container's classes before each
+   selector in a media query: ":is(body.present *)" still matches there, where "body.present" would not.) */
+@media (max-height: 899px) {
+  #lessons:is(body.present *):has(#lesson-note .md:empty) {flex-wrap: nowrap; overflow-x: auto; scrollbar-width: thin;}
+  #lessons:is(body.present *) button {flex: 0 0 auto; font-size: .9rem;}
+  #lessons:is(body.present *) .lessons-title {width: auto;}
+  #lesson-note:is(body.present *):has(.md:empty) {display: none;}
+  #latest-head:is(body.present *) {display: none;}
+  #banner:is(body.present *) {font-size: 1rem; padding: .15rem .8rem;}
+  .sample:is(body.present *) {font-size: 1.2rem; line-height: 1.3; margin: .1rem 0 .3rem;}
+}
+@media (min-height: 900px) {#status:is(body.present *) .md {font-size: 1.2rem;}}
 #history textarea, #written textarea {font-size: 1.05rem; line-height: 1.6;}
 .next-bars {display: flex; flex-direction: column; gap: .25rem; max-width: 40rem;}
 .next-bar {display: flex; align-items: center; gap: .6rem; padding: .15rem .4rem; border: 1px solid #e5e7eb;
