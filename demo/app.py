@@ -26,6 +26,7 @@ from demo import gradio_costs  # noqa: E402
 from demo import gpu  # noqa: E402
 from demo import heap  # noqa: E402
 from demo import layout  # noqa: E402
+from demo import setting_widgets  # noqa: E402
 from demo import renders  # noqa: E402
 from demo import screens  # noqa: E402
 from demo import styles  # noqa: E402
@@ -98,7 +99,8 @@ def settings_events(page: layout.Page, files: Checkpoints, lab: Lab) -> None:
     the models that stack them, the hints shown on demand (in the page's language)."""
     s = page.sidebar.settings
     quiet = dict(api_visibility="private", queue=False, show_progress="hidden")
-    s["model"].change(lambda m: gr.update(visible=layout.stacks_layers(m)), s["model"], s["num_layers"], **quiet)
+    s["model"].change(lambda m: gr.update(visible=setting_widgets.stacks_layers(m)), s["model"], s["num_layers"],
+                      **quiet)
 
     def on_hints(show: bool, request: gr.Request) -> dict:
         return page.hint_updates(show, renders.renders_of(lab.session(request.session_hash)).lang)
@@ -106,7 +108,7 @@ def settings_events(page: layout.Page, files: Checkpoints, lab: Lab) -> None:
     hinted = list(page.hint_updates(False, "both"))
     page.sidebar.hints.change(on_hints, page.sidebar.hints, hinted, **quiet)
     for button, name in page.sidebar.presets:
-        button.click(lambda n=name: layout.preset_values(n), None, list(s.values()), api_visibility="private")
+        button.click(lambda n=name: setting_widgets.preset_values(n), None, list(s.values()), api_visibility="private")
     s["corpus"].change(lambda c: gr.update(visible=c == "upload"), s["corpus"], s["corpus_file"],
                        api_visibility="private")
     s["corpus_file"].upload(files.on_upload_text, [s["corpus_file"], s["prefixes"]],

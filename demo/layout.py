@@ -12,18 +12,14 @@ from typing import Any
 import gradio as gr
 from gradio.components.plot import PlotData
 
-from charrnn.models import KINDS
 from demo import charts
+from demo import growth
 from demo import form
+from demo.setting_widgets import PRESET_BUTTONS, settings_panel
 from demo import render
 from demo.languages import LANGS, in_language
 from demo.lessons import LESSONS
 
-PRESET_BUTTONS = (("① 从零开始，随机采样 · scratch · random", "scratch-random"),
-                  ("② 从零开始，相邻采样 · scratch · consecutive", "scratch-consecutive"),
-                  ("③ 简洁实现 nn.RNN + Adam · concise nn.RNN + Adam", "concise"),
-                  ("④ 门控循环单元 GRU，从零开始 · GRU from scratch (6.7)", "scratch-gru"),
-                  ("⑤ 长短期记忆 LSTM，从零开始 · LSTM from scratch (6.8)", "scratch-lstm"))
 # The next-character bars send the clicked bar's character (render.next_chars_html); delegated, so it outlives
 # the bars being redrawn. Typing in their prefix asks for new bars once it pauses for NEXT_TYPING_MS (a submit
 # of the bars: one request per pause, not one per key); the listener is the document's, replaced if the bars
@@ -36,11 +32,6 @@ NEXT_JS = ("element.addEventListener('click', (e) => { const b = e.target.closes
            f"clearTimeout(wait); wait = setTimeout(() => trigger('submit'), {NEXT_TYPING_MS}); }};"
            "if (window.charrnnTyped) document.removeEventListener('input', window.charrnnTyped);"
            "window.charrnnTyped = typed; document.addEventListener('input', typed);")
-# How the settings sit on the page: one tuple per row.
-ROWS = (("model", "sampling"), ("lr", "epochs"), ("clip", "theta"),  # the chapter's choices first
-        ("corpus",), ("corpus_file",), ("max_chars",), ("optimizer", "num_layers"), ("num_hiddens", "batch_size"),
-        ("num_steps", "seed"), ("prefixes",),
-        ("pred_len", "pred_period"), ("decoding",), ("temperature", "top_k"), ("resume",))
 
 
 Component = gr.components.Component
@@ -114,7 +105,7 @@ class RunPanel:
     compare_timer: gr.Timer                # active while the list is open: it follows the runs as they come
     clear: gr.Button
     progress: gr.JSON                      # for API clients; hidden on the page
-    points: gr.HTML                        # the points the charts grew by (charts.CHARTS_JS adds them)
+    points: gr.HTML                        # the points the charts grew by (growth.CHARTS_JS adds them)
 
     @property
     def outputs(self) -> list[Component]:
@@ -232,52 +223,6 @@ class Page:
                 self.classroom.box, self.checkpoints.box, self.gpu.box]
 
 
-def stacks_layers(model: str) -> bool:
-    """Whether ``model`` stacks recurrent layers (torch's layers do; the from-scratch models have one)."""
-    kind = KINDS.get(model)
-    return kind is not None and not kind.scratch
-
-
-def setting_component(s: form.Setting) -> gr.components.Component:
-    """The widget for one setting of the table."""
-    # no hint at first (``Page.hint_updates`` shows them); layers only for the models that stack them
-    common: dict[str, Any] = dict(label=s.label, elem_id=f"setting-{s.name}",
-                                  visible=s.name != "num_layers" or stacks_layers(form.DEFAULTS["model"]))
-    if s.kind == "choice" and s.name == "corpus":
-        return gr.Dropdown(list(s.choices), value=s.default, **common)
-    if s.kind == "choice":
-        return gr.Radio(list(s.choices), value=s.default, **common)
-    if s.kind == "bool":
-        return gr.Checkbox(s.default, **common)
-    if s.kind == "text":
-        return gr.Textbox(s.default, **common)
-    if s.kind == "file":
-        return gr.File(file_types=[".txt"], type="filepath", visible=False, label=s.label, elem_id=common["elem_id"])
-    if s.kind == "slider":
-        return gr.Slider(s.low, s.high, value=s.default, step=s.step, **common)
-    # Numbers keep what was typed (no rounding), so 0.5 in a whole-number setting is refused, not rounded.
-    return gr.Number(s.default, step=1 if s.kind == "int" else None, **common)
-
-
-def settings_panel() -> dict[str, gr.components.Component]:
-    out: dict[str, gr.components.Component] = {}
-    for row in ROWS:
-        if len(row) == 1:
-            out[row[0]] = setting_component(form.BY_NAME[row[0]])
-            continue
-        with gr.Row():
-            for name in row:
-                out[name] = setting_component(form.BY_NAME[name])
-    assert tuple(sorted(out)) == tuple(sorted(form.NAMES)), "every setting of the table is on the page"
-    return {name: out[name] for name in form.NAMES}
-
-
-def preset_values(name: str) -> list:
-    """The settings of one of the chapter's setups, in the order of ``form.NAMES`` (others unchanged)."""
-    values = form.preset_form(name)
-    return [values.get(n, gr.skip()) for n in form.NAMES]
-
-
 def build(header: dict[str, str], gpu: bool = False) -> Page:
     """Lay out the page inside the current ``gr.Blocks``: settings and Train in a sidebar (folded away on a
     projector), the lessons, the charts and lyrics in the middle, then writing, inside the model, sharing,
@@ -337,7 +282,7 @@ def run_panel(tr: Texts) -> RunPanel:
                       t, "label")
         grad_plot = tr(gr.Plot(empty[1], label=(t := "梯度范数 · gradient norm"), show_label=False,
                                elem_id="grad-plot"), t, "label")
-    points = gr.HTML({}, html_template="", js_on_load=charts.CHARTS_JS, elem_id="chart-points")
+    points = gr.HTML({}, html_template="", js_on_load=growth.CHARTS_JS, elem_id="chart-points")
     tr(gr.Markdown(t := "### 最新歌词 · Newest lyrics", elem_id="latest-head"), t)
     latest = tr(gr.HTML(render.latest_samples(None), elem_id="latest"),
                 {lang: render.latest_samples(None, lang) for lang in LANGS})

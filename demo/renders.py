@@ -10,8 +10,8 @@ before a lesson).
 A ``gr.Plot`` draws every new figure it is given afresh, on a new graph: with Gradio's own work on the update, a
 freeze of the page's main thread of 0.15-0.26 s per update of the two charts on a 2-core laptop's CPU
 (docs/performance.md, "What the browser pays"). So while runs train, a chart's figure stays the one it was
-drawn with (its ``Drawn``), and the points it has grown by since go in the seventh output (``charts.growth``),
-which the page's script (``charts.CHARTS_JS``) adds to the graph it has. A chart is drawn afresh when it changes
+drawn with (its ``Drawn``), and the points it has grown by since go in the seventh output (``growth.growth``),
+which the page's script (``growth.CHARTS_JS``) adds to the graph it has. A chart is drawn afresh when it changes
 otherwise (a run added or hidden, a ✕, a lesson, the language or the projector), when its curves have grown by
 ``REDRAW_AFTER`` points, and when nothing on it trains any more (what is left is one figure, as API clients
 read it).
@@ -29,6 +29,7 @@ from typing import Any
 from anyio import to_thread  # its threads end after 10 s idle (asyncio's pool keeps them)
 
 from demo import charts
+from demo import growth
 from demo import render
 from demo.page_state import PerSession
 from charrnn.runs import Run
@@ -94,7 +95,7 @@ class Renders:
     def parts(self, session: Session, style: charts.Style, lang: str = "both") -> tuple:
         """(perplexity chart, grad-norm chart, their points) of the session's runs but those hidden, rebuilt only
         when they changed: each chart as it was last drawn afresh, and the points (``{chart's element id: {"base":
-        the drawn figure's digest, **charts.growth}}``) that turn it into the runs' chart as it is now."""
+        the drawn figure's digest, **growth.growth}}``) that turn it into the runs' chart as it is now."""
         with self._lock:
             hidden = self.hidden
             key = (session.state_key(), hidden)
@@ -106,7 +107,7 @@ class Renders:
                 before = self._drawn.get((style, lang), (None,) * len(CHARTS))
                 drawn, points = [], {}
                 for name, figure, was in zip(CHARTS, charts.figures(shown, style, lang), before):
-                    grew = charts.growth(was.figure, figure) if training and was is not None else None
+                    grew = growth.growth(was.figure, figure) if training and was is not None else None
                     if grew is None or max((len(t["x"]) for t in grew["traces"]), default=0) > REDRAW_AFTER:
                         was, grew = Drawn.of(figure), {"traces": [], "yaxis": {}}
                     drawn.append(was)

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from demo import charts, compare, renders, scales
+from demo import charts, compare, growth, renders, scales
 from demo.render import compact_json
 
 from charrnn.config import TrainConfig
@@ -223,8 +223,8 @@ def test_a_training_runs_new_points_grow_the_figure_it_was_drawn_with():
     for chart in (charts.perplexity_figure, charts.grad_norm_figure):
         base = chart([run(1, FALLING[:3]), training(2, 5)])
         now = chart([run(1, FALLING[:3]), training(2, 12)])
-        grew = charts.growth(base, now)
-        assert grew is not None and charts.grown(base, grew) == now
+        grew = growth.growth(base, now)
+        assert grew is not None and growth.grown(base, grew) == now
         # only the training run's trace grew: by its 7 new epochs, all 5 drawn ones kept
         (t,) = grew["traces"]
         assert t["uid"] == "run2" and t["keep"] == 5 and t["x"] == list(range(6, 13))
@@ -234,7 +234,7 @@ def test_a_training_runs_new_points_grow_the_figure_it_was_drawn_with():
         assert grew["yaxis"] == {k: now["layout"]["yaxis"][k] for k in ("range", "tickvals", "ticktext")}
         assert chart is charts.grad_norm_figure or grew["yaxis"]["range"] != base["layout"]["yaxis"]["range"]
         # nothing new: nothing to add
-        assert charts.growth(now, now) == {"traces": [], "yaxis": grew["yaxis"]}
+        assert growth.growth(now, now) == {"traces": [], "yaxis": grew["yaxis"]}
 
 
 def test_a_chart_that_changes_otherwise_is_drawn_afresh():
@@ -244,13 +244,13 @@ def test_a_chart_that_changes_otherwise_is_drawn_afresh():
                     [run(1, FALLING), training(2, 6, lr=1.0)],              # a label changed
                     [run(1, FALLING), run(2, EXPLODING, status="diverged")]):  # a ✕
         for chart in (charts.perplexity_figure, charts.grad_norm_figure):
-            assert charts.growth(chart(base), chart(changed)) is None
+            assert growth.growth(chart(base), chart(changed)) is None
     # a run's first epoch is a dot; its second makes it a line
-    assert charts.growth(charts.perplexity_figure([training(1, 1)]), charts.perplexity_figure([training(1, 2)])) is None
-    assert charts.growth(charts.perplexity_figure([training(1, 2)]), charts.perplexity_figure([training(1, 3)]))
+    assert growth.growth(charts.perplexity_figure([training(1, 1)]), charts.perplexity_figure([training(1, 2)])) is None
+    assert growth.growth(charts.perplexity_figure([training(1, 2)]), charts.perplexity_figure([training(1, 3)]))
     # another language, another projector: another figure
-    assert charts.growth(charts.perplexity_figure(base, lang="en"), charts.perplexity_figure(base, lang="zh")) is None
-    assert charts.growth(charts.perplexity_figure(base), charts.perplexity_figure(base, charts.PRESENT)) is None
+    assert growth.growth(charts.perplexity_figure(base, lang="en"), charts.perplexity_figure(base, lang="zh")) is None
+    assert growth.growth(charts.perplexity_figure(base), charts.perplexity_figure(base, charts.PRESENT)) is None
 
 
 def test_a_long_run_is_thinned_to_at_most_max_points_and_still_grows():
@@ -264,8 +264,8 @@ def test_a_long_run_is_thinned_to_at_most_max_points_and_still_grows():
     assert len(traces(base)["run1"]["x"]) <= charts.MAX_POINTS
     for n in (1002, 1003, 1010):  # the newest point replaced, the stride's points added
         now = charts.perplexity_figure([training(1, n)])
-        grew = charts.growth(base, now)
-        assert grew is not None and charts.grown(base, grew) == now
+        grew = growth.growth(base, now)
+        assert grew is not None and growth.grown(base, grew) == now
         (t,) = grew["traces"]
         assert t["keep"] >= len(traces(base)["run1"]["x"]) - 1 and len(t["x"]) <= n - 1001 + 1
 
@@ -294,7 +294,7 @@ def test_the_page_is_sent_one_figure_while_a_run_trains_and_its_new_points(monke
         for name, figure in zip(renders.CHARTS, charts.figures(session.views())):
             drawn = json.loads((ppl, grad)[renders.CHARTS.index(name)]["plot"])
             drawn["layout"].pop("meta")
-            assert charts.grown(drawn, points[name]) == figure
+            assert growth.grown(drawn, points[name]) == figure
     # grown by REDRAW_AFTER points: drawn afresh
     session._views[1] = training(2, 4 + renders.REDRAW_AFTER)
     fresh, _, points = look.parts(session, charts.NORMAL)

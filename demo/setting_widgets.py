@@ -1,0 +1,67 @@
+"""The sidebar's settings as widgets, built from the settings table (``demo.settings``): how they sit in rows,
+the chapter's setups as buttons, which widget each kind of setting gets, and which show for which model."""
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from charrnn.models import KINDS
+from demo import form
+
+PRESET_BUTTONS = (("① 从零开始，随机采样 · scratch · random", "scratch-random"),
+                  ("② 从零开始，相邻采样 · scratch · consecutive", "scratch-consecutive"),
+                  ("③ 简洁实现 nn.RNN + Adam · concise nn.RNN + Adam", "concise"),
+                  ("④ 门控循环单元 GRU，从零开始 · GRU from scratch (6.7)", "scratch-gru"),
+                  ("⑤ 长短期记忆 LSTM，从零开始 · LSTM from scratch (6.8)", "scratch-lstm"))
+# How the settings sit on the page: one tuple per row.
+ROWS = (("model", "sampling"), ("lr", "epochs"), ("clip", "theta"),  # the chapter's choices first
+        ("corpus",), ("corpus_file",), ("max_chars",), ("optimizer", "num_layers"), ("num_hiddens", "batch_size"),
+        ("num_steps", "seed"), ("prefixes",),
+        ("pred_len", "pred_period"), ("decoding",), ("temperature", "top_k"), ("resume",))
+
+
+def stacks_layers(model: str) -> bool:
+    """Whether ``model`` stacks recurrent layers (torch's layers do; the from-scratch models have one)."""
+    kind = KINDS.get(model)
+    return kind is not None and not kind.scratch
+
+
+def setting_component(s: form.Setting) -> gr.components.Component:
+    """The widget for one setting of the table."""
+    # no hint at first (``Page.hint_updates`` shows them); layers only for the models that stack them
+    common: dict[str, Any] = dict(label=s.label, elem_id=f"setting-{s.name}",
+                                  visible=s.name != "num_layers" or stacks_layers(form.DEFAULTS["model"]))
+    if s.kind == "choice" and s.name == "corpus":
+        return gr.Dropdown(list(s.choices), value=s.default, **common)
+    if s.kind == "choice":
+        return gr.Radio(list(s.choices), value=s.default, **common)
+    if s.kind == "bool":
+        return gr.Checkbox(s.default, **common)
+    if s.kind == "text":
+        return gr.Textbox(s.default, **common)
+    if s.kind == "file":
+        return gr.File(file_types=[".txt"], type="filepath", visible=False, label=s.label, elem_id=common["elem_id"])
+    if s.kind == "slider":
+        return gr.Slider(s.low, s.high, value=s.default, step=s.step, **common)
+    # Numbers keep what was typed (no rounding), so 0.5 in a whole-number setting is refused, not rounded.
+    return gr.Number(s.default, step=1 if s.kind == "int" else None, **common)
+
+
+def settings_panel() -> dict[str, gr.components.Component]:
+    out: dict[str, gr.components.Component] = {}
+    for row in ROWS:
+        if len(row) == 1:
+            out[row[0]] = setting_component(form.BY_NAME[row[0]])
+            continue
+        with gr.Row():
+            for name in row:
+                out[name] = setting_component(form.BY_NAME[name])
+    assert tuple(sorted(out)) == tuple(sorted(form.NAMES)), "every setting of the table is on the page"
+    return {name: out[name] for name in form.NAMES}
+
+
+def preset_values(name: str) -> list:
+    """The settings of one of the chapter's setups, in the order of ``form.NAMES`` (others unchanged)."""
+    values = form.preset_form(name)
+    return [values.get(n, gr.skip()) for n in form.NAMES]
