@@ -148,7 +148,7 @@ def train_buttons(page: layout.Page, train: training.Training, buttons: layout.S
     # the press: checked at once (what is wrong shows beside the button and in the status line); meanwhile
     # a corpus being fetched shows its progress there. On a phone the page scrolls to the run (screens.SHOW_RUN_JS).
     press = dict(fn=train.on_press, inputs_kwargs={"pressed_at": side.clock, **side.settings},
-                 outputs=[*notes, page.run.status],
+                 outputs=[*notes, page.run.status, side.more],
                  js=f"(...v) => {{ {screens.SHOW_RUN_JS} return [Date.now(), ...v.slice(1)]; }}",
                  queue=False, api_visibility="private", show_progress="hidden")
     fetching = dict(fn=train.on_fetching, outputs=[*notes, page.run.status], api_visibility="private",

@@ -72,6 +72,7 @@ class Style:
     font: int = 12          # tick labels; titles and legend scale from it
     line: float = 2.0       # curve width
     empty: str = "empty"    # what a chart with no run says (TEXTS' key): a watcher's cannot press Train
+    title_lines: bool = False  # a title in both languages on two lines (a phone's narrow chart would cut it)
 
     @property
     def legend_line(self) -> int:
@@ -83,12 +84,14 @@ class Style:
         return lines * self.legend_line + 12 if lines else 0
 
 
+WHOLE_EPOCHS = 10  # an epoch axis up to this many epochs ticks every epoch (base_layout)
 NORMAL = Style()
 # A projector: a window at least PRESENT_TALL pixels high (1920x1080) gets the tall charts, a lower one (1280x720)
 # the short ones, so that both charts, their axes and the newest lyrics fit on its first screen.
 PRESENT = Style(height=520, font=18, line=4.0)
 PRESENT_SHORT = Style(height=285, font=16, line=3.5)
 PRESENT_TALL = 900
+PHONE = Style(title_lines=True)
 
 
 def watching(style: Style) -> Style:
@@ -97,21 +100,28 @@ def watching(style: Style) -> Style:
 
 
 def base_layout(title: str, ytitle: str, style: Style, lang: str = "both", legend_lines: int = 0,
-                **yaxis: Any) -> dict[str, Any]:
+                last_epoch: int = 0, **yaxis: Any) -> dict[str, Any]:
     """A chart's layout; ``legend_lines`` (one per run) go below the x-axis title, in a margin they add to the
-    chart's height."""
+    chart's height. ``last_epoch``: the latest epoch drawn; up to WHOLE_EPOCHS the epoch axis ticks every epoch
+    (plotly's own ticks on so short a range fall between epochs: 1.5, 2.5)."""
     f, extra = style.font, style.legend_height(legend_lines)
+    top = 30 + 2 * f + (round(1.3 * (f + 3)) if style.title_lines and lang == "both" else 0)
     axis = dict(gridcolor=GRID, zerolinecolor=GRID, tickfont=dict(size=f), linecolor="#bbb", automargin=True)
+    epochs = dict(dtick=1) if 0 < last_epoch <= WHOLE_EPOCHS else {}
     return dict(
         title=dict(text=title, x=0.01, font=dict(size=f + 3)), height=style.height + extra,
-        margin=dict(l=50 + 3 * f, r=20, t=30 + 2 * f, b=44 + f + extra), paper_bgcolor="white",
+        margin=dict(l=50 + 3 * f, r=20, t=top, b=44 + f + extra), paper_bgcolor="white",
         plot_bgcolor="white", font=dict(size=f, family="Noto Sans CJK SC, sans-serif"), uirevision="keep",
         hovermode="x unified", showlegend=legend_lines > 0,  # plotly would leave out a legend of one run
-        xaxis=dict(title=dict(text=say("epoch", lang), font=dict(size=f + 1)), **axis),
+        xaxis=dict(title=dict(text=say("epoch", lang), font=dict(size=f + 1)), **axis, **epochs),
         yaxis=dict(title=dict(text=ytitle, font=dict(size=f + 1)), **axis, **yaxis),
         # below the plot (x on the plot, y on the container: plotly then reserves its height at the bottom)
         legend=dict(orientation="v", xref="paper", x=0, xanchor="left", yref="container", y=0, yanchor="bottom",
                     font=dict(size=f - 1), tracegroupgap=0, itemclick="toggle", itemdoubleclick=False))
+
+
+def _last_epoch(runs: list[Curve]) -> int:
+    return max((e.epoch for r in runs for e in r.drawn), default=0)
 
 
 def log_axis(span: tuple[float, float]) -> dict[str, Any]:
@@ -253,8 +263,8 @@ def perplexity_figure(views: list[RunView], style: Style = NORMAL, lang: str = "
     else:
         notes.append(dict(text=say(style.empty, lang), showarrow=False, font=dict(size=style.font + 4, color="#999"),
                           xref="paper", yref="paper", x=0.5, y=0.5))
-    layout = base_layout(say("ppl_title", lang), say("ppl_axis", lang), style, lang,
-                         sum(1 for r in runs if r.drawn), **yaxis)
+    layout = base_layout(say("ppl_title", lang, style.title_lines), say("ppl_axis", lang), style, lang,
+                         sum(1 for r in runs if r.drawn), _last_epoch(runs), **yaxis)
     return dict(data=data, layout=dict(layout, shapes=shapes, annotations=notes))
 
 
@@ -284,8 +294,8 @@ def grad_norm_figure(views: list[RunView], style: Style = NORMAL, lang: str = "b
         span = scales.log_range([*_kept(runs, "grad_norm"), *thetas]) or (-2.0, 1.0)
         yaxis = log_axis(span)
         data += _exits(runs, "grad_norm", span, style, lang)
-    layout = base_layout(say("grad_title", lang), say("grad_axis", lang), style, lang,
-                         sum(1 for r in runs if r.drawn), **yaxis)
+    layout = base_layout(say("grad_title", lang, style.title_lines), say("grad_axis", lang), style, lang,
+                         sum(1 for r in runs if r.drawn), _last_epoch(runs), **yaxis)
     return dict(data=data, layout=dict(layout, shapes=shapes, annotations=notes))
 
 

@@ -15,7 +15,7 @@ from gradio.components.plot import PlotData
 from demo import charts
 from demo import growth
 from demo import form
-from demo.setting_widgets import PRESET_BUTTONS, settings_panel
+from demo import setting_widgets
 from demo import render
 from demo.languages import LANGS, in_language
 from demo.lessons import LESSONS
@@ -67,7 +67,8 @@ class Sidebar:
     restart: gr.Button                     # stop the run and train the new settings
     clock: gr.Number                       # the browser's time of a press (set by js)
     hints: gr.Checkbox                     # show what each setting does (off: the labels only)
-    settings: dict[str, Component]         # by setting name, in the order of form.NAMES
+    more: gr.Accordion                     # "more settings": those past the chapter's four choices
+    settings: dict[str, Component]         # by setting name, in the order of form.NAMES (decoding's: in Write)
     copy_link: gr.Button
     link: gr.Textbox
 
@@ -230,17 +231,17 @@ def build(header: dict[str, str], gpu: bool = False) -> Page:
     tr = Texts()
     tr(gr.Markdown(header["both"], elem_id="header"), header)
     banner = gr.Markdown("", visible=False, elem_id="banner")
-    return Page(banner=banner, sidebar=sidebar(tr), lessons=lessons(tr), run=run_panel(tr), write=write_panel(tr),
-                inside=inside_panel(tr), classroom=class_panel(tr), checkpoints=checkpoints_panel(tr),
-                gpu=gpu_panel(tr, gpu), key=gr.BrowserState("", storage_key="charrnn-session"),
-                screen=gr.JSON(None, visible=False), texts=tr)
+    side = sidebar(tr)
+    return Page(banner=banner, sidebar=side, lessons=lessons(tr), run=run_panel(tr),
+                write=write_panel(tr, side.settings), inside=inside_panel(tr), classroom=class_panel(tr),
+                checkpoints=checkpoints_panel(tr), gpu=gpu_panel(tr, gpu),
+                key=gr.BrowserState("", storage_key="charrnn-session"), screen=gr.JSON(None, visible=False), texts=tr)
 
 
 def sidebar(tr: Texts) -> Sidebar:
+    """Train and Stop, the chapter's four choices, the chapter's setups, then the rest folded away."""
     with tr(gr.Sidebar(label=(t := "设置 · Settings"), open=True, width=420, elem_id="settings-sidebar"),
             t, "label") as box:
-        tr(gr.Markdown(t := "**书中的三种设置 · The chapter's setups**"), t)
-        presets = [(tr(gr.Button(text, size="sm", variant="secondary"), text), name) for text, name in PRESET_BUTTONS]
         with gr.Row():
             train = tr(gr.Button(t := "▶ 训练 · Train", variant="primary"), t)
             stop = tr(gr.Button(t := "■ 停止 · Stop", variant="stop"), t)
@@ -248,13 +249,21 @@ def sidebar(tr: Texts) -> Sidebar:
         restart = tr(gr.Button(t := "■▶ 停止并开始新的训练 · Stop it and train the new settings", visible=False,
                                variant="primary", size="sm"), t)
         clock = gr.Number(None, visible=False)
+        out: dict[str, Component] = {}
+        setting_widgets.first_settings(out)
         hints = tr(gr.Checkbox(False, label=(t := "显示各项说明 · show what each setting does"), elem_id="hints"),
                    t, "label")
-        settings = settings_panel()
+        tr(gr.Markdown(t := "**书中的设置 · The chapter's setups**"), t)
+        presets = [(tr(gr.Button(text, size="sm", variant="secondary"), text), name)
+                   for text, name in setting_widgets.PRESET_BUTTONS]
+        with tr(gr.Accordion(t := setting_widgets.MORE_LABEL, open=False, elem_id="more-settings"),
+                t, "label") as more:
+            setting_widgets.more_settings(out)
         copy_link = tr(gr.Button(t := "🔗 复制链接 · Copy link", size="sm"), t)
         link = tr(gr.Textbox(label=(t := "带设置的链接 · a link with these settings"), visible=False, buttons=["copy"],
                              elem_id="link"), t, "label")
-    return Sidebar(box, presets, train, stop, note, restart, clock, hints, settings, copy_link, link)
+    settings = {name: out[name] for name in form.NAMES}
+    return Sidebar(box, presets, train, stop, note, restart, clock, hints, more, settings, copy_link, link)
 
 
 def lessons(tr: Texts) -> Lessons:
@@ -299,24 +308,22 @@ def run_panel(tr: Texts) -> RunPanel:
                     timer, clear, progress=gr.JSON(visible=False), points=points)
 
 
-def write_panel(tr: Texts) -> WritePanel:
+def write_panel(tr: Texts, settings: dict[str, Component]) -> WritePanel:
+    """Writing with the model; the samples' decoding settings sit here, one set for Write and the samples."""
     with tr(gr.Accordion(t := "用模型写作 · Write with the model", open=True), t, "label"):
         with gr.Row():
             prefix = tr(gr.Textbox("分开", label=(t := "前缀 · prefix"), scale=2), t, "label")
             # numbers keep what was typed, as the settings do: 0.5 is refused (demo.writing.RULES), not rounded
             length = tr(gr.Number(100, step=1, label=(t := "长度 · length"), scale=1), t, "label")
-            ways = [("贪心 · greedy", "greedy"), ("采样 · sample", "sample")]
-            decoding = tr(tr(gr.Radio(ways, value="sample", label=(t := "解码 · decoding"), scale=2), t, "label"),
-                          ways, "choices")
-        with gr.Row():
-            temperature = tr(gr.Slider(0.05, 2.0, value=0.8, step=0.05, label=(t := "温度 · temperature")),
-                             t, "label")
-            top_k = tr(gr.Number(0, step=1, label=(t := "top-k（0 = 全部） · top-k (0 = all)")), t, "label")
-            seed = tr(gr.Number(0, step=1, label=(t := "种子 · seed (0 = random)")), t, "label")
+            seed = tr(gr.Number(0, step=1, label=(t := "种子 · seed (0 = random)"), scale=1), t, "label")
+        tr(gr.Markdown(t := "解码：用于“写”，也用于训练时的样本 · Decoding: for Write, and for the samples while "
+                            "training", elem_id="decoding-head"), t)
+        setting_widgets.render_decoding(settings)
         write = tr(gr.Button(t := "写 · Write", variant="primary"), t)
         written = tr(gr.Textbox(label=(t := "模型写的 · written"), lines=4, elem_id="written", interactive=False),
                      t, "label")
         note = gr.Markdown("", elem_id="write-note")
+    decoding, temperature, top_k = (settings[name] for name in setting_widgets.DECODING)
     return WritePanel(prefix, length, decoding, temperature, top_k, seed, write, written, note)
 
 

@@ -26,27 +26,31 @@ def _ppl(x: float) -> str:
 
 
 WORDS = {  # the status line's words; "both" shows the English ones with a few Chinese cues, as the page does
-    "en": dict(ready="Ready — choose settings and press **Train**, or a lesson.", epoch="epoch **{}/{}**",
+    "en": dict(ready="Ready — choose settings and press **Train**, or a lesson.",
+               waiting="Waiting for the teacher — their run shows here once it starts.", epoch="epoch **{}/{}**",
                ppl="perplexity **{}**", rate="{:,.0f} chars/s", clipped="clipped {:.0%}", elapsed="elapsed {}",
                ends="ends in about {}", shared=", sharing the machine with {} other run{}",
                estimating="estimating the end…", device="device **{}**",
                queued="**waiting**: the server trains {} runs, its limit; you are number **{}** in the queue",
                stopped="stopped", diverged="diverged", error="error"),
-    "zh": dict(ready="就绪 —— 选好设置，点 **训练**，或选一节课。", epoch="第 **{}/{}** 个周期", ppl="困惑度 **{}**",
+    "zh": dict(ready="就绪 —— 选好设置，点 **训练**，或选一节课。", waiting="等待老师 —— 老师开始训练后，这里会显示。",
+               epoch="第 **{}/{}** 个周期", ppl="困惑度 **{}**",
                rate="每秒 {:,.0f} 字符", clipped="裁剪了 {:.0%}", elapsed="已用 {}", ends="约 {} 后结束",
                shared="（与另外 {} 个训练共享机器{}）", estimating="正在估计结束时间…", device="设备 **{}**",
                queued="**排队中**：服务器正在训练 {} 个（已达上限），你排在第 **{}** 位",
                stopped="已停止", diverged="发散", error="出错"),
 }
 WORDS["both"] = {**WORDS["en"], "ready": "Ready · 就绪 — choose settings and press **Train**, or a lesson.",
+                 "waiting": "Waiting for the teacher · 等待老师 — their run shows here once it starts.",
                  "queued": "**waiting · 排队中**: the server trains {} runs, its limit; "
                            "you are number **{}** in the queue"}
 
 
-def status_line(view: RunView | None, lang: str = "both") -> str:
+def status_line(view: RunView | None, lang: str = "both", watching: bool = False) -> str:
+    """The line above the charts; ``watching``: a watcher's page (which cannot press Train) before a run."""
     w = WORDS[lang]
     if view is None:
-        return w["ready"]
+        return w["waiting" if watching else "ready"]
     caption = in_language(view.caption, lang)
     lesson = f"📖 **{html.escape(caption)}**  \n" if caption else ""
     return lesson + _run_line(view, w)
@@ -169,9 +173,9 @@ def chart(figure: dict[str, Any]) -> dict[str, str]:
     return {"type": "plotly", "plot": compact_json(figure)}
 
 
-def texts(view: RunView | None, lang: str = "both") -> tuple[str, str, str, dict[str, Any]]:
+def texts(view: RunView | None, lang: str = "both", watching: bool = False) -> tuple[str, str, str, dict[str, Any]]:
     """Status line, newest samples, the history printout and the progress dict of one run (cheap)."""
-    return status_line(view, lang), latest_samples(view, lang), sample_history(view), progress(view)
+    return status_line(view, lang, watching), latest_samples(view, lang), sample_history(view), progress(view)
 
 
 # ---------------------------------------------------------------- inside the model (charrnn.inside's views)

@@ -47,9 +47,9 @@ def sidebar_open(present: bool, screen: Any) -> bool:
 
 def chart_style(present: bool, screen: Any) -> charts.Style:
     """The charts' style: a projector's by the height of its window (few sizes, so that a class of screens
-    shares few renders), else the laptop's."""
+    shares few renders), a phone's (titles on two lines), else the laptop's."""
     if not present:
-        return charts.NORMAL
+        return charts.PHONE if is_narrow(screen) else charts.NORMAL
     height = size_of(screen)[1]
     return charts.PRESENT if height == 0 or height >= charts.PRESENT_TALL else charts.PRESENT_SHORT
 

@@ -1,5 +1,6 @@
-"""The sidebar's settings as widgets, built from the settings table (``demo.settings``): how they sit in rows,
-the chapter's setups as buttons, which widget each kind of setting gets, and which show for which model."""
+"""The settings as widgets, built from the settings table (``demo.settings``): how they sit in rows (the
+chapter's choices first, the rest folded under "more settings", the samples' decoding beside Write), the
+chapter's setups as buttons, which widget each kind of setting gets, and which show for which model."""
 from __future__ import annotations
 
 from typing import Any
@@ -14,11 +15,14 @@ PRESET_BUTTONS = (("① 从零开始，随机采样 · scratch · random", "scra
                   ("③ 简洁实现 nn.RNN + Adam · concise nn.RNN + Adam", "concise"),
                   ("④ 门控循环单元 GRU，从零开始 · GRU from scratch (6.7)", "scratch-gru"),
                   ("⑤ 长短期记忆 LSTM，从零开始 · LSTM from scratch (6.8)", "scratch-lstm"))
-# How the settings sit on the page: one tuple per row.
-ROWS = (("model", "sampling"), ("lr", "epochs"), ("clip", "theta"),  # the chapter's choices first
-        ("corpus",), ("corpus_file",), ("max_chars",), ("optimizer", "num_layers"), ("num_hiddens", "batch_size"),
-        ("num_steps", "seed"), ("prefixes",),
-        ("pred_len", "pred_period"), ("decoding",), ("temperature", "top_k"), ("resume",))
+# How the settings sit on the page, one tuple per row: the chapter's choices first, then the rest in a fold.
+FIRST = (("model",), ("sampling",), ("lr", "epochs"), ("clip", "theta"))
+MORE = (("corpus",), ("corpus_file",), ("max_chars",), ("optimizer", "num_layers"), ("num_hiddens", "batch_size"),
+        ("num_steps", "seed"), ("prefixes",), ("pred_len", "pred_period"), ("resume",))
+# The samples' decoding: one set, in the Write panel (``render_decoding``), for the samples and for Write alike.
+DECODING = ("decoding", "temperature", "top_k")
+FOLDED = frozenset(name for row in MORE for name in row)
+MORE_LABEL = "更多设置 · More settings"
 
 
 def stacks_layers(model: str) -> bool:
@@ -27,10 +31,10 @@ def stacks_layers(model: str) -> bool:
     return kind is not None and not kind.scratch
 
 
-def setting_component(s: form.Setting) -> gr.components.Component:
-    """The widget for one setting of the table."""
+def setting_component(s: form.Setting, render: bool = True) -> gr.components.Component:
+    """The widget for one setting of the table (``render=False``: placed later, by its ``render()``)."""
     # no hint at first (``Page.hint_updates`` shows them); layers only for the models that stack them
-    common: dict[str, Any] = dict(label=s.label, elem_id=f"setting-{s.name}",
+    common: dict[str, Any] = dict(label=s.label, elem_id=f"setting-{s.name}", render=render,
                                   visible=s.name != "num_layers" or stacks_layers(form.DEFAULTS["model"]))
     if s.kind == "choice" and s.name == "corpus":
         return gr.Dropdown(list(s.choices), value=s.default, **common)
@@ -41,24 +45,47 @@ def setting_component(s: form.Setting) -> gr.components.Component:
     if s.kind == "text":
         return gr.Textbox(s.default, **common)
     if s.kind == "file":
-        return gr.File(file_types=[".txt"], type="filepath", visible=False, label=s.label, elem_id=common["elem_id"])
+        return gr.File(file_types=[".txt"], type="filepath", visible=False, label=s.label, elem_id=common["elem_id"],
+                       render=render)
     if s.kind == "slider":
         return gr.Slider(s.low, s.high, value=s.default, step=s.step, **common)
     # Numbers keep what was typed (no rounding), so 0.5 in a whole-number setting is refused, not rounded.
     return gr.Number(s.default, step=1 if s.kind == "int" else None, **common)
 
 
-def settings_panel() -> dict[str, gr.components.Component]:
-    out: dict[str, gr.components.Component] = {}
-    for row in ROWS:
+def place_rows(rows: tuple[tuple[str, ...], ...], out: dict[str, gr.components.Component]) -> None:
+    for row in rows:
         if len(row) == 1:
             out[row[0]] = setting_component(form.BY_NAME[row[0]])
             continue
         with gr.Row():
             for name in row:
                 out[name] = setting_component(form.BY_NAME[name])
+
+
+def first_settings(out: dict[str, gr.components.Component]) -> None:
+    """The chapter's choices, and the decoding's widgets made for ``render_decoding`` to place."""
+    place_rows(FIRST, out)
+    for name in DECODING:
+        out[name] = setting_component(form.BY_NAME[name], render=False)
+
+
+def more_settings(out: dict[str, gr.components.Component]) -> None:
+    """The rest of the settings, inside the "more settings" fold; then ``out`` holds every setting."""
+    place_rows(MORE, out)
     assert tuple(sorted(out)) == tuple(sorted(form.NAMES)), "every setting of the table is on the page"
-    return {name: out[name] for name in form.NAMES}
+
+
+def render_decoding(settings: dict[str, gr.components.Component]) -> None:
+    """The samples' decoding settings, placed here (the Write panel), in one row."""
+    with gr.Row():
+        for name in DECODING:
+            settings[name].render()
+
+
+def in_fold(problems: dict[str, str]) -> bool:
+    """Whether a refused setting sits in the "more settings" fold (which then opens to show it)."""
+    return any(name in FOLDED for name in problems)
 
 
 def preset_values(name: str) -> list:

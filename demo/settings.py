@@ -93,7 +93,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("pred_period", "采样间隔 · sample every", "epochs between samples (and at the end of every run)",
             "int", PAGE_PRED_PERIOD,
             hint_zh="每隔多少个迭代周期生成一次样本（每次训练结束时也会生成）"),
-    Setting("decoding", "解码 · decoding of the samples", "greedy argmax loops; sampling with a temperature does not",
+    Setting("decoding", "解码 · decoding", "greedy argmax loops; sampling with a temperature does not",
             "choice", "greedy", (("贪心 · greedy (chapter)", "greedy"), ("采样 · sample", "sample")),
             hint_zh="贪心解码每步取概率最大的字符，容易陷入循环；按温度采样则不会"),
     Setting("temperature", "温度 · temperature", "below 1: safer; above 1: wilder", "slider", 1.0,

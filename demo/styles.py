@@ -38,6 +38,9 @@ CSS = """
 #bar-restart {flex: 0 0 auto;}
 body:has(#settings-sidebar.open) #run-bar .run-button {display: none !important;}
 #settings-sidebar:not(.open) .sidebar-content {visibility: hidden; transition: visibility 0s .3s;}
+/* the models in pairs, from scratch beside torch's: three lines instead of six */
+#setting-model .wrap {display: grid; grid-template-columns: 1fr auto; gap: .4rem;}
+#decoding-head {margin-top: .4rem; font-weight: 600;}
 /* the plotly toolbar (on hover) at the bottom right, not over a chart's title; none on a phone (a tap would show it) */
 .js-plotly-plot .modebar-container {top: auto !important; bottom: 0;}
 @media (max-width: 768px) {.js-plotly-plot .modebar-container {display: none;}}

@@ -20,6 +20,7 @@ import gradio as gr
 from anyio import to_thread  # its threads end after 10 s idle (asyncio's pool keeps them)
 
 from demo import form
+from demo import setting_widgets
 from demo.fetching import FETCHES, Fetch
 from demo.languages import in_language
 from demo.problems import in_page
@@ -62,33 +63,35 @@ class Training:
     def session(self, request: gr.Request) -> Session:
         return self.lab.session(request.session_hash)
 
-    def on_press(self, pressed_at: float, request: gr.Request, **values: Any) -> tuple[str, Any, Any]:
+    def on_press(self, pressed_at: float, request: gr.Request, **values: Any) -> tuple[str, Any, Any, Any]:
         """The first thing Train does: from now on a Stop cancels the run it starts, even before it starts; and
         its settings are checked now, so that what is wrong shows beside the button and in the status line
-        (note, the restart button, status). A corpus not on this machine starts its download instead."""
+        (note, the restart button, status, and the "more settings" fold, opened when a setting in it is
+        refused). A corpus not on this machine starts its download instead."""
         session = self.session(request)
         return self.pressed(session, session.request_train(new=True, pressed_at=pressed_at), values)
 
-    def on_restart(self, pressed_at: float, request: gr.Request, **values: Any) -> tuple[str, Any, Any]:
+    def on_restart(self, pressed_at: float, request: gr.Request, **values: Any) -> tuple[str, Any, Any, Any]:
         """The button a Train that found a run training shows: stop that run and press Train, in one step (a
         Stop pressed after it cancels the new run, as it would a Train's). Answers as ``on_press``."""
         session = self.session(request)
         _, pending = session.restart(pressed_at=pressed_at)
         return self.pressed(session, pending, values)
 
-    def pressed(self, session: Session, pending: TrainRequest, values: dict[str, Any]) -> tuple[str, Any, Any]:
-        """A Train press's answer (note, the restart button, status): nothing when its settings are right, what is
-        wrong with them, or the download of its corpus beginning."""
+    def pressed(self, session: Session, pending: TrainRequest, values: dict[str, Any]) -> tuple[str, Any, Any, Any]:
+        """A Train press's answer (note, the restart button, status, the fold): nothing when its settings are
+        right, what is wrong with them, or the download of its corpus beginning."""
         lang = RENDERS.of(session).lang
         source = values.get("corpus")
         if source in REMOTE and not is_local(source):
             job = TRAIN.of(session).fetch = FETCHES.start(source)
-            return job.note(lang), gr.update(visible=False), job.note(lang)
+            return job.note(lang), gr.update(visible=False), job.note(lang), gr.skip()
         checked = self.check(session, pending, values)
         if checked.ok:
-            return "", gr.update(visible=False), gr.skip()
+            return "", gr.update(visible=False), gr.skip(), gr.skip()
         text = not_started(checked.problems, lang)
-        return text, gr.update(visible=False), text
+        fold = gr.update(open=True) if setting_widgets.in_fold(checked.problems) else gr.skip()
+        return text, gr.update(visible=False), text, fold
 
     async def on_fetching(self, request: gr.Request):
         """While the corpus the latest press needs is downloaded: its progress beside Train and in the status

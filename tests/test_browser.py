@@ -82,6 +82,13 @@ def button(page, name):
     return page.get_by_role("button", name=name, exact=True)
 
 
+def open_more(page):
+    """Open the sidebar's "more settings" fold (the settings past the chapter's four choices), if it is closed."""
+    if not page.locator("#setting-corpus").is_visible():
+        page.locator("#more-settings .label-wrap").first.click()
+    page.locator("#setting-corpus").wait_for(state="visible", timeout=10_000)
+
+
 def set_number(page, label, value):
     box = page.get_by_label(label)
     box.fill(str(value))
@@ -95,6 +102,7 @@ def test_teacher_loads_a_preset_trains_watches_and_stops(page_url, browser):
     page.wait_for_function("""() => [...document.querySelectorAll('input[type=radio]')]
         .some(r => r.checked && r.value === 'consecutive')""", timeout=10_000)
     # samples every epoch, so they visibly change while we watch
+    open_more(page)
     every = page.get_by_label("采样间隔 · sample every")
     every.fill("1")
     every.press("Tab")
@@ -201,6 +209,7 @@ def test_uploading_a_text_suggests_prefixes_from_it(page_url, browser, tmp_path)
     page = open_page(browser, page_url)
     path = tmp_path / "poem.txt"
     path.write_text("静夜思 床前明月光 疑是地上霜 举头望明月 低头思故乡\n" * 40, encoding="utf-8")
+    open_more(page)
     page.locator("#setting-corpus input").click()
     page.get_by_role("option", name="上传 .txt · upload a .txt").click()
     page.locator("#setting-corpus_file input[type=file]").set_input_files(str(path))

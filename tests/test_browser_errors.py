@@ -10,7 +10,8 @@ import time
 import pytest
 
 from conftest import JAYCHOU_ZIP, closed_port_url, serve_app
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser, button, page_url, set_number  # noqa: F401
+from test_browser import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, browser, button, open_more, page_url,  # noqa: F401
+                          set_number)
 
 pytestmark = pytest.mark.browser
 
@@ -44,6 +45,7 @@ def pressed(page, expect: str) -> tuple[str, str]:
 
 
 def choose_upload(page) -> None:
+    open_more(page)
     page.locator("#setting-corpus input").click()
     page.get_by_role("option", name="上传 .txt · upload a .txt").click()
 
@@ -70,6 +72,16 @@ def test_bad_settings_are_said_beside_train_and_in_the_status(page_url, browser,
     assert "lr=-1 is not allowed" in status
     page.screenshot(path=str(ARTIFACTS / f"errors-lr-{size}.png"))
     set_number(page, "学习率 · learning rate", 100)
+    # a refused setting in the "more settings" fold: the press opens the fold, so the field's message is in sight
+    assert not page.locator("#setting-batch_size").is_visible()
+    open_more(page)
+    set_number(page, "批量大小 · batch size", 0)
+    page.locator("#more-settings .label-wrap").first.click()
+    page.locator("#setting-batch_size").wait_for(state="hidden", timeout=10_000)
+    note, _ = pressed(page, "batch_size=0")
+    assert "批量大小 · batch size: batch_size=0" in note
+    page.locator("#setting-batch_size").wait_for(state="visible", timeout=10_000)
+    set_number(page, "批量大小 · batch size", 32)
 
     choose_upload(page)
     note, status = pressed(page, "choose a UTF-8")
@@ -114,6 +126,7 @@ def test_offline_without_the_corpus_says_where_to_put_it_within_seconds(browser,
         assert "not on this machine" in page.locator("#status").inner_text()
         page.screenshot(path=str(ARTIFACTS / "errors-offline.png"))
         # the page stays usable: the offline corpus trains
+        open_more(page)
         page.locator("#setting-corpus input").click()
         page.get_by_role("option", name="离线语料 · offline (Python docstrings)").click()
         set_number(page, "迭代周期 · epochs", 2)

@@ -51,9 +51,12 @@ def _trained_page(browser, url: str, lang: str):  # noqa: F811
     train.wait_for(timeout=30_000)
     train.click()
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('✓')", timeout=120_000)
-    for accordion in page.locator("button.label-wrap:not(.open)").all():  # every panel open
-        if accordion.is_visible():
-            accordion.click()
+    # every panel open, one at a time (a closed one's place in the list changes as each opens)
+    for _ in range(20):
+        closed = [a for a in page.locator("button.label-wrap:not(.open)").all() if a.is_visible()]
+        if not closed:
+            break
+        closed[0].click()
     box = page.locator("#next-prefix textarea, #next-prefix input").first
     box.fill("the")  # the default prefix, 分开, is not in this English text (the note says so, in the page's language)
     page.wait_for_function("() => document.querySelectorAll('#next-chars .next-bar').length > 0", timeout=30_000)

@@ -134,6 +134,10 @@ def test_a_watchers_empty_chart_waits_for_the_teacher(page_url, browser):  # noq
                         " return b && b.innerText.includes('Watching class'); }", timeout=30_000)
     s.wait_for_function(f"() => ({annotations})()?.some(t => t.includes('waiting for the teacher'))", timeout=10_000)
     assert not any("press Train" in text for text in s.evaluate(annotations))
+    # nor does the status line above it
+    s.wait_for_function("() => document.querySelector('#status').innerText.includes('Waiting for the teacher')",
+                        timeout=10_000)
+    assert "press" not in s.locator("#status").inner_text()
     assert not bar(s, TRAIN).is_visible() and not bar(s, STOP).is_visible()  # watchers train nothing
     s.screenshot(path=str(ARTIFACTS / "watcher-waiting.png"))
     teacher.close()

@@ -144,6 +144,15 @@ def test_the_charts_axes_carry_their_tick_values():
     assert grad["layout"]["yaxis"]["ticktext"] == ["0.2", "0.5"]
 
 
+def test_a_short_run_ticks_whole_epochs_and_a_long_one_leaves_its_ticks_to_plotly():
+    # plotly's own ticks on an axis of 1 to 3 epochs fall between them (1.5, 2.5): every epoch is ticked instead
+    for figure in charts.figures([run(1, FALLING[:3])]):
+        assert figure["layout"]["xaxis"]["dtick"] == 1
+    for figure in charts.figures([run(1, FALLING)]):  # 20 epochs: plotly's ticks are whole epochs there
+        assert "dtick" not in figure["layout"]["xaxis"]
+    assert "dtick" not in charts.figures([])[0]["layout"]["xaxis"]  # no run: the empty chart's own ticks
+
+
 def test_a_run_going_on_with_anothers_model_draws_only_its_own_epochs():
     """The decoding lesson: its second run writes with the first's model and trains nothing: one curve."""
     first = run(1, FALLING)
@@ -221,14 +230,15 @@ def training(number: int, epochs: int, **config) -> RunView:
 
 def test_a_training_runs_new_points_grow_the_figure_it_was_drawn_with():
     for chart in (charts.perplexity_figure, charts.grad_norm_figure):
-        base = chart([run(1, FALLING[:3]), training(2, 5)])
-        now = chart([run(1, FALLING[:3]), training(2, 12)])
+        # past charts.WHOLE_EPOCHS (where the epoch axis ticks every epoch, and a chart that crosses it is redrawn)
+        base = chart([run(1, FALLING[:3]), training(2, 11)])
+        now = chart([run(1, FALLING[:3]), training(2, 18)])
         grew = growth.growth(base, now)
         assert grew is not None and growth.grown(base, grew) == now
-        # only the training run's trace grew: by its 7 new epochs, all 5 drawn ones kept
+        # only the training run's trace grew: by its 7 new epochs, all 11 drawn ones kept
         (t,) = grew["traces"]
-        assert t["uid"] == "run2" and t["keep"] == 5 and t["x"] == list(range(6, 13))
-        assert t["y"] == traces(now)["run2"]["y"][5:]
+        assert t["uid"] == "run2" and t["keep"] == 11 and t["x"] == list(range(12, 19))
+        assert t["y"] == traces(now)["run2"]["y"][11:]
         assert ("customdata" in t) == (chart is charts.grad_norm_figure)
         # the y-axis follows the points: its range and ticks come with them (the perplexity's bottom fell)
         assert grew["yaxis"] == {k: now["layout"]["yaxis"][k] for k in ("range", "tickvals", "ticktext")}

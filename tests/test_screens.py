@@ -37,6 +37,17 @@ def test_a_projector_gets_charts_for_its_height():
     assert short.height + short.legend_height(2) <= 720 / 2 and short.font >= 16
 
 
+def test_a_phones_charts_put_their_titles_on_two_lines():
+    # at 390 px the gradient chart's one-line title in both languages (about 45 characters) is wider than the chart
+    assert screens.chart_style(False, PHONE) is charts.PHONE and screens.chart_style(False, LAPTOP) is charts.NORMAL
+    ppl, grad = charts.figures([], charts.PHONE)
+    assert grad["layout"]["title"]["text"] == "裁剪前的梯度范数<br>gradient norm before clipping"
+    # the second line gets its room above the plot: the top margin grows by a title line
+    assert ppl["layout"]["margin"]["t"] > charts.figures([])[0]["layout"]["margin"]["t"] + charts.PHONE.font
+    # one language: one line, as on a laptop
+    assert charts.figures([], charts.PHONE, "en")[1]["layout"]["title"]["text"] == "gradient norm before clipping"
+
+
 def test_the_sidebars_train_folds_it_on_a_phone_when_a_run_starts():
     assert screens.fold_if_started(PHONE, "") == gr.update(open=False)
     for kept in (screens.fold_if_started(LAPTOP, ""), screens.fold_if_started(None, ""),
