@@ -16,6 +16,7 @@ from .config import TrainConfig
 from .inside import GradientsThroughTime, gradients_through_time, probe_batch
 from .models import CharModel
 from .scheduler import Scheduler
+from .events import Change
 from .train import End, EpochEnd, Event, Sample, Trainer
 
 SNAPSHOT_FRESH = 1.0  # seconds for which one copy of a run's weights serves every reader (writing, the views)
@@ -46,6 +47,8 @@ class RunView:
     caption: str = ""                # what to look at, when the run is part of a lesson
     running_runs: int = 0            # runs training on the server when the view was taken
     continues: int | None = None     # the run of the session whose model this one goes on with (a lesson's fork)
+    paused: bool = False             # training waits for Resume or Step (Run.pause)
+    changes: tuple[Change, ...] = ()  # settings changed while it trained, in order (Trainer.adjust)
 
     @property
     def last(self) -> EpochEnd | None:
