@@ -15,7 +15,7 @@ import os
 import struct
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ class Checkpoint:
     metrics: list[dict[str, Any]]           # one dict per epoch (EpochEnd fields)
     run_id: str
     shuffle_state: torch.Tensor | None
+    changes: list[dict[str, Any]] = field(default_factory=list)  # settings changed mid-run (Change fields)
 
 
 def new_run_id(config: TrainConfig) -> str:
@@ -73,7 +74,7 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
 
 def to_bytes(model: CharModel | Mapping[str, torch.Tensor], optimizer: torch.optim.Optimizer | Mapping[str, Any] | None,
              config: TrainConfig, vocab: Vocab, epoch: int, metrics: list[dict[str, Any]], run_id: str,
-             shuffle_state: torch.Tensor | None = None) -> bytes:
+             shuffle_state: torch.Tensor | None = None, changes: list[dict[str, Any]] | None = None) -> bytes:
     """The checkpoint as bytes (what ``save_checkpoint`` writes). ``model`` and ``optimizer`` may be given as
     their ``state_dict()`` (a copy taken earlier, e.g. under a trainer's lock); tensors on any device are
     written from the CPU, so a file saved on a GPU loads anywhere."""
@@ -97,7 +98,7 @@ def to_bytes(model: CharModel | Mapping[str, torch.Tensor], optimizer: torch.opt
     metadata = {
         "format": FORMAT, "version": VERSION, "run_id": run_id, "epoch": str(epoch),
         "config": config.to_json(), "vocab": vocab.to_json(),
-        "metrics": json.dumps(metrics), "optimizer": json.dumps(
+        "metrics": json.dumps(metrics), "changes": json.dumps(changes or []), "optimizer": json.dumps(
             {"present": optimizer is not None, "groups": groups, "scalars": scalars}),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "sha256": _digest(tensors),
@@ -108,12 +109,12 @@ def to_bytes(model: CharModel | Mapping[str, torch.Tensor], optimizer: torch.opt
 def save_checkpoint(path: str | os.PathLike, model: CharModel | Mapping[str, torch.Tensor],
                     optimizer: torch.optim.Optimizer | Mapping[str, Any] | None, config: TrainConfig, vocab: Vocab,
                     epoch: int, metrics: list[dict[str, Any]], run_id: str,
-                    shuffle_state: torch.Tensor | None = None) -> Path:
+                    shuffle_state: torch.Tensor | None = None, changes: list[dict[str, Any]] | None = None) -> Path:
     """Write a checkpoint atomically: temp file in the same folder, fsync, rename over ``path``
     (``model`` and ``optimizer`` as for ``to_bytes``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = to_bytes(model, optimizer, config, vocab, epoch, metrics, run_id, shuffle_state)
+    data = to_bytes(model, optimizer, config, vocab, epoch, metrics, run_id, shuffle_state, changes)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -174,6 +175,7 @@ def from_bytes(data: bytes, name: str = "checkpoint") -> Checkpoint:
         config = TrainConfig.from_json(meta["config"])
         vocab = Vocab.from_json(meta["vocab"])
         metrics = json.loads(meta["metrics"])
+        changes = json.loads(meta.get("changes", "[]"))  # files from before mid-run changes have none
         optim = json.loads(meta["optimizer"])
         epoch = int(meta["epoch"])
         run_id = meta["run_id"]
@@ -190,7 +192,8 @@ def from_bytes(data: bytes, name: str = "checkpoint") -> Checkpoint:
                               f"{config.num_hiddens} hidden units: "
                               f"{first[1] if len(first) > 1 else first[0]}") from None
     return Checkpoint(config=config, vocab=vocab, model=model.eval(), optimizer_state=_optimizer_state(tensors, optim),
-                      epoch=epoch, metrics=metrics, run_id=run_id, shuffle_state=tensors.get("rng.shuffle"))
+                      epoch=epoch, metrics=metrics, run_id=run_id, shuffle_state=tensors.get("rng.shuffle"),
+                      changes=changes)
 
 
 def _optimizer_state(tensors: dict[str, torch.Tensor], optim: dict[str, Any]) -> dict[str, Any] | None:

@@ -38,6 +38,8 @@ class TrainConfig:
     # --- data ---
     corpus: str = _f("jaychou", "corpus: jaychou, timemachine, offline, or a path to a UTF-8 .txt file")
     max_chars: int | None = _f(10_000, "keep only the first N characters (the chapter keeps 10,000); None keeps all")
+    validation: float = _f(0.0, "share of the text held out, 0 to 0.5 (its last part): not trained on, its "
+                                "perplexity measured after every epoch; 0 in the chapter")
     # --- model ---
     model: str = _f("scratch", "; ".join(f"{name}: {k.about}" for name, k in KINDS.items()))
     num_hiddens: int = _f(256, "hidden units h")
@@ -97,6 +99,7 @@ class TrainConfig:
         need(isinstance(self.corpus, str) and bool(self.corpus.strip()), "corpus", "a corpus name or a file path")
         need(self.max_chars is None or _int(self.max_chars) and self.max_chars >= 2, "max_chars",
              "an integer of at least 2, or None for the whole text")
+        need(_num(self.validation) and 0 <= self.validation <= 0.5, "validation", "a share from 0 to 0.5")
         need(_int(self.num_hiddens) and 1 <= self.num_hiddens <= 4096, "num_hiddens", "an integer from 1 to 4096")
         need(_int(self.num_layers) and 1 <= self.num_layers <= MAX_LAYERS, "num_layers",
              f"an integer from 1 to {MAX_LAYERS}")

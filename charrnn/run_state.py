@@ -18,7 +18,7 @@ from .checkpoint import Checkpoint, default_path, load_checkpoint, save_checkpoi
 from .config import ConfigError, TrainConfig
 from .corpus import NAMED, Corpus, load_corpus
 from .cuda import on_stream, reading
-from .events import EpochEnd
+from .events import Change, EpochEnd
 
 if TYPE_CHECKING:
     from .train import Trainer
@@ -57,9 +57,10 @@ def save(trainer: Trainer, path: str | None = None) -> str:
         weights = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
         optim = copy.deepcopy(trainer.optimizer.state_dict())
         shuffle = trainer.shuffle.get_state()
+        changes = [c.as_dict() for c in trainer.changes]
     target = path or default_path(trainer.run_id, epoch)
     save_checkpoint(target, weights, optim, saved_config(trainer), trainer.vocab, epoch, metrics, trainer.run_id,
-                    shuffle)
+                    shuffle, changes)
     return str(target)
 
 
@@ -74,9 +75,11 @@ def fork(trainer: Trainer, **changes: Any) -> Trainer:
     with on_stream(twin.stream), reading(trainer.stream, trainer.lock, trainer.device):
         twin.model.load_state_dict(trainer.model.state_dict())
         load_optimizer(twin.optimizer, copy.deepcopy(trainer.optimizer.state_dict()))
+        for group in twin.optimizer.param_groups:  # the saved groups hold the old learning rate
+            group["lr"] = twin.config.lr
         shuffle, epoch, history = trainer.shuffle.get_state(), trainer.epoch, list(trainer.history)
     twin.shuffle.set_state(shuffle)
-    twin.epoch, twin.history = epoch, history
+    twin.epoch, twin.history, twin.changes = epoch, history, list(trainer.changes)
     return twin
 
 
@@ -112,4 +115,5 @@ def from_checkpoint(cls: type[Trainer], ck: Checkpoint, data: Corpus | None = No
     trainer.epoch = ck.epoch
     trainer.run_id = ck.run_id
     trainer.history = [EpochEnd(**m) for m in ck.metrics]
+    trainer.changes = [Change(**c) for c in ck.changes]  # the marks of its changes; its config has the latest
     return trainer

@@ -8,21 +8,19 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
 from .config import TrainConfig
 from .inside import GradientsThroughTime, gradients_through_time, probe_batch
 from .models import CharModel
+from .pace import pace
 from .scheduler import Scheduler
 from .events import Change
 from .train import End, EpochEnd, Event, Sample, Trainer
 
 SNAPSHOT_FRESH = 1.0  # seconds for which one copy of a run's weights serves every reader (writing, the views)
-PACE_WINDOW = 20     # recent epochs a run's pace reads at least (the mean of 20 noisy epochs: a few % off),
-#                      and at most half of those trained with its thread count, the longer the steadier
-PACE_OUTLIER = 3.0   # an epoch counts at most this many times the window's median (a one-off stall)
 PROBE_ROWS = 8        # windows of the minibatch the gradients-through-time view watches (a quarter of the
 #                       chapter's 32: the curve's shape is the same, the cost to the training run a quarter)
 
@@ -71,7 +69,7 @@ class Run:
                  note: str = "", caption: str = "", continues: int | None = None):
         self.number = number
         self.trainer: Trainer | None = trainer  # None once released: the curves stay, the weights go
-        self.config = trainer.config
+        self._config = trainer.config
         self.vocab_size = len(trainer.vocab)
         self.device = str(trainer.device)
         self.label = label or trainer.config.label()
@@ -96,11 +94,28 @@ class Run:
         self._inside_lock = threading.Lock()
         self._gradients: tuple[int, GradientsThroughTime] | None = None  # (epoch, the latest gradients view)
         self._snapshot: tuple[float, CharModel] | None = None  # (when, a copy of the weights) for readers
+        self._paused = False            # Pause was pressed: training waits for Resume or Step
+        self._until: tuple[str, int] | None = None  # a Step going: ("epoch", n) trains to epoch n, ("batch", k)
+        self._drive = threading.Lock()  # held while a worker trains it (so a change may be applied at once when not)
+        self._changes: tuple[Change, ...] = ()  # the trainer's changes, as last seen
+
+    @property
+    def config(self) -> TrainConfig:
+        """The run's settings as they are now (changes while it trains, more epochs when it goes on)."""
+        trainer = self.trainer
+        if trainer is not None:
+            self._config = trainer.config
+        return self._config
 
     # ------------------------------------------------------------ the scheduler's side
     @property
     def stopping(self) -> bool:
         return self.stop_event.is_set()
+
+    @property
+    def parked(self) -> bool:
+        """Paused, and no Step or Stop to carry out: it takes no worker (the scheduler's ``parked``)."""
+        return self._paused and self._until is None and not self.stop_event.is_set() and not self._ended.is_set()
 
     @property
     def starting(self) -> bool:
@@ -115,6 +130,12 @@ class Run:
         """Train for about ``seconds`` (whole minibatches) or until ``cut()``; False once the run has ended."""
         if self._ended.is_set():
             return False
+        with self._drive:
+            return self._advance(seconds, cut)
+
+    def _advance(self, seconds: float, cut: Callable[[], bool]) -> bool:
+        if self.parked:
+            return True
         trainer = self.trainer
         if self._work is None:
             if trainer is None or self.stop_event.is_set():  # stopped (or its session closed) before it began
@@ -134,6 +155,9 @@ class Run:
                     self._record(events, threads)
                     if isinstance(events[-1], End):
                         return False
+                self._saw_changes(trainer)
+                if self._stepped(trainer, bool(events)) or self.parked:
+                    return True  # paused: the scheduler leaves it until Resume or Step
                 if time.perf_counter() >= deadline and not self.starting:
                     return True  # a run's first epoch is not cut by time: its curve starts as soon as possible
                 if cut():
@@ -174,6 +198,100 @@ class Run:
         if self.on_end is not None:
             self.on_end(self)
 
+    def _saw_changes(self, trainer: Trainer) -> None:
+        if len(trainer.changes) != len(self._changes):
+            with self._lock:
+                self._changes = tuple(trainer.changes)
+                self.version += 1
+
+    def _stepped(self, trainer: Trainer, epoch_ended: bool) -> bool:
+        """After a slice of a Step: True once it has trained what was asked (the run is paused again)."""
+        until = self._until
+        if until is None:
+            return False
+        kind, n = until
+        if kind == "batch":  # a minibatch's slice has no events; the epoch's last one waits for its epoch's end
+            n -= 0 if epoch_ended else 1
+            done = n <= 0 and trainer.batch < trainer.batches_per_epoch
+        else:
+            done = trainer.epoch >= n
+        with self._lock:
+            self._until = None if done else (kind, n)
+            if done:
+                self.version += 1
+        return done
+
+    # ------------------------------------------------------------ pause, step, go on, change (the user's)
+    def pause(self) -> bool:
+        """Pause within one minibatch: weights, optimizer, carried state and the place in the epoch are kept,
+        and the run takes no worker until ``resume`` or ``step``. False if it has ended."""
+        with self._lock:
+            if self._ended.is_set():
+                return False
+            self._paused, self._until = True, None
+            self.version += 1
+        self._scheduler.wake()
+        return True
+
+    def resume(self) -> bool:
+        """Go on from exactly where the pause left it. False if it is not paused."""
+        with self._lock:
+            if not self._paused or self._ended.is_set():
+                return False
+            self._paused, self._until = False, None
+            self.version += 1
+        self._scheduler.wake(resumed=self)
+        return True
+
+    def step(self, epochs: int = 1, batches: int = 0) -> bool:
+        """While paused: train to the end of the next epoch (``epochs`` of them; the rest of the current one if
+        the pause came inside it), or ``batches`` minibatches, then pause again. False if not paused."""
+        trainer = self.trainer
+        with self._lock:
+            if not self._paused or self._ended.is_set() or trainer is None:
+                return False
+            self._until = ("batch", batches) if batches > 0 else ("epoch", trainer.epoch + max(1, epochs))
+            self.version += 1
+        self._scheduler.wake(resumed=self)
+        return True
+
+    def go_on(self, epochs: int) -> None:
+        """Continue a run that ended (finished, stopped or diverged) for ``epochs`` more: the same run, its
+        curve and number, the optimizer's state kept. RuntimeError if it cannot; ConfigError for the epochs."""
+        trainer = self.trainer
+        with self._lock:
+            if not self._ended.is_set():
+                raise RuntimeError("this run is still training: it goes on by itself")
+            if trainer is None:
+                raise RuntimeError("this run's model is released (a newer run started): only the newest run "
+                                   "can go on")
+            if self.status == "error":
+                raise RuntimeError(f"this run ended with an error ({self.message}): start a new one")
+            trainer.extend(epochs)
+            self._config = trainer.config
+            self.status, self.message = "running", "training"
+            self._paused, self._until, self._work, self._ended_at = False, None, None, None
+            self.stop_event.clear()
+            self.version += 1
+            self._ended.clear()
+        self._scheduler.submit(self)
+
+    def adjust(self, **changes: Any) -> TrainConfig:
+        """Change live settings (``charrnn.live``): checked now (ConfigError: nothing changes), taken at the
+        next minibatch, or at once while no worker trains it (paused, or ended: for when it goes on).
+        Returns the settings as they will be."""
+        trainer = self.trainer
+        if trainer is None:
+            raise RuntimeError("this run's model is released (a newer run started): change the newest run")
+        ahead = trainer.adjust(**changes)
+        if self._drive.acquire(blocking=False):
+            try:
+                trainer.apply_pending()
+                self._saw_changes(trainer)
+            finally:
+                self._drive.release()
+        return ahead
+
     def tell(self, note: str) -> None:
         """Say something to the run's user (its note), after it has begun."""
         with self._lock:
@@ -207,6 +325,15 @@ class Run:
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._ended.wait(timeout)
+
+    def wait_paused(self, timeout: float = 30.0) -> bool:
+        """Wait until the run rests: paused with no Step left to train and no worker on it, or ended."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if not self.alive or (self.parked and not self._drive.locked()):
+                return True
+            time.sleep(0.01)
+        return False
 
     @property
     def alive(self) -> bool:
@@ -262,20 +389,4 @@ class Run:
                 vocab_size=self.vocab_size, device=self.device,
                 elapsed=(now - self._started) if self._started else 0.0, version=self.version, eta=eta,
                 note=self.note, caption=self.caption, running_runs=self._scheduler.running,
-                continues=self.continues)
-
-
-def pace(costs: list[tuple[float, int]]) -> float:
-    """Thread-seconds an epoch costs, from a run's epochs so far (``costs``: (thread-seconds, threads) in order;
-    at least one). Its epochs with the thread count of the last (two threads are not twice as fast as one: a
-    run that other runs joined or left trains at another pace), once there are 3; without the first of them
-    (the run's warm-up, or an epoch begun at the other count) once there are others; the last ``PACE_WINDOW``
-    of them, or half of them if more;
-    each counted at most ``PACE_OUTLIER`` times their median; and their mean, not their median, since the time
-    left is a sum of epochs."""
-    same = [c for c, t in costs if t == costs[-1][1]]
-    mine = same if len(same) >= 3 else [c for c, _ in costs]
-    mine = mine[1:] if len(mine) > 1 else mine
-    recent = mine[-max(PACE_WINDOW, len(mine) // 2):]
-    cap = PACE_OUTLIER * sorted(recent)[len(recent) // 2]
-    return sum(min(c, cap) for c in recent) / len(recent)
+                continues=self.continues, paused=self._paused and self.alive, changes=self._changes)

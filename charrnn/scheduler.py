@@ -19,7 +19,9 @@ until ``cut()`` says its worker's thread count should change, which it asks betw
 once it has ended), ``stopping`` (a stop was asked: it is served first so it ends at once),
 ``work_left()`` (thread-seconds it still needs, or None while unknown), ``cancel()``, and optionally
 ``starting`` (True until its first epoch: such a job goes before the others, so every student's curve
-starts within seconds).
+starts within seconds) and ``parked`` (True while it is paused: it keeps its place among the admitted jobs but
+takes no worker and no share of the cores, so the others train as if it were not there; ``wake()`` when it
+changes).
 """
 from __future__ import annotations
 
@@ -41,6 +43,10 @@ class Job(Protocol):
     def cancel(self) -> None: ...
 
 
+def _parked(job: Job) -> bool:
+    return getattr(job, "parked", False)
+
+
 class Scheduler:
     def __init__(self, workers: int | None = None, max_runs: int = 48, slice_seconds: float = 0.3,
                  cores: int | None = None):
@@ -57,13 +63,17 @@ class Scheduler:
         self.trained_seconds = 0.0                 # wall seconds of training, all workers together
         self._etas: dict[Job, float | None] = {}   # the latest estimates, and when they were made
         self._etas_at = -1.0
+        self._live = 0                             # admitted jobs not parked (read without the lock by cuts)
+        self._again: set[Job] = set()              # ended while being trained, and submitted again meanwhile
 
     # ------------------------------------------------------------ jobs in and out
     def submit(self, job: Job) -> None:
         with self._cv:
             if self._closing:
                 raise RuntimeError("the server is shutting down")
-            if len(self._runs) < self.max_runs:
+            if job in self._busy:  # it ended and goes on again (Run.go_on) before its worker let go of it
+                self._again.add(job)
+            elif len(self._runs) < self.max_runs:
                 self._admit(job)
             else:
                 self._waiting.append(job)
@@ -71,7 +81,15 @@ class Scheduler:
             self._cv.notify_all()
 
     def _admit(self, job: Job) -> None:
-        self._runs[job] = min(self._runs.values(), default=0.0)  # level with the least-served run
+        self._runs[job] = self._least_served()  # level with the least-served run
+        self._count()
+
+    def _least_served(self) -> float:
+        return min((s for j, s in self._runs.items() if not _parked(j)), default=0.0)
+
+    def _count(self) -> None:
+        """The admitted jobs that train (the caller holds the lock)."""
+        self._live = sum(1 for j in self._runs if not _parked(j))
 
     def withdraw(self, job: Job) -> bool:
         """Take a job that has not started out of the queue (True), or do nothing if it is admitted."""
@@ -81,9 +99,14 @@ class Scheduler:
                 return True
             return False
 
-    def wake(self) -> None:
-        """Something changed (a job asked to stop): let an idle worker look again."""
+    def wake(self, resumed: Job | None = None) -> None:
+        """Something changed (a job asked to stop, paused or went on): let an idle worker look again.
+        ``resumed``: a job that was parked and trains again, level with the least-served of the others (the
+        time it was parked earns it no lead)."""
         with self._cv:
+            if resumed is not None and resumed in self._runs:
+                self._runs[resumed] = max(self._runs[resumed], self._least_served())
+            self._count()
             self._cv.notify_all()
 
     def position(self, job: Job) -> int | None:
@@ -96,9 +119,9 @@ class Scheduler:
 
     @property
     def running(self) -> int:
-        """Jobs admitted and not ended (training or waiting for their next slice)."""
+        """Jobs admitted and not ended (training or waiting for their next slice), less those paused."""
         with self._cv:
-            return len(self._runs)
+            return self._live
 
     @property
     def queued(self) -> int:
@@ -117,7 +140,7 @@ class Scheduler:
         now = time.monotonic()
         with self._cv:
             if now - self._etas_at > 0.5:
-                self._etas, self._etas_at = self._all_estimates(list(self._runs)), now
+                self._etas, self._etas_at = self._all_estimates([j for j in self._runs if not _parked(j)]), now
             return self._etas.get(job)
 
     def _all_estimates(self, jobs: list[Job]) -> dict[Job, float | None]:
@@ -149,11 +172,11 @@ class Scheduler:
 
         Worker k > 0 takes work only when there are more than k jobs, so that a lone run goes to worker 0,
         the only one that may use every core."""
-        free = [j for j in self._runs if j not in self._busy]
+        free = [j for j in self._runs if j not in self._busy and not _parked(j)]
         stopping = [j for j in free if j.stopping]
         if stopping:
             return stopping[0]
-        if not free or len(self._runs) <= k:
+        if not free or self._live <= k:
             return None
         starting = [j for j in free if getattr(j, "starting", False)]  # first epochs first, in order of arrival
         return starting[0] if starting else min(free, key=self._runs.__getitem__)
@@ -161,15 +184,15 @@ class Scheduler:
     def _threads_for(self, k: int) -> int:
         if k > 0:
             return 1
-        return max(1, self.cores - min(len(self._runs), self.workers) + 1)
+        return max(1, self.cores - min(self._live, self.workers) + 1)
 
     def _cut_for(self, k: int) -> Callable[[], bool]:
         """Worker ``k``'s question to its job between minibatches: should the slice end, because the
         threads it trains with no longer fit the runs (a class pressed Train while a lone run had every
         core: its first epoch, never cut by time, would go on with two threads beside another worker's
         one on two cores; or the others ended, and a lone run may take every core now, on worker 0)."""
-        if k > 0:  # the others have ended: its job goes to worker 0, which may use every core
-            return lambda: len(self._runs) <= k  # len() of a dict: no lock needed
+        if k > 0:  # the others have ended (or paused): its job goes to worker 0, which may use every core
+            return lambda: self._live <= k  # an int: no lock needed
         return lambda: torch.get_num_threads() != self._threads_for(0)
 
     def _work(self, k: int) -> None:
@@ -196,10 +219,14 @@ class Scheduler:
                 self.trained_seconds += spent
                 if going and job in self._runs:
                     self._runs[job] += spent
+                elif job in self._again:  # it goes on: it keeps its place among the admitted
+                    self._again.discard(job)
+                    self._runs[job] = self._runs.get(job, 0.0) + spent
                 else:
                     self._runs.pop(job, None)
                     while self._waiting and len(self._runs) < self.max_runs:
                         self._admit(self._waiting.popleft())
+                self._count()
                 self._cv.notify_all()
 
     def shutdown(self) -> None:

@@ -14,6 +14,7 @@ import time
 
 from .checkpoint import Checkpoint
 from .classes import Membership
+from .config import TrainConfig
 from .corpus import Vocab
 from .files import SessionFiles
 from .limits import Limits
@@ -199,6 +200,60 @@ class Session:
         if run is not None and run.stopping:
             run.wait(timeout)
         return self.active
+
+    # ------------------------------------------------------------ pause, step, go on, change mid-run
+    def _training(self) -> Run:
+        """The run in progress, or RuntimeError saying there is none (or that this page only watches)."""
+        self._trains()
+        run = self.active
+        if run is None:
+            raise RuntimeError("no run is training: press Train first")
+        return run
+
+    def _trains(self) -> None:
+        if self.membership.watching is not None:
+            raise RuntimeError("this page watches a class: it trains nothing")
+
+    def pause(self) -> Run:
+        """Pause the run in progress (``Run.pause``)."""
+        run = self._training()
+        run.pause()
+        return run
+
+    def resume(self) -> Run:
+        run = self._training()
+        if not run.resume():
+            raise RuntimeError("the run is not paused: Pause it first")
+        return run
+
+    def step(self, epochs: int = 1, batches: int = 0) -> Run:
+        """While the run is paused: train ``epochs`` more (or ``batches`` minibatches) and pause again."""
+        run = self._training()
+        if not run.step(epochs, batches):
+            raise RuntimeError("the run is not paused: Pause it first, then Step trains one epoch at a time")
+        return run
+
+    def go_on(self, epochs: int) -> Run:
+        """Continue the newest run, which has ended, for ``epochs`` more (``Run.go_on``)."""
+        self._trains()
+        with self._lock:
+            if self._active() is not None:
+                raise RuntimeError("a run is still training: it goes on by itself")
+            run = self.runs[-1] if self.runs else None
+            if run is None:
+                raise RuntimeError("no run yet: press Train first")
+            run.go_on(epochs)
+            self.loaded = None  # its model is the one to write with again
+        return run
+
+    def adjust(self, **changes) -> tuple[Run, TrainConfig]:
+        """Change live settings of the run in progress, or of the newest run (for when it goes on)."""
+        self._trains()
+        with self._lock:
+            run = self._active() or (self.runs[-1] if self.runs else None)
+        if run is None:
+            raise RuntimeError("no run yet: press Train first")
+        return run, run.adjust(**changes)
 
     # ------------------------------------------------------------ runs kept, the model to write with
     def clear(self) -> None:

@@ -14,6 +14,7 @@ of ``TrainConfig.fast``) is ``cuda``'s; saving, resuming and forking a run are `
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import threading
 import time
@@ -22,14 +23,15 @@ from typing import Any, Generator, Iterable, Iterator
 import torch
 import torch.nn.functional as F
 
-from . import cuda, generate, run_state
+from . import cuda, generate, heldout, live, run_state
 from .batches import check_length, epoch_batches, num_batches
 from .checkpoint import Checkpoint, new_run_id
 from .config import TrainConfig
 from .corpus import Corpus, CorpusError, Vocab, load_corpus
 from .device import training_device
-from .events import Diverged, End, EpochEnd, Event, Finished, Sample, Stopped
+from .events import Change, Diverged, End, EpochEnd, Event, Finished, Sample, Stopped
 from .models import CharModel, State, build_model, detach_state
+from .optim import clip_gradients, make_optimizer
 from .run_state import STRUCTURE
 
 __all__ = ["Diverged", "End", "EpochEnd", "Event", "Finished", "Sample", "STRUCTURE", "Stopped", "Trainer",
@@ -40,44 +42,6 @@ def pick_device(name: str = "auto") -> torch.device:
     """Where a run of ``TrainConfig.device == name`` trains; ``charrnn.device`` decides (and knows ZeroGPU,
     where CUDA is reported but unusable outside @spaces.GPU calls)."""
     return training_device(name)
-
-
-def clip_gradients(params: Iterable[torch.nn.Parameter], theta: float | None) -> torch.Tensor:
-    """The chapter's clipping over the concatenation g of all gradients: if ||g|| > theta, g *= theta/||g||.
-
-    Returns ||g|| before clipping, as a tensor (no sync with the device). ``params`` may be a generator:
-    it is read once (the book's helper read it twice and so never clipped the concise model). On CUDA the
-    per-tensor norms and products are one ``_foreach`` kernel each (as torch's own clip_grad_norm_ does),
-    not one kernel per tensor; the CPU keeps its loop (the same numbers it always gave).
-    """
-    grads = [p.grad for p in params if p.grad is not None]
-    fused = bool(grads) and grads[0].is_cuda
-    norms = torch._foreach_norm(grads) if fused else [torch.linalg.vector_norm(g) for g in grads]
-    norm = torch.linalg.vector_norm(torch.stack(list(norms)))
-    if theta is not None:
-        scale = (theta / norm).clamp(max=1.0)  # == theta/norm when norm > theta, else 1
-        if fused:
-            torch._foreach_mul_(grads, scale)
-        else:
-            for g in grads:
-                g.mul_(scale)
-    return norm
-
-
-def make_optimizer(config: TrainConfig, model: CharModel) -> torch.optim.Optimizer:
-    """Plain SGD or Adam. torch picks its multi-tensor (foreach) implementation on CUDA by itself, one kernel
-    per step for SGD. With ``config.fast`` on CUDA, Adam is ``capturable`` (its step count lives on the GPU,
-    so a CUDA graph can hold the whole step): that changes the last digits of its updates."""
-    if config.optimizer == "sgd":  # plain p -= lr * grad: no momentum, no weight decay
-        return torch.optim.SGD(model.parameters(), lr=config.lr)
-    on_cuda = next(model.parameters()).is_cuda
-    if config.fast and on_cuda:
-        adam = torch.optim.Adam(model.parameters(), lr=config.lr, capturable=True)
-        # its first steps run before the graph is captured (warm-up): torch would warn that capturable is slow
-        # uncaptured; the flag is the one torch sets itself after warning once
-        adam._warned_capturable_if_run_uncaptured = True
-        return adam
-    return torch.optim.Adam(model.parameters(), lr=config.lr)
 
 
 class Trainer:
@@ -105,15 +69,21 @@ class Trainer:
                 indices = torch.tensor(self.vocab.encode(corpus.text), dtype=torch.long)
             except CorpusError as e:
                 raise CorpusError(f"the corpus does not fit the model's vocabulary: {e}") from None
+        indices, held = heldout.split(indices, config.validation)  # the vocabulary stays the whole text's
         check_length(len(indices), config.batch_size, config.num_steps, config.sampling)
         self._host_indices = indices  # on the CPU: a CUDA run cuts each epoch's minibatches from it
         with cuda.on_stream(self.stream):
             self.data = indices.to(self.device)
+            self.held = held.to(self.device) if held is not None else None
             self.model = build_model(config.model, len(self.vocab), config.num_hiddens, config.seed,
                                      config.num_layers).to(self.device)
             self.optimizer = make_optimizer(config, self.model)
         self.shuffle = torch.Generator().manual_seed(config.seed)  # drives random sampling's order
         self.epoch = 0
+        self.batch = 0  # minibatches trained of the epoch in progress
+        self.changes: list[Change] = []           # settings changed mid-run, as they took effect
+        self._pending: dict[str, Any] = {}        # changes asked for, taken at the next minibatch
+        self._pending_lock = threading.Lock()
         self.history: list[EpochEnd] = []
         self.samples: list[Sample] = []
         self.lock = threading.Lock()  # held while the weights change, so snapshots are never torn
@@ -138,6 +108,38 @@ class Trainer:
         """True once training steps are replayed from a CUDA graph (``TrainConfig.fast`` on CUDA)."""
         return self._graph is not None
 
+    # -- changes while it trains (charrnn.live)
+    def adjust(self, **changes: Any) -> TrainConfig:
+        """Change live settings (``live.LIVE``) from any thread: checked now (ConfigError, nothing changed),
+        taken at the next minibatch. Returns the config as it will be then."""
+        with self._pending_lock:
+            ahead = self.config.replace(**self._pending)
+            self._pending.update(live.checked(ahead, changes))
+            return self.config.replace(**self._pending)
+
+    def apply_pending(self) -> list[Change]:
+        """Take the changes asked for (the training thread, between minibatches; or anyone while the run is
+        not being trained): the config, the optimizer's learning rate, and a ``Change`` for each."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return []
+        old = self.config
+        at = self.epoch + self.batch / max(1, self.batches_per_epoch)
+        made = [Change(at, self.epoch, name, getattr(old, name), value) for name, value in pending.items()]
+        with cuda.on_stream(self.stream), self.lock:
+            self.config = old.replace(**pending)
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.config.lr
+            if "lr" in pending or "clip_theta" in pending:
+                self._graph = None  # a captured step holds the old values: capture it again
+        self.changes += made
+        return made
+
+    def extend(self, epochs: int) -> None:
+        """Train ``epochs`` more epochs (a run that ended, continued: its ``work`` is called again)."""
+        self.config = live.extended(self.config, epochs)
+
     # -- the loop
     def run(self, stop: threading.Event | None = None) -> Iterator[Event]:
         """Train until ``config.epochs``; ``stop.set()`` from any thread ends it within one minibatch.
@@ -155,10 +157,10 @@ class Trainer:
         The generator may be resumed from any thread, one at a time. An epoch's ``seconds`` count only
         the time spent training it, not the pauses between its slices.
         """
-        c = self.config
-        while self.epoch < c.epochs:
+        while self.epoch < self.config.epochs:
             good = self._state_copy()  # a diverged epoch goes back to these weights
             event = yield from self._epoch(stop)
+            c = self.config
             if event is None:
                 cuda.settle(self.stream)
                 yield [*self._final_samples(),
@@ -173,10 +175,14 @@ class Trainer:
                                 f"{'off' if c.clip_theta is None else f'{c.clip_theta:g}'}): the weights after "
                                 f"epoch {self.epoch} are kept. Try a smaller learning rate or turn clipping on.")]
                 return
+            if self.held is not None:
+                with cuda.on_stream(self.stream):
+                    event = dataclasses.replace(event, val_perplexity=heldout.perplexity(
+                        self.model, self.held, c.num_steps, c.batch_size))
             self.epoch += 1
             self.history.append(event)
             events: list[Event] = [event]
-            if self.epoch % c.pred_period == 0:
+            if self.epoch % self.config.pred_period == 0:
                 events += self._samples()
             if stop is not None and stop.is_set() and self.epoch < c.epochs:
                 cuda.settle(self.stream)
@@ -213,13 +219,14 @@ class Trainer:
         requested before it ended (its finished minibatches stay applied).
 
         Nothing in it waits for a GPU but the one read of the epoch's numbers at its end."""
-        c = self.config
         seconds = 0.0
         state: Any = None
-        losses, norms = [], []
+        losses, norms, thetas = [], [], []
+        self.batch = 0
         for X, Y in self._batches():
             if stop is not None and stop.is_set():
                 return None
+            self.apply_pending()
             start = time.perf_counter()
             if self._wants_graph():
                 self._make_graph(X, Y, state)  # outside on_stream: a capture is alone on the GPU (cuda.CudaGate)
@@ -230,17 +237,23 @@ class Trainer:
                     loss, norm, state = self._step(X, Y, state)
             losses.append(loss)
             norms.append(norm)
+            theta = self.config.clip_theta  # the step's θ (it may change mid-epoch)
+            thetas.append(math.inf if theta is None else theta)
+            self.batch += 1
             seconds += time.perf_counter() - start
             yield []
         start = time.perf_counter()
+        c = self.config
         with cuda.on_stream(self.stream):
             mean_loss, norm_t = torch.stack(losses).mean(), torch.stack(norms)
-            clipped = (norm_t > c.clip_theta).float().mean() if c.clip_theta is not None else torch.zeros(())
+            clipped = (norm_t > torch.tensor(thetas, dtype=norm_t.dtype, device=norm_t.device)).float().mean()
             stats = torch.stack([mean_loss, norm_t.mean(), norm_t.max(), clipped.to(norm_t)]).tolist()  # one sync
         seconds += time.perf_counter() - start
+        self.batch = 0
         return EpochEnd(epoch=self.epoch + 1, epochs=c.epochs, perplexity=_exp(stats[0]), grad_norm=stats[1],
                         grad_norm_max=stats[2], clipped=stats[3], seconds=seconds,
-                        chars_per_sec=len(losses) * c.batch_size * c.num_steps / max(seconds, 1e-9))
+                        chars_per_sec=len(losses) * c.batch_size * c.num_steps / max(seconds, 1e-9),
+                        lr=c.lr, theta=c.clip_theta)
 
     def _start_state(self, state: Any) -> State:
         """The state a minibatch starts from: fresh zeros for random sampling (unrelated windows) and for an

@@ -74,6 +74,7 @@ class SimulatedTrainer:
         self.config = types.SimpleNamespace(epochs=len(epochs), label=lambda: "simulated", batch_size=1,
                                             num_steps=1)
         self.vocab, self.device, self.history, self.epoch = "ab", "cpu", [], 0
+        self.changes: list = []  # no settings changed mid-run
         self.run: Run | None = None
         self.readings: list[tuple[float, float | None, int]] = []   # (time, estimate, epochs done)
         self._next_reading = clock.now
