@@ -23,6 +23,7 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
 from demo import gradio_costs  # noqa: E402
+from demo import controls  # noqa: E402
 from demo import gpu  # noqa: E402
 from demo import heap  # noqa: E402
 from demo import layout  # noqa: E402
@@ -37,6 +38,7 @@ from demo.fetching import FETCHES  # noqa: E402
 from demo.classroom import Classroom  # noqa: E402
 from demo.compare import Compare  # noqa: E402
 from demo.inside import Inside  # noqa: E402
+from demo.instrument import Instrument  # noqa: E402
 from charrnn.config import TrainConfig  # noqa: E402
 from charrnn.corpus import CorpusError, cached_corpus, is_local  # noqa: E402
 from charrnn.lab import Lab  # noqa: E402
@@ -82,6 +84,7 @@ def build_app(lab: Lab | None = None, freeze_heap: bool = False) -> gr.Blocks:
         files = Checkpoints(lab, demo.GRADIO_CACHE)
         settings_events(page, files, lab)
         train_events(page, train)
+        instrument_events(page, Instrument(lab), train)
         lesson_events(page, room, train)
         compare_events(page, Compare(lab))
         write_events(page, Writing(lab))
@@ -168,6 +171,37 @@ def train_buttons(page: layout.Page, train: training.Training, buttons: layout.S
     restarted = buttons.restart.click(**{**press, "fn": train.on_restart})
     restarted.then(api_visibility="private", **start).then(**streamed)
     restarted.then(**fetching)
+
+
+def instrument_events(page: layout.Page, inst: Instrument, train: training.Training) -> None:
+    """Pause, Resume, Step (``/pause``, ``/resume``, ``/step``), Continue (``/continue``), the controls beside the
+    charts and the samples' decoding while a run trains (``/adjust``), the exports (``/export``). The controls
+    beside the charts and the sidebar's show the same values: a change of either moves the other."""
+    play, live, side, bar = page.run.bar.play, page.run.live, page.sidebar.settings, page.run.bar
+    quick = dict(api_visibility="private", queue=False, show_progress="hidden")
+    for button, handler in ((play.pause, inst.on_pause), (play.resume, inst.on_resume), (play.step, inst.on_step)):
+        button.click(handler, None, bar.note, **quick)
+    live.lr.input(None, live.lr, None, js=controls.LR_VALUE_JS, **quick)  # the number it means, as it moves
+    for event in (live.lr.release, live.clip.input, live.theta.submit, live.theta.blur, live.period.submit,
+                  live.period.blur):
+        event(inst.on_adjust, live.inputs, live.note, **quick).then(
+            lambda x, c, t, p: (controls.lr_of(x), c, t, p), live.inputs,
+            [side["lr"], side["clip"], side["theta"], side["pred_period"]], **quick)
+    side["lr"].change(lambda v: (controls.exponent_of(v), controls.lr_value_html(float(v or 0) or 100.0)),
+                      side["lr"], [live.lr, live.lr_value], **quick)
+    for name, one in (("clip", live.clip), ("theta", live.theta), ("pred_period", live.period)):
+        side[name].change(lambda v: v, side[name], one, **quick)
+    decoding = [side[n] for n in setting_widgets.DECODING]
+    for event in (side["decoding"].input, side["temperature"].release, side["top_k"].blur):
+        event(inst.on_decoding, decoding, page.write.note, **quick)
+    live.go_on.click(inst.on_continue, [live.more], page.run.outputs, api_visibility="private",
+                     concurrency_limit=None, show_progress="hidden", postprocess=False).then(
+        **after_stream([bar.note, bar.restart], train))
+    ex = page.run.exports
+    ex.button.click(inst.on_export, ex.format, [ex.file, ex.note], api_visibility="private", concurrency_limit=4)
+    for fn, name in ((inst.pause, "pause"), (inst.resume, "resume"), (inst.step, "step"), (inst.go_on, "continue"),
+                     (inst.adjust, "adjust"), (inst.export, "export")):
+        gr.api(fn, api_name=name, concurrency_limit=None)
 
 
 def lesson_events(page: layout.Page, room: Classroom, train: training.Training) -> None:

@@ -34,6 +34,8 @@ TEXTS = {  # every text of the two charts, "中文 · English" (languages.in_lan
     "waiting": "等待老师开始训练 · waiting for the teacher's run",
     "diverged": "发散于第 {m} 个周期 · diverged at epoch {m}",
     "off": "第 {n} 个周期起超出图表 · off the chart from epoch {n}",
+    "ppl_title_held": "困惑度（虚线：留出文本） · perplexity (dashed: held out)",
+    "held": "留出文本 · held-out",
 }
 MAX_POINTS = 400  # per trace: a long run's curve keeps its shape and the chart stays small to send
 GRID = "#e5ecf6"
@@ -212,6 +214,37 @@ def _trace(curve: Curve, field: str, style: Style, **extra: Any) -> dict[str, An
                 marker=dict(color=c, size=2 * style.line + 2), **extra)
 
 
+def _held_trace(curve: Curve, style: Style, lang: str) -> dict[str, Any] | None:
+    """A run's perplexity on its held-out text, dashed in its colour (hidden with its run from the legend)."""
+    h = [e for e in curve.drawn if e.val_perplexity is not None and math.isfinite(e.val_perplexity)]
+    if not h:
+        return None
+    c, n = color(curve.view.number), curve.view.number
+    return dict(type="scatter", x=[e.epoch for e in h], y=[rounded(e.val_perplexity) for e in h],
+                mode="lines" if len(h) > 1 else "markers", name=f"{curve.name} · {say('held', lang)}",
+                uid=f"held{n}", visible=True, showlegend=False, legendgroup=f"run{n}",
+                line=dict(color=c, width=max(1.0, 0.75 * style.line), dash="dash"),
+                marker=dict(color=c, size=2 * style.line + 2, symbol="circle-open"))
+
+
+def _marks(runs: list[Curve], style: Style) -> tuple[list[dict], list[dict]]:
+    """(shapes, annotations): a dotted vertical line where a run's settings changed while it trained, in its
+    colour, labelled at the top of the plot with what changed ("lr 100 → 10")."""
+    at: dict[tuple[int, float], list[str]] = {}
+    for r in runs:
+        for change in r.view.changes:
+            at.setdefault((r.view.number, round(change.at, 4)), []).append(change.label)
+    shapes, notes = [], []
+    for (number, x), labels_at in at.items():
+        c = color(number)
+        shapes.append(dict(type="line", xref="x", x0=x, x1=x, yref="paper", y0=0, y1=1,
+                           line=dict(color=c, dash="dot", width=max(1.0, style.line / 2))))
+        notes.append(dict(text=", ".join(labels_at), xref="x", x=x, xanchor="left", yref="paper", y=1,
+                          yanchor="top", showarrow=False, bgcolor="rgba(255,255,255,0.8)",
+                          font=dict(size=style.font - 2, color=c)))
+    return shapes, notes
+
+
 def _exit_mark(curve: Curve, x: float, y: float, top: bool, style: Style, lang: str, right: bool) -> dict:
     """The ✕ where a run left the chart (at its top edge, or on the curve's last point), with its words."""
     c, (text, hover) = color(curve.view.number), curve.exit_label(lang)
@@ -250,20 +283,24 @@ def perplexity_figure(views: list[RunView], style: Style = NORMAL, lang: str = "
     the axis ends at most ``scales.CEILING`` × V."""
     runs = curves(views)
     sizes = sorted({v.vocab_size for v in views})
-    data, shapes, notes = [_trace(r, "perplexity", style) for r in runs if r.drawn], [], []
+    data, shapes, notes = [_trace(r, "perplexity", style) for r in runs if r.drawn], *_marks(runs, style)
+    held = [t for r in runs if (t := _held_trace(r, style, lang)) is not None]
+    data += held
     for V in sizes:
         shape, label = _hline(V, "#888", "dot", say("uniform", lang, lines=True, n=V), style, top=False)
         shapes.append(shape)
         notes.append(label)
     yaxis: dict[str, Any] = dict(type="log")
     if views:
-        span = scales.log_range([*_kept(runs, "perplexity"), *sizes], scales.CEILING * max(sizes))
+        span = scales.log_range([*_kept(runs, "perplexity"), *(y for t in held for y in t["y"]), *sizes],
+                                scales.CEILING * max(sizes))
         yaxis = log_axis(span)
         data += _exits(runs, "perplexity", span, style, lang)
     else:
         notes.append(dict(text=say(style.empty, lang), showarrow=False, font=dict(size=style.font + 4, color="#999"),
                           xref="paper", yref="paper", x=0.5, y=0.5))
-    layout = base_layout(say("ppl_title", lang, style.title_lines), say("ppl_axis", lang), style, lang,
+    title = say("ppl_title_held" if held else "ppl_title", lang, style.title_lines)
+    layout = base_layout(title, say("ppl_axis", lang), style, lang,
                          sum(1 for r in runs if r.drawn), _last_epoch(runs), **yaxis)
     return dict(data=data, layout=dict(layout, shapes=shapes, annotations=notes))
 
@@ -272,7 +309,7 @@ def grad_norm_figure(views: list[RunView], style: Style = NORMAL, lang: str = "b
     """Gradient norm before clipping per epoch (mean, with the epoch's max), and each run's θ; a run is cut
     where its perplexity left its chart."""
     runs = curves(views)
-    data, shapes, notes = [], [], []
+    data, (shapes, notes) = [], _marks(runs, style)
     for r in runs:
         if r.drawn:
             data.append(_trace(r, "grad_norm", style,

@@ -111,8 +111,9 @@ class Classroom:
         present = params.get("mode") == "present"
         look.style = screens.chart_style(present, screen)
         look.lang = form.lang_of(params)
-        first = Updates({page.key: session.key,
-                         page.sidebar.box: gr.update(open=screens.sidebar_open(present, screen))})
+        laptop = screens.sidebar_open(present, screen)  # the controls beside the charts: open on a laptop only
+        first = Updates({page.key: session.key, page.sidebar.box: gr.update(open=laptop),
+                         page.run.live.box: gr.update(open=laptop)})
         first.merge(page.in_language(look.lang))
         if "class" in params:
             look.style = charts.watching(look.style)  # its empty chart waits for the teacher

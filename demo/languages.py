@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 LANGS = ("both", "zh", "en")  # both side by side (the default), Chinese only, English only
 SEP = " · "
@@ -28,3 +29,22 @@ def in_language(text: str, lang: str) -> str:
     m = _PARTS.match(text)
     zh, _, en = m["body"].partition(SEP)
     return m["pre"] + (zh if lang == "zh" else en) + m["post"]
+
+
+class Texts(list):
+    """(component, attribute, text) of every text that a page in one language shows in that one
+    (``Page.in_language``); calling it notes one and returns the component. A text is "中文 · English", the
+    choices of a radio [("中文 · English", value), ...], or a dict of the text in each language."""
+
+    def __call__(self, component: Any, text: str | list | dict, attr: str = "value") -> Any:
+        self.append((component, attr, text))
+        return component
+
+
+def shown(text: str | list | dict, lang: str) -> Any:
+    """One of ``Texts``' texts in ``lang``."""
+    if isinstance(text, dict):
+        return text[lang]
+    if isinstance(text, list):
+        return [(in_language(label, lang), value) for label, value in text]
+    return in_language(text, lang)

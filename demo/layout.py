@@ -13,11 +13,12 @@ import gradio as gr
 from gradio.components.plot import PlotData
 
 from demo import charts
+from demo import controls
 from demo import growth
 from demo import form
 from demo import setting_widgets
 from demo import render
-from demo.languages import LANGS, in_language
+from demo.languages import LANGS, Texts, shown
 from demo.lessons import LESSONS
 
 # The next-character bars send the clicked bar's character (render.next_chars_html); delegated, so it outlives
@@ -35,25 +36,6 @@ NEXT_JS = ("element.addEventListener('click', (e) => { const b = e.target.closes
 
 
 Component = gr.components.Component
-
-
-class Texts(list):
-    """(component, attribute, text) of every text that a page in one language shows in that one
-    (``Page.in_language``); calling it notes one and returns the component. A text is "中文 · English", the
-    choices of a radio [("中文 · English", value), ...], or a dict of the text in each language."""
-
-    def __call__(self, component: Any, text: str | list | dict, attr: str = "value") -> Any:
-        self.append((component, attr, text))
-        return component
-
-
-def shown(text: str | list | dict, lang: str) -> Any:
-    """One of ``Texts``' texts in ``lang``."""
-    if isinstance(text, dict):
-        return text[lang]
-    if isinstance(text, list):
-        return [(in_language(label, lang), value) for label, value in text]
-    return in_language(text, lang)
 
 
 @dataclass
@@ -89,6 +71,7 @@ class RunBar:
     stop: gr.Button
     note: gr.Markdown
     restart: gr.Button
+    play: controls.Play                    # Pause, Resume, Step (always shown)
 
 
 @dataclass
@@ -107,6 +90,8 @@ class RunPanel:
     clear: gr.Button
     progress: gr.JSON                      # for API clients; hidden on the page
     points: gr.HTML                        # the points the charts grew by (growth.CHARTS_JS adds them)
+    live: controls.Live                    # beside the charts: what changes while it trains, and Continue
+    exports: controls.Exports
 
     @property
     def outputs(self) -> list[Component]:
@@ -220,7 +205,9 @@ class Page:
     @property
     def teacher_only(self) -> list[Component]:
         """What a watcher's page hides: everything that trains, saves or shares."""
+        play = self.run.bar.play
         return [self.sidebar.box, self.lessons.row, self.run.bar.train, self.run.bar.stop, self.run.compare,
+                play.pause, play.resume, play.step, self.run.live.box,
                 self.classroom.box, self.checkpoints.box, self.gpu.box]
 
 
@@ -280,6 +267,7 @@ def run_panel(tr: Texts) -> RunPanel:
     with gr.Row(elem_id="run-bar"):
         train = tr(gr.Button(t := "▶ 训练 · Train", variant="primary", scale=0, elem_classes=["run-button"]), t)
         stop = tr(gr.Button(t := "■ 停止 · Stop", variant="stop", scale=0, elem_classes=["run-button"]), t)
+        play = controls.play_buttons(tr)
         status = gr.Markdown(render.status_line(None), elem_id="status")
         note = gr.Markdown("", elem_id="bar-note")
         restart = tr(gr.Button(t := "■▶ 停止并开始新的训练 · Stop it and train the new settings", visible=False,
@@ -292,6 +280,7 @@ def run_panel(tr: Texts) -> RunPanel:
         grad_plot = tr(gr.Plot(empty[1], label=(t := "梯度范数 · gradient norm"), show_label=False,
                                elem_id="grad-plot"), t, "label")
     points = gr.HTML({}, html_template="", js_on_load=growth.CHARTS_JS, elem_id="chart-points")
+    live = controls.live_panel(tr)
     tr(gr.Markdown(t := "### 最新歌词 · Newest lyrics", elem_id="latest-head"), t)
     latest = tr(gr.HTML(render.latest_samples(None), elem_id="latest"),
                 {lang: render.latest_samples(None, lang) for lang in LANGS})
@@ -304,8 +293,9 @@ def run_panel(tr: Texts) -> RunPanel:
                                     elem_id="compare-runs"), t, "label")
         clear = tr(gr.Button(t := "清除历史 · Clear history", size="sm"), t)
         timer = gr.Timer(2.0, active=False)
-    return RunPanel(RunBar(train, stop, note, restart), status, ppl_plot, grad_plot, latest, history, compare, shown,
-                    timer, clear, progress=gr.JSON(visible=False), points=points)
+    exports = controls.exports_panel(tr)
+    return RunPanel(RunBar(train, stop, note, restart, play), status, ppl_plot, grad_plot, latest, history, compare,
+                    shown, timer, clear, progress=gr.JSON(visible=False), points=points, live=live, exports=exports)
 
 
 def write_panel(tr: Texts, settings: dict[str, Component]) -> WritePanel:

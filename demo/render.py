@@ -32,18 +32,28 @@ WORDS = {  # the status line's words; "both" shows the English ones with a few C
                ends="ends in about {}", shared=", sharing the machine with {} other run{}",
                estimating="estimating the end…", device="device **{}**",
                queued="**waiting**: the server trains {} runs, its limit; you are number **{}** in the queue",
-               stopped="stopped", diverged="diverged", error="error"),
+               stopped="stopped", diverged="diverged", error="error", held="held-out perplexity **{}**",
+               paused="**paused** (Resume goes on, Step trains one epoch)",
+               memorising="the model is memorising the text: its training perplexity is {} while the held-out "
+                          "perplexity has risen from {} (epoch {}) to {}"),
     "zh": dict(ready="就绪 —— 选好设置，点 **训练**，或选一节课。", waiting="等待老师 —— 老师开始训练后，这里会显示。",
                epoch="第 **{}/{}** 个周期", ppl="困惑度 **{}**",
                rate="每秒 {:,.0f} 字符", clipped="裁剪了 {:.0%}", elapsed="已用 {}", ends="约 {} 后结束",
                shared="（与另外 {} 个训练共享机器{}）", estimating="正在估计结束时间…", device="设备 **{}**",
                queued="**排队中**：服务器正在训练 {} 个（已达上限），你排在第 **{}** 位",
-               stopped="已停止", diverged="发散", error="出错"),
+               stopped="已停止", diverged="发散", error="出错", held="留出文本困惑度 **{}**",
+               paused="**已暂停**（“继续”接着训练，“单步”训练一个周期）",
+               memorising="模型在背诵文本：训练困惑度已降到 {}，留出文本的困惑度却从 {}（第 {} 个周期）升到 {}"),
 }
 WORDS["both"] = {**WORDS["en"], "ready": "Ready · 就绪 — choose settings and press **Train**, or a lesson.",
                  "waiting": "Waiting for the teacher · 等待老师 — their run shows here once it starts.",
                  "queued": "**waiting · 排队中**: the server trains {} runs, its limit; "
-                           "you are number **{}** in the queue"}
+                           "you are number **{}** in the queue",
+                 "paused": "**paused · 已暂停** (Resume goes on, Step trains one epoch)",
+                 "memorising": "记住了文本 · the model is memorising the text: its training perplexity is {} while "
+                               "the held-out perplexity has risen from {} (epoch {}) to {}"}
+MEMORISING = 2.0  # a training perplexity below this, with the held-out one rising, is a text learnt by heart
+RISEN = 1.1       # ... rising: at least this many times its lowest, which came before
 
 
 def status_line(view: RunView | None, lang: str = "both", watching: bool = False) -> str:
@@ -63,21 +73,41 @@ def _run_line(view: RunView, w: dict[str, str]) -> str:
     last = view.last
     parts = [w["epoch"].format(last.epoch if last else 0, view.config.epochs)]
     if last:
-        parts += [w["ppl"].format(_ppl(last.perplexity)), w["rate"].format(last.chars_per_sec),
-                  w["clipped"].format(last.clipped)]
+        parts += [w["ppl"].format(_ppl(last.perplexity))]
+        if last.val_perplexity is not None:
+            parts += [w["held"].format(_ppl(last.val_perplexity))]
+        parts += [w["rate"].format(last.chars_per_sec), w["clipped"].format(last.clipped)]
     parts += [w["elapsed"].format(_clock(view.elapsed))]
-    if view.active:
+    if view.paused:
+        parts += [w["paused"]]
+    elif view.active:
         others = view.running_runs - 1
         shared = w["shared"].format(others, "s" if others != 1 and w is not WORDS["zh"] else "") if others else ""
         parts += [w["ends"].format(_clock(view.eta)) + shared if view.eta is not None else w["estimating"]]
     parts += [w["device"].format(view.device)]
     icon = {"running": "▶", "finished": "✓", "stopped": "■", "diverged": "✗", "error": "✗"}.get(view.status, "")
-    line = f"{icon} {head} — " + " · ".join(parts)
+    line = f"{'⏸' if view.paused else icon} {head} — " + " · ".join(parts)
+    if (memorised := memorising(view)) is not None:
+        line += "  \n⚠ " + w["memorising"].format(*memorised)
     if view.note:
         line += f"  \n⚠ {html.escape(view.note)}"
     if view.status in ("stopped", "diverged", "error"):
         line += f"  \n**{w[view.status]}**: {html.escape(view.message)}"
     return line
+
+
+def memorising(view: RunView) -> tuple[str, str, int, str] | None:
+    """(training perplexity, the held-out one's lowest, its epoch, the held-out one now) when the run learns
+    its text by heart: its training perplexity below ``MEMORISING`` while the held-out one has risen to
+    ``RISEN`` times its lowest since; else None."""
+    held = [(e.epoch, e.val_perplexity) for e in view.history if e.val_perplexity is not None]
+    last = view.last
+    if not held or last is None or last.perplexity >= MEMORISING or last.val_perplexity is None:
+        return None
+    epoch, low = min(held, key=lambda p: p[1])
+    if epoch == last.epoch or last.val_perplexity < RISEN * low:
+        return None
+    return f"{last.perplexity:.2f}", _ppl(low), epoch, _ppl(last.val_perplexity)
 
 
 def latest_samples(view: RunView | None, lang: str = "both") -> str:
@@ -158,6 +188,9 @@ def progress(view: RunView | None) -> dict[str, Any]:
         "vocab_size": view.vocab_size, "perplexities": [e.perplexity for e in view.history],
         "samples": newest, "sample_epochs": sorted({s.epoch for s in view.samples}),
         "config": dataclasses.asdict(view.config),
+        "paused": view.paused, "val_perplexity": last.val_perplexity if last else None,
+        "val_perplexities": [e.val_perplexity for e in view.history],
+        "changes": [c.as_dict() for c in view.changes],
     }
 
 

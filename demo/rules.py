@@ -118,7 +118,7 @@ def form_to_config(values: Mapping[str, Any]) -> tuple[TrainConfig, dict[str, st
         num_steps=_whole(v["num_steps"]), seed=_whole(v["seed"]), prefixes=parse_prefixes(v["prefixes"]),
         pred_len=_whole(v["pred_len"]), pred_period=_whole(v["pred_period"]),
         temperature=v["temperature"] if sample else 0.0,
-        top_k=None if not sample or v["top_k"] in (None, 0) else _whole(v["top_k"]))
+        top_k=None if not sample or v["top_k"] in (None, 0) else _whole(v["top_k"]), validation=v["validation"])
     problems = _number_problems(v)  # the one rule for numbers first, with the page's own limits
     if v["prefixes"] is not None and not isinstance(v["prefixes"], str):
         problems["prefixes"] = str(_refused("prefixes", v["prefixes"], "用逗号分开的前缀",
@@ -170,7 +170,7 @@ def config_to_form(config: TrainConfig) -> dict[str, Any]:
         prefixes=", ".join(config.prefixes), pred_len=config.pred_len, pred_period=config.pred_period,
         decoding="sample" if config.temperature > 0 else "greedy",
         temperature=config.temperature if config.temperature > 0 else DEFAULTS["temperature"],
-        top_k=config.top_k or 0)
+        top_k=config.top_k or 0, validation=config.validation)
 
 
 def preset_form(name: str) -> dict[str, Any]:

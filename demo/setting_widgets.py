@@ -17,8 +17,8 @@ PRESET_BUTTONS = (("① 从零开始，随机采样 · scratch · random", "scra
                   ("⑤ 长短期记忆 LSTM，从零开始 · LSTM from scratch (6.8)", "scratch-lstm"))
 # How the settings sit on the page, one tuple per row: the chapter's choices first, then the rest in a fold.
 FIRST = (("model",), ("sampling",), ("lr", "epochs"), ("clip", "theta"))
-MORE = (("corpus",), ("corpus_file",), ("max_chars",), ("optimizer", "num_layers"), ("num_hiddens", "batch_size"),
-        ("num_steps", "seed"), ("prefixes",), ("pred_len", "pred_period"), ("resume",))
+MORE = (("corpus",), ("corpus_file",), ("max_chars", "validation"), ("optimizer", "num_layers"),
+        ("num_hiddens", "batch_size"), ("num_steps", "seed"), ("prefixes",), ("pred_len", "pred_period"), ("resume",))
 # The samples' decoding: one set, in the Write panel (``render_decoding``), for the samples and for Write alike.
 DECODING = ("decoding", "temperature", "top_k")
 FOLDED = frozenset(name for row in MORE for name in row)

@@ -107,6 +107,9 @@ SETTINGS: tuple[Setting, ...] = (
     # last, so that API callers passing settings by position keep working
     Setting("num_layers", "层数 · layers", "stacked recurrent layers (6.9); the nn.* models only", "int", 1,
             low=1, high=MAX_LAYERS, hint_zh="堆叠几层循环层（6.9 节深度循环神经网络）；只用于 nn.* 模型"),
+    Setting("validation", "留出比例 · held out", "share of the text's end not trained on, its perplexity drawn dashed "
+            "(0 to 0.5; the chapter: 0)", "float", 0.0, low=0, high=0.5,
+            hint_zh="文本末尾留出这一比例不参加训练，每个周期算一次它的困惑度（虚线）；0 到 0.5，书中为 0"),
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)

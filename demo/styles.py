@@ -34,6 +34,11 @@ CSS = """
 #run-bar .run-button {flex: 0 0 auto; min-width: 7rem;}
 #run-bar #status {flex: 1 1 20rem; min-width: 0;}
 #bar-note {flex: 1 0 100% !important; color: #b45309;}
+#run-bar .play-button {flex: 0 0 auto; min-width: 0; padding: .2rem .55rem;}
+#live-note {color: #b45309;} #live-note:has(.md:empty) {display: none;}
+#live-row {align-items: end;} #live-row #continue {align-self: end; min-height: 2.6rem;}
+#lr-value {font-size: 1.1rem; font-variant-numeric: tabular-nums; align-self: center;}
+#lr-value .lr-number {font-weight: 700;}
 #bar-note:has(.md:empty) {display: none;}
 #bar-restart {flex: 0 0 auto;}
 body:has(#settings-sidebar.open) #run-bar .run-button {display: none !important;}

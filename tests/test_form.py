@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The /train parameters as docs/api.md documents them, in order.
 DOCUMENTED = ("corpus", "corpus_file", "max_chars", "model", "sampling", "optimizer", "lr", "clip", "theta", "epochs",
               "num_hiddens", "batch_size", "num_steps", "seed", "prefixes", "pred_len", "pred_period", "decoding",
-              "temperature", "top_k", "resume", "num_layers")
+              "temperature", "top_k", "resume", "num_layers", "validation")
 
 
 def test_table_names_are_the_documented_api():
