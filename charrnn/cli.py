@@ -127,7 +127,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 bar.update(1)
                 bar.set_postfix(ppl=f"{ev.perplexity:.3f}", clipped=f"{ev.clipped:.0%}")
                 if ev.epoch % config.pred_period == 0:
-                    bar.write(f"epoch {ev.epoch}, perplexity {ev.perplexity:f}, time {ev.seconds:.2f} sec")
+                    held = "" if ev.val_perplexity is None else f", validation perplexity {ev.val_perplexity:f}"
+                    bar.write(f"epoch {ev.epoch}, perplexity {ev.perplexity:f}{held}, time {ev.seconds:.2f} sec")
                 if args.save_every and ev.epoch % args.save_every == 0:
                     trainer.save()
             elif isinstance(ev, Sample):

@@ -116,6 +116,7 @@ def exports_panel(tr: Callable[..., Any]) -> Exports:
             fmt = tr(tr(gr.Radio(ways, value="csv", label=(t := "格式 · format"), elem_id="export-format", scale=3),
                         t, "label"), ways, "choices")
             button = tr(gr.Button(t := "⬇ 导出 · Export", elem_id="export", scale=0, min_width=130), t)
-        file = gr.File(visible=False, interactive=False, elem_id="export-file", label="export")
+        file = tr(gr.File(visible=False, interactive=False, elem_id="export-file",
+                          label=(t := "导出的文件 · the exported file")), t, "label")
         note = gr.Markdown("", elem_id="export-note")
     return Exports(box, fmt, button, file, note)

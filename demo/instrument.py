@@ -28,7 +28,9 @@ FORMATS = ("csv", "json", "html")
 
 
 def _said(e: Exception, lang: str) -> str:
-    return "✗ " + in_page(str(e), lang)
+    """A refusal as the page says it; the library's field names as the form's settings (clip_theta: θ's theta)."""
+    text = str(e).replace("clip_theta=", "theta=", 1)
+    return "✗ " + in_page(text, lang)
 
 
 class Instrument:

@@ -19,7 +19,8 @@ WORD = re.compile(r"[A-Za-z]{3,}")
 # label in the legend and the status line: "#1 scratch · random · lr 100 · θ 0.01"), units, and the file names
 # a page shows (offline, jaychou), UTF-8, MiB, PyTorch.
 NAMES = {"RNN", "GRU", "LSTM", "SGD", "Adam", "top", "scratch", "concise", "random", "consecutive", "cpu", "CPU",
-         "offline", "jaychou", "timemachine", "chars", "txt", "zip", "UTF", "MiB", "PyTorch", "plotly", "logomark"}
+         "offline", "jaychou", "timemachine", "chars", "txt", "zip", "UTF", "MiB", "PyTorch", "plotly", "logomark",
+         "CSV", "JSON", "HTML", "lr"}  # the export formats; the learning rate beside its slider
 # Gradio's own words that its translations (it follows the browser's language) leave in English.
 GRADIO = {"Stop Recording", "Runs", "View runs saved in this browser"}
 # Every text node and the placeholder/title of every element, except what the user typed or the model wrote
