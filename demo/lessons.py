@@ -1,4 +1,5 @@
-"""The chapter's lessons, one click each: two runs that differ in one thing, one after the other, on one chart.
+"""The chapter's lessons, one click each: two runs that differ in one thing, one after the other, on one chart, or
+one run that shows one thing.
 
 Each lesson says in one line, in both languages, what to look at. Its runs are short (``EPOCHS`` epochs)
 unless the teacher has changed the epochs on the page. A Stop ends the lesson. The runs are ordinary runs
@@ -23,10 +24,16 @@ class Lesson:
     key: str                              # its name in links: ?lesson=<key>
     button: str                           # 中文 · English
     caption: str                          # what to look at, 中文 · English
-    runs: tuple[dict[str, Any], ...]      # each run's settings over the chapter's (the second may fork the first)
+    runs: tuple[dict[str, Any], ...]      # each run's settings over the chapter's: one or two runs (or one and
+    #                                       its fork)
     fork: dict[str, Any] = field(default_factory=dict)  # the second run writes with the first's model, these
     #                                                     changed: it trains no epoch more (the decoding lesson)
     epochs: int = EPOCHS                  # each run's, unless the teacher changed the page's epochs
+
+    def __post_init__(self) -> None:
+        # the page shows a lesson's lyrics in at most two columns, and a fork goes on from the one run before it
+        if not 1 <= len(self.runs) <= 2 or self.fork and len(self.runs) != 1:
+            raise ValueError(f"lesson {self.key!r}: one or two runs, or one run and its fork")
 
     def steps(self, epochs: int, pred_period: int) -> list[Step]:
         """What ``Session.start_plan`` runs: a function per run that makes its Trainer."""
@@ -41,8 +48,9 @@ class Lesson:
                 raise RuntimeError("the first run's model is gone")
             return previous.trainer.fork(**{"epochs": max(previous.trainer.epoch, 1), **self.fork})
 
-        steps = [fresh(self.runs[0])]
-        steps.append(Continues(forked) if self.fork else fresh(self.runs[1]))
+        steps = [fresh(changes) for changes in self.runs]
+        if self.fork:
+            steps.append(Continues(forked))
         return steps
 
 

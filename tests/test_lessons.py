@@ -1,4 +1,5 @@
-"""The lessons show what their captions say, on the chapter's corpus (short runs: 15 epochs each).
+"""The lessons show what their captions say, on the chapter's corpus (short runs: 15 epochs each), and a lesson of
+one run is a plan of one step.
 
 Margins are orders of magnitude (bench/lessons.py prints the 100-epoch curves), so float32 rounding and
 thread counts, which move a perplexity by far less than 1%, cannot flip them.
@@ -7,11 +8,14 @@ from __future__ import annotations
 
 
 import pytest
+from conftest import wait_for
 
-from demo.lessons import LESSONS
+from demo.lessons import LESSONS, Lesson
 
-from charrnn.config import TrainConfig
+from charrnn.config import PRESETS, TrainConfig
 from charrnn.inside import gradients_through_time, probe_batch
+from charrnn.lab import Lab
+from charrnn.plans import Plan
 from charrnn.train import EpochEnd, Trainer
 
 EPOCHS = 15
@@ -44,11 +48,38 @@ def test_lr_lesson_too_large_stays_above_guessing_and_right_falls(jaychou_10k):
 
 
 @pytest.mark.parametrize("key", list(LESSONS))
-def test_every_lesson_makes_two_runs_from_the_chapters_settings(key):
+def test_every_lesson_makes_one_or_two_runs_from_the_chapters_settings(key):
     lesson = LESSONS[key]
-    assert len(lesson.runs) + bool(lesson.fork) == 2
+    runs = len(lesson.runs) + bool(lesson.fork)
+    assert runs == (1 if key == "overfitting" else 2)
+    assert len(lesson.steps(3, pred_period=1)) == runs  # what the page's plan runs, one step a run
     for settings in lesson.runs:
         assert TrainConfig(**settings).problems() == {}
+
+
+@pytest.mark.parametrize("runs,fork", [((), {}), ((PRESETS["scratch-random"],) * 3, {}),
+                                       ((PRESETS["scratch-random"],) * 2, dict(temperature=0.8))])
+def test_a_lesson_has_one_or_two_runs_and_a_fork_only_after_one(runs, fork):
+    with pytest.raises(ValueError, match="one or two runs"):
+        Lesson("x", "x · x", "x · x", runs, fork=fork)
+
+
+def test_a_plan_of_one_step_trains_its_run_and_ends(tiny_config, tiny_corpus):
+    """The page's machinery for a one-run lesson: ``Session.start_plan`` starts the one step, the session is in
+    the lesson while it trains and out of it once it has finished, with no second run."""
+    plan = Plan([step := (lambda _: Trainer(tiny_config(epochs=2), tiny_corpus))], "c")
+    assert plan.first() is step and plan.done
+    lab = Lab(max_runs=1)
+    try:
+        session = lab.session("page")
+        run = session.start_plan([lambda _: Trainer(tiny_config(epochs=3), tiny_corpus)], caption="c · c")
+        assert session.in_lesson
+        wait_for(lambda: not session.in_lesson)
+        assert [r.number for r in session.runs] == [run.number]
+        view = run.view()
+        assert (view.status, view.epoch, view.caption) == ("finished", 3, "c · c")
+    finally:
+        lab.shutdown()
 
 
 @pytest.mark.slow  # two lesson runs on the chapter's corpus and model, RNN and GRU (13 s)
