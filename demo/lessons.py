@@ -103,8 +103,9 @@ LESSONS: dict[str, Lesson] = {lesson.key: lesson for lesson in (
            # the 1,200 characters trained on 8 minibatches an epoch (32 would give one). bench/lessons.py
            # --overfitting prints the candidates (the chapter's batch, consecutive sampling, 512 hidden units,
            # longer texts) and bench/lessons.py --only overfitting this run's curves: the numbers above, the same
-           # on 1 and 2 torch threads. 26-28 ms an epoch on 1 thread of a 2-core machine (200 epochs in 6 s); as
-           # the page trains it (a lone run gets both cores), 209 s while other tests loaded both cores
+           # on 1 and 2 torch threads. 26-28 ms an epoch on 1 thread of a 2-core machine (200 epochs in 6 s). As
+           # the page trains it, 40 epochs took 1.9 s with CPU_CORES=1 and 34.7 s on both cores (a lone run gets
+           # every core: 2 threads contend) while other tests loaded them; 200 epochs took 209 s to over 300 s so
            ({**PRESETS["scratch-random"], "max_chars": 1500, "validation": 0.2, "batch_size": 4},),
            epochs=200),
 )}
