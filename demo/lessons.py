@@ -1,4 +1,5 @@
-"""The chapter's lessons, one click each: two runs that differ in one thing, one after the other, on one chart.
+"""The chapter's lessons, one click each: two runs that differ in one thing, one after the other, on one chart, or
+one run that shows one thing (overfitting: its training and held-out perplexity part ways).
 
 Each lesson says in one line, in both languages, what to look at. Its runs are short (``EPOCHS`` epochs)
 unless the teacher has changed the epochs on the page. A Stop ends the lesson. The runs are ordinary runs
@@ -23,10 +24,16 @@ class Lesson:
     key: str                              # its name in links: ?lesson=<key>
     button: str                           # 中文 · English
     caption: str                          # what to look at, 中文 · English
-    runs: tuple[dict[str, Any], ...]      # each run's settings over the chapter's (the second may fork the first)
+    runs: tuple[dict[str, Any], ...]      # each run's settings over the chapter's: one or two runs (or one and
+    #                                       its fork)
     fork: dict[str, Any] = field(default_factory=dict)  # the second run writes with the first's model, these
     #                                                     changed: it trains no epoch more (the decoding lesson)
     epochs: int = EPOCHS                  # each run's, unless the teacher changed the page's epochs
+
+    def __post_init__(self) -> None:
+        # the page shows a lesson's lyrics in at most two columns, and a fork goes on from the one run before it
+        if not 1 <= len(self.runs) <= 2 or self.fork and len(self.runs) != 1:
+            raise ValueError(f"lesson {self.key!r}: one or two runs, or one run and its fork")
 
     def steps(self, epochs: int, pred_period: int) -> list[Step]:
         """What ``Session.start_plan`` runs: a function per run that makes its Trainer."""
@@ -41,8 +48,9 @@ class Lesson:
                 raise RuntimeError("the first run's model is gone")
             return previous.trainer.fork(**{"epochs": max(previous.trainer.epoch, 1), **self.fork})
 
-        steps = [fresh(self.runs[0])]
-        steps.append(Continues(forked) if self.fork else fresh(self.runs[1]))
+        steps = [fresh(changes) for changes in self.runs]
+        if self.fork:
+            steps.append(Continues(forked))
         return steps
 
 
@@ -84,4 +92,20 @@ LESSONS: dict[str, Lesson] = {lesson.key: lesson for lesson in (
            # them); bench/lessons.py prints how much reaches step 1 (figures: docs/performance.md)
            (PRESETS["scratch-consecutive"], PRESETS["scratch-gru"]),
            epochs=10),
+    Lesson("overfitting", "过拟合 · overfitting",
+           "过拟合：前 1,500 个字，最后 300 个留作检验、不参与训练。训练困惑度降到 1.1；留出文本的困惑度在第 49 个周期"
+           "降到最低的 53，之后升到几百（最后 10 个周期平均 673），超过词表大小 261，比瞎猜还差：模型背下了这段歌词，"
+           "却没学会写新的 · overfitting: the first 1,500 characters, the last 300 held out (not trained on). The "
+           "training perplexity falls to 1.1 while the held-out perplexity bottoms out at 53 at epoch 49, then climbs "
+           "to several hundred (673 on average over the last 10 epochs), above the vocabulary size of 261, worse than "
+           "guessing: the model memorises these lyrics instead of learning to write",
+           # the chapter's model on a text 7 times shorter, its last fifth held out; 4 windows a minibatch give
+           # the 1,200 characters trained on 8 minibatches an epoch (32 would give one). bench/lessons.py
+           # --overfitting prints the candidates (the chapter's batch, consecutive sampling, 512 hidden units,
+           # longer texts) and bench/lessons.py --only overfitting this run's curves: the numbers above, the same
+           # on 1 and 2 torch threads. 26-28 ms an epoch on 1 thread of a 2-core machine (200 epochs in 6 s). As
+           # the page trains it, 40 epochs took 1.9 s with CPU_CORES=1 and 34.7 s on both cores (a lone run gets
+           # every core: 2 threads contend) while other tests loaded them; 200 epochs took 209 s to over 300 s so
+           ({**PRESETS["scratch-random"], "max_chars": 1500, "validation": 0.2, "batch_size": 4},),
+           epochs=200),
 )}
