@@ -175,8 +175,8 @@ class Instrument:
     def step(self, epochs: int = 1, batches: int = 0, request: gr.Request = None) -> dict:
         """While paused: train ``epochs`` more epochs (or ``batches`` minibatches), pause again, and return the
         run's progress then."""
-        e = int(self._number("epochs", epochs, low=1, high=BY_NAME["epochs"].high))
-        b = int(self._number("batches", batches, low=0, high=100_000))
+        e = int(self._number("epochs", epochs, whole=True, low=1, high=BY_NAME["epochs"].high))
+        b = int(self._number("batches", batches, whole=True, low=0, high=100_000))
         run = self._call(lambda s: s.step(e, b), request)
         run.wait_paused(STEP_WAIT)
         return render.progress(run.view())
@@ -184,7 +184,7 @@ class Instrument:
     def go_on(self, epochs: int = 50, request: gr.Request = None) -> dict:
         """Continue the newest run, which has ended, for ``epochs`` more: the same run and curve; returns its
         progress as it starts (its epochs: ``/export``, or ``/pause`` and ``/step``)."""
-        more = int(self._number("epochs", epochs, low=1, high=BY_NAME["epochs"].high))
+        more = int(self._number("epochs", epochs, whole=True, low=1, high=BY_NAME["epochs"].high))
         return render.progress(self._call(lambda s: s.go_on(more), request).view())
 
     def adjust(self, lr: Optional[float] = None, clip: Optional[bool] = None, theta: Optional[float] = None,
@@ -192,6 +192,8 @@ class Instrument:
                top_k: Optional[int] = None, request: gr.Request = None) -> dict:
         """Change the run in progress (or the newest, for when it goes on) from its next minibatch: any of the
         learning rate, clipping on/off, θ, the sample period and the samples' decoding. Returns its values."""
+        if clip is not None and not isinstance(clip, bool):
+            raise gr.Error(f"clip={clip!r} is not allowed: true or false")
         run, now = self._call(self._before, request)
         changes: dict[str, Any] = {}
         if lr is not None:

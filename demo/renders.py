@@ -148,7 +148,9 @@ def outputs(session: Session, focus: Run | None = None, style: charts.Style | No
     ppl, grad, points = view_of.parts(session, style, lang)
     status, latest, history, progress = render.texts(view, lang, watching=style.empty == "waiting")
     if view is not None and view.caption:  # a lesson: its runs' lyrics side by side
-        latest = render.side_by_side([r.view() for r in runs if r.caption == view.caption][-2:], lang)
+        # the lesson's runs on the charts (a lesson pressed again hides the earlier press's runs)
+        latest = render.side_by_side([r.view() for r in runs if r.caption == view.caption
+                                      and r.number not in view_of.hidden][-2:], lang)
     out = (inspect.cleandoc(status), ppl, grad, latest, history, progress, points)
     view_of.keep(what, out)
     return out

@@ -16,7 +16,9 @@ CSS = """
    Markdown (gradio-app/gradio#12406; docs/performance.md, What we would ask of Gradio) */
 #train-note [data-testid="status-tracker"], #bar-note [data-testid="status-tracker"],
 #lesson-note [data-testid="status-tracker"],
-#write-note [data-testid="status-tracker"], #status [data-testid="status-tracker"] {display: none !important;}
+#write-note [data-testid="status-tracker"], #status [data-testid="status-tracker"],
+#lr-value [data-testid="status-tracker"], #live-note [data-testid="status-tracker"],
+#export-note [data-testid="status-tracker"] {display: none !important;}
 #banner {font-size: 1.15rem; padding: .4rem .8rem; background: #fff7e6; border-radius: 8px;}
 #lessons {align-items: center; flex-wrap: wrap; gap: .4rem;}
 #lessons button {flex: 0 1 auto; min-width: 0;}

@@ -102,3 +102,21 @@ def test_a_phone_pauses_and_resumes_from_the_bar(page_url, browser):  # noqa: F8
     page.wait_for_function(f"() => !({STATUS})().includes('paused')", timeout=10_000)
     button(page, "■ 停止 · Stop").last.click()
     page.close()
+
+
+def test_the_overfitting_lesson_draws_its_held_out_text(page_url, browser):  # noqa: F811
+    from conftest import data_dir
+
+    if data_dir() is None:
+        pytest.skip("the lesson trains on the Jay Chou lyrics: set CHARRNN_DATA_DIR to a folder that has them")
+    page = open_at(browser, f"{page_url}?epochs=30", 1440, 900)  # 30 epochs of the lesson's 200: its first part
+    page.get_by_role("button", name="过拟合 · overfitting", exact=True).click()
+    page.wait_for_function(f"() => ({STATUS})().includes('✓') && ({STATUS})().includes('30/30')", timeout=180_000)
+    status = page.evaluate(STATUS)
+    assert "overfitting" in status and "held-out perplexity" in status
+    uids = page.evaluate("() => document.querySelector('#ppl-plot .js-plotly-plot').data.map(t => t.uid)")
+    number = status.split("**#")[-1] if "**#" in status else status.split("#")[1].split(" ")[0]
+    assert f"held{number}" in uids and f"run{number}" in uids
+    assert "dashed: held out" in page.evaluate(PPL_LAYOUT)["title"]["text"]
+    page.screenshot(path=str(ARTIFACTS / "lesson-overfitting.png"))
+    page.close()

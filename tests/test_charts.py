@@ -325,3 +325,45 @@ def test_with_growth_off_every_change_draws_the_charts_afresh(monkeypatch):  # h
     session._views[0] = training(1, 4)
     second, _, points = look.parts(session, charts.NORMAL)
     assert second != first and points["ppl-plot"]["traces"] == []
+
+
+def test_a_held_out_text_is_dashed_and_a_change_is_marked_on_both_charts():
+    import dataclasses
+
+    from charrnn.events import Change
+    from demo import render
+
+    view = run(2, FALLING[:8], status="running")
+    held = [dataclasses.replace(e, val_perplexity=e.perplexity * 1.5) for e in view.history]
+    view = dataclasses.replace(view, history=held, paused=True,
+                               changes=(Change(3.5, 3, "lr", 100.0, 10.0), Change(3.5, 3, "clip_theta", 0.01, None)))
+    ppl, grad = charts.figures([view], lang="en")
+    dashed = traces(ppl)["held2"]
+    assert dashed["line"]["dash"] == "dash" and dashed["y"] == [charts.rounded(e.val_perplexity) for e in held]
+    assert dashed["legendgroup"] == traces(ppl)["run2"]["legendgroup"] and not dashed["showlegend"]
+    assert ppl["layout"]["title"]["text"] == "perplexity (dashed: held out)"
+    # the axis spans the held-out curve too (its top is above the training curve's)
+    assert 10 ** ppl["layout"]["yaxis"]["range"][1] >= max(dashed["y"])
+    for figure in (ppl, grad):  # one mark for the two changes made together, on both charts
+        (mark,) = [s for s in figure["layout"]["shapes"] if s["xref"] == "x"]
+        assert mark["x0"] == mark["x1"] == 3.5 and mark["line"]["dash"] == "dot"
+        assert "lr 100 → 10, θ 0.01 → off" in [a["text"] for a in figure["layout"]["annotations"]]
+    status = render.status_line(view, "en")
+    assert status.startswith("⏸") and "**paused**" in status and "held-out perplexity" in status
+
+
+def test_the_status_line_says_when_a_model_memorises_its_text():
+    import dataclasses
+
+    from demo import render
+
+    train = [9.0, 5.0, 3.0, 1.9, 1.5, 1.3]
+    held = [60.0, 50.0, 52.0, 58.0, 70.0, 90.0]  # lowest at epoch 2, then rising to 1.8 times it
+    view = run(1, train, status="running")
+    view = dataclasses.replace(view, history=[dataclasses.replace(e, val_perplexity=v)
+                                              for e, v in zip(view.history, held)])
+    assert render.memorising(view) == ("1.30", "50.000", 2, "90.000")
+    assert "memorising the text" in render.status_line(view, "en")
+    assert "模型在背诵文本" in render.status_line(view, "zh")
+    steady = dataclasses.replace(view, history=view.history[:2])  # its held-out perplexity still falling
+    assert render.memorising(steady) is None

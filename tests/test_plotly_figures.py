@@ -5,6 +5,8 @@ each property against plotly.js's schema and raises ValueError on any it does no
 an independent reading of what the page hands to plotly.js, which itself ignores what it does not know."""
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from types import SimpleNamespace
 
@@ -13,7 +15,7 @@ import pytest
 
 from charrnn import inside
 from charrnn.config import TrainConfig
-from charrnn.events import EpochEnd
+from charrnn.events import Change, EpochEnd
 from charrnn.lab import Lab, Limits, RunView
 from charrnn.train import Trainer
 from demo import charts, growth, render, renders
@@ -39,6 +41,16 @@ def run(number: int, perplexities: list[float], grads: list[float] | None = None
     return RunView(number, c.label(), c, status, "", None, history, [], vocab, "cpu", 1.0, 1, continues=continues)
 
 
+def played() -> RunView:
+    """A run with a held-out text (its perplexity dashed), two settings changed at epoch 3.5 (a mark on both
+    charts), paused."""
+    view = run(2, FALLING[:8], status="running")
+    history = [dataclasses.replace(e, val_perplexity=1.3 * e.perplexity + 5 * max(0, e.epoch - 4))
+               for e in view.history]
+    changes = (Change(3.5, 3, "lr", 100.0, 10.0), Change(3.5, 3, "clip_theta", 0.01, None))
+    return dataclasses.replace(view, history=history, changes=changes, paused=True)
+
+
 LONG = [2000 / (1 + i) + 5 for i in range(1000)]  # more epochs than a trace keeps (charts.MAX_POINTS)
 RUNS = {
     "no run": [],
@@ -54,6 +66,7 @@ RUNS = {
     "1e300 and inf": [run(1, [900.0, 1e300, float("inf")], [1.0, 1e300, float("inf")], status="diverged")],
     "finite above the chart": [run(1, [1.8e3, 5e3, 2e4, 8e3, 1e5, 3e6, 1e7], lr=300.0), run(2, FALLING)],
     "a long run": [run(1, LONG, [0.3 + (i % 7) / 10 for i in range(1000)])],
+    "held out, with changes mid-run, paused": [played()],
 }
 
 

@@ -96,7 +96,7 @@ def test_inside_snippet_runs(jaychou_zip, in_tmp):
 @pytest.mark.slow  # the example trains the chapter's model 100 epochs through the page (40-50 s)
 def test_api_example_runs_as_written(jaychou_zip, monkeypatch):
     with serve_app(max_runs=2) as served:
-        code = block_with("gradio_client")
+        code = block_with('api_name="/generate"')
         assert 'Client("http://127.0.0.1:7860/")' in code
         out = io.StringIO()
         with contextlib.redirect_stdout(out):

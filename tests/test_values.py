@@ -16,6 +16,7 @@ from gradio_client.exceptions import AppError, ValidationError
 
 from demo import form, rules
 from demo.languages import in_language
+from demo.lessons import LESSONS
 from test_classroom import LAB_OPTIONS, TINY  # noqa: F401  (the same app's limits: a server of this module's own)
 
 BAD = [None, "", 0.5, -1, 10**12, math.nan, "abc"]  # the sweep's values for every parameter
@@ -165,8 +166,7 @@ def _call(c: Client, endpoint: str, kwargs: dict, timeout: float = 30.0) -> tupl
     return "ok", ""
 
 
-STREAMS = ("/train", "/generate", "/watch") + tuple(f"/lesson_{k}" for k in ("sampling", "clipping", "concise",
-                                                                              "decoding", "lr", "gates"))
+STREAMS = ("/train", "/generate", "/watch") + tuple(f"/lesson_{k}" for k in LESSONS)
 BASE = {"/train": {**TINY, "epochs": 1}, "/gpu_trial": {**TINY, "epochs": 1}}
 # Gradio checks a file parameter (a FileData) before any code of the app runs: a number or a text there gets
 # Gradio's own refusal (a ValidationError of pydantic, which a client sees as "has raised an exception").
@@ -204,5 +204,5 @@ def test_every_endpoint_answers_every_bad_value_clearly(server):
 
 
 NOT_THE_VALUE = ("needs a CUDA GPU", "No model")  # answers to good values: no GPU here, nothing to save yet
-WHOLE = ("max_chars", "epochs", "num_hiddens", "batch_size", "num_steps", "seed", "pred_len", "pred_period", "top_k",
-         "num_layers", "length", "top")
+WHOLE = ("max_chars", "epochs", "batches", "num_hiddens", "batch_size", "num_steps", "seed", "pred_len",
+         "pred_period", "top_k", "num_layers", "length", "top")
