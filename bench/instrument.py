@@ -60,9 +60,13 @@ def paused_beside(seconds: float, rounds: int) -> None:
     scheduler = Scheduler(max_runs=8)
     try:
         ratios = []
-        for r in range(rounds):
-            alone = rate_of(scheduler, seconds, False)
-            beside = rate_of(scheduler, seconds, True)
+        for r in range(rounds):  # in turn, each first every other round (the machine's drift cancels)
+            if r % 2:
+                beside = rate_of(scheduler, seconds, True)
+                alone = rate_of(scheduler, seconds, False)
+            else:
+                alone = rate_of(scheduler, seconds, False)
+                beside = rate_of(scheduler, seconds, True)
             ratios.append(beside / alone)
             print(f"  round {r + 1}: alone {alone:,.0f} chars/s · beside a paused run {beside:,.0f} chars/s · "
                   f"ratio {beside / alone:.3f}")
