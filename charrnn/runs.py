@@ -264,7 +264,7 @@ class Run:
                 raise RuntimeError("this run is still training: it goes on by itself")
             if trainer is None:
                 raise RuntimeError("this run's model is released (a newer run started): only the newest run "
-                                   "can go on")
+                                   "and the latest lesson's runs can go on")
             if self.status == "error":
                 raise RuntimeError(f"this run ended with an error ({self.message}): start a new one")
             trainer.extend(epochs)

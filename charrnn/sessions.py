@@ -94,8 +94,9 @@ class Session:
             if not caption:
                 self._plan = None  # an ordinary Train ends a lesson that was waiting for its next run
             note = self._busy_limit(trainer)
-            for old in self.runs:  # only the newest run's model is used to write: free the others
-                old.release()
+            for old in self.runs:  # only the newest run's model writes: free the others, but a lesson's own runs
+                if not (caption and old.caption == caption):  # (each of them can go on: ``go_on``)
+                    old.release()
             self._numbers += 1
             run = Run(self._numbers, trainer, self._scheduler, label, note, caption, continues)
             run.on_end = self._next_of_plan
@@ -233,8 +234,9 @@ class Session:
             raise RuntimeError("the run is not paused: Pause it first, then Step trains one epoch at a time")
         return run
 
-    def go_on(self, epochs: int) -> Run:
-        """Continue the newest run, which has ended, for ``epochs`` more (``Run.go_on``)."""
+    def go_on(self, epochs: int, number: int | None = None) -> Run:
+        """Continue a run that has ended for ``epochs`` more (``Run.go_on``): the newest, or run ``number`` (the
+        newest run's model is kept, and so are those of the latest lesson's runs)."""
         self._trains()
         with self._lock:
             if self._active() is not None:
@@ -242,6 +244,10 @@ class Session:
             run = self.runs[-1] if self.runs else None
             if run is None:
                 raise RuntimeError("no run yet: press Train first")
+            if number is not None:
+                run = next((r for r in self.runs if r.number == number), None)
+                if run is None:
+                    raise RuntimeError(f"there is no run #{number} in this session")
             run.go_on(epochs)
             self.loaded = None  # its model is the one to write with again
         return run

@@ -181,11 +181,12 @@ class Instrument:
         run.wait_paused(STEP_WAIT)
         return render.progress(run.view())
 
-    def go_on(self, epochs: int = 50, request: gr.Request = None) -> dict:
-        """Continue the newest run, which has ended, for ``epochs`` more: the same run and curve; returns its
-        progress as it starts (its epochs: ``/export``, or ``/pause`` and ``/step``)."""
+    def go_on(self, epochs: int = 50, run: int = 0, request: gr.Request = None) -> dict:
+        """Continue a run that has ended for ``epochs`` more: the newest (``run`` 0), or run number ``run`` of the
+        latest lesson; the same run and curve. Returns its progress as it starts (its epochs: ``/export``)."""
         more = int(self._number("epochs", epochs, whole=True, low=1, high=BY_NAME["epochs"].high))
-        return render.progress(self._call(lambda s: s.go_on(more), request).view())
+        number = int(self._number("run", run, whole=True, low=0, high=10**9)) or None
+        return render.progress(self._call(lambda s: s.go_on(more, number), request).view())
 
     def adjust(self, lr: Optional[float] = None, clip: Optional[bool] = None, theta: Optional[float] = None,
                pred_period: Optional[int] = None, decoding: Optional[str] = None, temperature: Optional[float] = None,

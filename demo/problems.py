@@ -48,6 +48,7 @@ MESSAGES = (
     (r"the run is not paused: Pause it first.*", r"训练没有暂停：请先点“暂停”"),
     (r"a run is still training: it goes on by itself", r"训练还在进行，会自己继续"),
     (r"this run's model is released \(a newer run started\).*", r"这次训练的模型已释放（之后又开始了新的训练）"),
+    (r"there is no run #(\d+) in this session", r"这个会话里没有第 \1 次训练"),
     (r"this page watches a class: it trains nothing", r"这个页面在观看全班的训练：它不训练"),
     (r"no run to export yet: press Train first", r"还没有可导出的训练：请先点“训练”"),
     (r"(\d+) more epochs is not allowed: a run trains at most 100000 epochs in all",

@@ -165,3 +165,20 @@ def test_nothing_held_out_means_no_held_out_perplexity(tiny_corpus, tiny_config)
     list(trainer.run())
     assert trainer.held is None and trainer.history[0].val_perplexity is None
     assert F is not None
+
+
+def test_both_runs_of_a_lesson_can_go_on_and_an_ordinary_run_frees_them(session, tiny_corpus, tiny_config):
+    steps = [lambda _: Trainer(tiny_config(epochs=3), tiny_corpus),
+             lambda _: Trainer(tiny_config(epochs=3, sampling="consecutive"), tiny_corpus)]
+    first = session.start_plan(steps, caption="two runs · 两次训练")
+    assert first.wait(60)
+    second = next(r for r in session.all_runs() if r is not first)
+    assert second.wait(60) and not session.in_lesson
+    assert session.go_on(2, number=first.number) is first and first.wait(60)
+    assert first.view().epoch == 5 and first.view().status == "finished"
+    assert session.go_on(2) is second and second.wait(60) and second.view().epoch == 5
+    trained(session, Trainer(tiny_config(epochs=1), tiny_corpus))  # a new run: only its model is kept now
+    with pytest.raises(RuntimeError, match="only the newest run and the latest lesson's runs can go on"):
+        session.go_on(1, number=first.number)
+    with pytest.raises(RuntimeError, match="there is no run #99"):
+        session.go_on(1, number=99)
