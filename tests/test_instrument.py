@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import wait_for
 
 from charrnn import Trainer, heldout
 from charrnn.config import ConfigError
@@ -172,7 +173,8 @@ def test_both_runs_of_a_lesson_can_go_on_and_an_ordinary_run_frees_them(session,
              lambda _: Trainer(tiny_config(epochs=3, sampling="consecutive"), tiny_corpus)]
     first = session.start_plan(steps, caption="two runs · 两次训练")
     assert first.wait(60)
-    second = next(r for r in session.all_runs() if r is not first)
+    # the lesson's next run starts just after the first ends (from the first's on_end), so wait for it
+    second = wait_for(lambda: next((r for r in session.all_runs() if r is not first), None), timeout=30)
     assert second.wait(60) and not session.in_lesson
     assert session.go_on(2, number=first.number) is first and first.wait(60)
     assert first.view().epoch == 5 and first.view().status == "finished"
