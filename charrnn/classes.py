@@ -12,6 +12,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .config import TrainConfig
+from .experiments import Experiment, Free, JoinPace
+
 if TYPE_CHECKING:
     from .sessions import Session
 
@@ -24,6 +27,9 @@ class Membership:
     code: str | None = None           # its class code, while the session is shared with a class
     watching: str | None = None       # the key of the class session this one watches, if any
     watched_code: str | None = None   # and that class's code (it outlives the class)
+    experiment: Experiment | None = None  # the experiment its class runs (the teacher's session)
+    joined: Experiment | None = None      # the experiment this session's user joined as a student
+    joins: JoinPace = field(default_factory=JoinPace)  # this session's join attempts (rate-limited)
     last_write: float = 0.0           # when this session last wrote (watchers are rate-limited)
     write_gate: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(1))  # one writer at a
     #                                   time with this session's model (its watchers share it)
@@ -34,6 +40,7 @@ class Classes:
 
     def __init__(self) -> None:
         self._keys: dict[str, str] = {}  # class code -> key of the session it shows
+        self._experiments: dict[str, Experiment] = {}  # class code -> the experiment its class runs
         self._lock = threading.Lock()
 
     def share(self, session: Session) -> str:
@@ -53,11 +60,33 @@ class Classes:
         with self._lock:
             return self._keys.get(normal_code(code), "")
 
+    def open(self, session: Session, question: str, free: list[Free], fixed: TrainConfig,
+             epochs: int) -> Experiment:
+        """Open an experiment in the class of ``session`` (shared now if it was not): its students' runs are
+        the class's. One experiment per class at a time: a new one ends the one before."""
+        code = self.share(session)
+        experiment = Experiment(code, question, free, fixed, epochs)
+        with self._lock:
+            old, session.membership.experiment = session.membership.experiment, experiment
+            self._experiments[code] = experiment
+        if old is not None:
+            old.close()
+        return experiment
+
+    def experiment(self, code: str | None) -> Experiment | None:
+        """The experiment of the class a code (as typed) names, if the class is going and has one."""
+        with self._lock:
+            return self._experiments.get(normal_code(code))
+
     def end(self, session: Session) -> None:
-        """The session has closed: its class ends."""
+        """The session has closed: its class ends, and its experiment with everything in it."""
         with self._lock:
             if session.membership.code is not None:
                 self._keys.pop(session.membership.code, None)
+                self._experiments.pop(session.membership.code, None)
+            experiment, session.membership.experiment = session.membership.experiment, None
+        if experiment is not None:
+            experiment.close()
 
 
 def new_class_code() -> str:

@@ -19,6 +19,8 @@ import time
 from typing import Any
 
 from .classes import Classes, new_class_code, normal_code
+from .config import TrainConfig
+from .experiments import Experiment, ExperimentError, Free
 from .files import Caps, DiskQuota, SessionFiles
 from .limits import Limits
 from .presses import TrainRequest
@@ -121,6 +123,33 @@ class Lab:
     def by_class(self, code: str | None) -> Session | None:
         """The session a class code shows, or None for a code that is unknown or whose class has ended."""
         return self.by_key(self.classes.key_of(code))
+
+    def open_experiment(self, session: Session, question: str, free: list[Free], fixed: TrainConfig,
+                        epochs: int) -> Experiment:
+        """Open an experiment in the session's class (``charrnn.experiments``); its code is the class's."""
+        return self.classes.open(session, question, free, fixed, epochs)
+
+    def experiment(self, code: str | None) -> Experiment | None:
+        """The experiment of the class a code names, or None (no such class, or it runs none)."""
+        return self.classes.experiment(code)
+
+    def join(self, session: Session, code: str | None, nickname: str) -> Experiment:
+        """The session's user joins the experiment of a class as a student under ``nickname``: their runs are
+        the class's from now on. ExperimentError says why not (and nothing changes)."""
+        member = session.membership
+        if not member.joins.allow():
+            raise ExperimentError("too many tries to join: wait a minute, then try again")
+        experiment = self.classes.experiment(code)
+        if experiment is None:
+            raise ExperimentError(f"the class {normal_code(code) or code!r} is unknown, has ended or runs no "
+                                  "experiment: ask your teacher for the link")
+        if member.experiment is experiment:
+            raise ExperimentError("this is your own experiment: your students join it with the class link")
+        if session.active is not None and member.joined is not experiment:
+            raise ExperimentError("a run is training on this page: stop it first, then join")
+        experiment.join(nickname, session.key)
+        member.joined, member.watching, member.watched_code = experiment, None, experiment.code
+        return experiment
 
     # ------------------------------------------------------------ ending sessions
     def detach(self, page: str | None) -> None:

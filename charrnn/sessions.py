@@ -91,6 +91,9 @@ class Session:
                 raise RuntimeError("a run is already training in this session: stop it first")
             if self.membership.watching is not None:
                 raise RuntimeError("this page watches a class: it trains nothing")
+            joined = self.membership.joined  # a student's run: the experiment's rules, and its epochs
+            if joined is not None:
+                trainer.config = joined.admit(self.key, trainer.config)
             if not caption:
                 self._plan = None  # an ordinary Train ends a lesson that was waiting for its next run
             note = self._busy_limit(trainer)
@@ -101,6 +104,8 @@ class Session:
             run = Run(self._numbers, trainer, self._scheduler, label, note, caption, continues)
             run.on_end = self._next_of_plan
             self.runs.append(run)
+            if joined is not None:
+                joined.record(self.key, run)
             self.loaded = None
             return run.start()
 
@@ -241,6 +246,9 @@ class Session:
         with self._lock:
             if self._active() is not None:
                 raise RuntimeError("a run is still training: it goes on by itself")
+            if self.membership.joined is not None:
+                raise RuntimeError(f"in the class's experiment every run trains {self.membership.joined.epochs} "
+                                   "epochs: press Train for another run")
             run = self.runs[-1] if self.runs else None
             if run is None:
                 raise RuntimeError("no run yet: press Train first")
@@ -259,6 +267,10 @@ class Session:
             run = self._active() or (self.runs[-1] if self.runs else None)
         if run is None:
             raise RuntimeError("no run yet: press Train first")
+        trained = [n for n in changes if n in ("lr", "clip_theta")]
+        if self.membership.joined is not None and trained:  # the class chart compares runs by their settings
+            raise RuntimeError(f"in the class's experiment a run keeps its {' and '.join(trained)}: press Train "
+                               "again to try another value")
         return run, run.adjust(**changes)
 
     # ------------------------------------------------------------ runs kept, the model to write with
