@@ -24,6 +24,7 @@ import torch  # noqa: E402
 
 from demo import gradio_costs  # noqa: E402
 from demo import controls  # noqa: E402
+from demo import experiment_panel  # noqa: E402
 from demo import gpu  # noqa: E402
 from demo import heap  # noqa: E402
 from demo import layout  # noqa: E402
@@ -37,6 +38,8 @@ from demo.checkpoints import Checkpoints  # noqa: E402
 from demo.fetching import FETCHES  # noqa: E402
 from demo.classroom import Classroom  # noqa: E402
 from demo.compare import Compare  # noqa: E402
+from demo.experiment import Experiments  # noqa: E402
+from demo import class_views  # noqa: E402
 from demo.inside import Inside  # noqa: E402
 from demo.instrument import Instrument  # noqa: E402
 from charrnn.config import TrainConfig  # noqa: E402
@@ -90,9 +93,11 @@ def build_app(lab: Lab | None = None, freeze_heap: bool = False) -> gr.Blocks:
         write_events(page, Writing(lab))
         inside_events(page, Inside(lab))
         class_events(page, room)
+        experiment = Experiments(lab)
+        experiment_events(page, experiment, lab)
         checkpoint_events(page, files)
         gpu_events(page)
-        page_events(demo, page, room, lab)
+        page_events(demo, page, room, experiment, lab)
     demo.lab = lab  # for tests and the benchmarks
     return demo
 
@@ -292,6 +297,52 @@ def class_events(page: layout.Page, room: Classroom) -> None:
         api_visibility="private")
 
 
+def experiment_events(page: layout.Page, exp: Experiments, lab: Lab) -> None:
+    """The class experiment: the teacher's Open (``/experiment``), a watcher's Join (``/join``), the board following
+    the class, the teacher's row (``/highlight``, ``/remove``, ``/end_experiment``), and ``/class_runs``."""
+    b, setup = page.board, page.classroom.setup
+    quiet = dict(api_visibility="private", concurrency_limit=None, show_progress="hidden")
+    setup.free.change(experiment_panel.ranges_shown, setup.free, setup.shown, queue=False, **quiet)
+    board = dict(fn=exp.on_board, outputs=b.outputs, postprocess=False, **quiet)
+    setup.open.click(exp.on_open, inputs_kwargs={**setup.inputs, **page.sidebar.settings},
+                     outputs=[setup.note, page.classroom.panel, b.box, b.teacher_row, b.join_row],
+                     **quiet).then(**board)
+
+    def on_join(nickname: str, request: gr.Request) -> dict:
+        """The note beside Join; a page that joined becomes a student's (``class_views.student_view``)."""
+        text, ok = exp.on_join(nickname, request)
+        out = {b.join_note: text}
+        if ok:
+            session = lab.session(request.session_hash)
+            joined = session.membership.joined
+            out.update(class_views.student_view(page, joined, joined.student(session.key).nickname,
+                                                renders.renders_of(session).lang))
+        return out
+
+    for event in (b.join.click, b.nickname.submit):
+        event(on_join, b.nickname, class_views.board_parts(page), **quiet)
+
+    def on_look(request: gr.Request) -> dict:
+        """A watcher's board timer: is there an experiment in the class now?"""
+        member = lab.session(request.session_hash).membership
+        experiment = lab.experiment(member.watched_code) if member.watching is not None else None
+        if experiment is None:
+            going = member.watching is not None and lab.by_class(member.watched_code) is not None
+            return {b.timer: gr.Timer(active=going)}
+        return class_views.watcher_view(page, experiment)
+
+    b.timer.tick(on_look, None, [b.box, b.join_row, b.teacher_row, b.timer], **quiet).then(**board)
+    b.pick.focus(exp.on_students, None, b.pick, **quiet)
+    b.highlight.click(exp.on_highlight, b.pick, b.note, **quiet)
+    b.remove.click(exp.on_remove, b.pick, [b.note, b.pick], **quiet)
+    b.older.input(exp.on_older, b.older, b.note, **quiet)
+    b.end.click(exp.on_end, None, b.note, **quiet)
+    b.export.click(exp.on_export, b.export_format, [b.file, b.note], api_visibility="private", concurrency_limit=4)
+    for fn, name in ((exp.experiment, "experiment"), (exp.join, "join"), (exp.class_runs, "class_runs"),
+                     (exp.remove, "remove"), (exp.highlight, "highlight"), (exp.end_experiment, "end_experiment")):
+        gr.api(fn, api_name=name, concurrency_limit=None)
+
+
 def checkpoint_events(page: layout.Page, files: Checkpoints) -> None:
     """Save the current model (``/save_checkpoint``) and upload one (``/load_checkpoint``: it fills the form)."""
     ck = page.checkpoints
@@ -309,15 +360,19 @@ def gpu_events(page: layout.Page) -> None:
                        api_name="gpu_trial", concurrency_limit=1, preprocess=False)  # the form's rules, as /train
 
 
-def page_events(demo: gr.Blocks, page: layout.Page, room: Classroom, lab: Lab) -> None:
+def page_events(demo: gr.Blocks, page: layout.Page, room: Classroom, exp: Experiments, lab: Lab) -> None:
     """A page opens (its session, its link, then following what trains), keeps its session alive, and closes;
     and the server's ``/stats``."""
     opened = list(dict.fromkeys([page.key, page.sidebar.box, page.banner, page.sidebar.note, page.lessons.note,
                                  *page.teacher_only, *page.sidebar.settings.values(),
+                                 *class_views.board_parts(page),  # a class experiment's views
                                  *(c for c, _, _ in page.texts)]))  # ?lang=
     # the window's size comes with it (demo.screens: a phone folds the sidebar, a projector's charts fit)
-    demo.load(room.load_handler(page), [page.key, page.screen], opened, api_visibility="private",
-              concurrency_limit=None, show_progress="hidden", js=f"(key) => [key, {screens.SIZE}]").then(
+    loaded = demo.load(room.load_handler(page), [page.key, page.screen], opened, api_visibility="private",
+                       concurrency_limit=None, show_progress="hidden", js=f"(key) => [key, {screens.SIZE}]")
+    loaded.then(exp.on_board, None, page.board.outputs, api_visibility="private", concurrency_limit=None,
+                show_progress="hidden", postprocess=False)  # the class's experiment, beside what follows
+    loaded.then(
         room.on_follow, None, page.run.outputs, api_visibility="private", concurrency_limit=None,
         show_progress="hidden", postprocess=False).then(
         room.on_followed, None, page.banner, api_visibility="private", concurrency_limit=None)

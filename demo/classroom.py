@@ -18,6 +18,7 @@ import segno
 
 from demo import form
 from demo import charts
+from demo import class_views
 from demo import compare
 from demo import renders
 from demo import screens
@@ -115,12 +116,20 @@ class Classroom:
         first = Updates({page.key: session.key, page.sidebar.box: gr.update(open=laptop),
                          page.run.live.box: gr.update(open=laptop)})
         first.merge(page.in_language(look.lang))
+        joined = session.membership.joined
+        if joined is not None and not joined.ended and joined.student(session.key) is not None:  # a student's reload
+            first.merge({c: gr.update(visible=False) for c in page.teacher_only})
+            return first.merge(class_views.student_view(page, joined, joined.student(session.key).nickname,
+                                                        look.lang, laptop))
         if "class" in params:
             look.style = charts.watching(look.style)  # its empty chart waits for the teacher
             teacher = self.watch(params["class"], session)
             first.merge({c: gr.update(visible=False) for c in page.teacher_only})
+            first.merge(class_views.watcher_view(page, self.lab.experiment(params["class"]) if teacher else None))
             banner = watching_banner(teacher.membership.code) if teacher else ended_outputs(params["class"])[0]
             return first.merge({page.banner: gr.update(visible=True, value=banner)})
+        if session.membership.experiment is not None:  # the teacher's reload: the board again
+            first.merge(class_views.teacher_view(page))
         values, problems = form.from_query(params)
         named = {n for n in form.LINK_NAMES if n in params or "preset" in params or
                  (n == "theta" and "clip" in params)}
@@ -148,8 +157,12 @@ class Classroom:
         if member.watching is not None:
             teacher = self.lab.by_key(member.watching)
             if teacher is not None:
-                async for out in streams.watch(teacher, look.style, look.lang):
+                async for out in streams.watch(teacher, look.style, look.lang,
+                                               still=lambda: member.watching == teacher.key):
                     yield out
+            if member.watching is None:  # the page joined the class's experiment: its own runs from now on
+                yield await to_thread.run_sync(renders.outputs, page)
+                return
             yield ended_outputs(member.watched_code)
             return
         yield await to_thread.run_sync(renders.outputs, page)

@@ -18,8 +18,8 @@ from typing import Any
 #   remembers, per chart, the runs (trace uids) hidden there and hides them in every graph drawn afresh. The
 #   click is handled at once, here: plotly's own toggle waits to see whether a second click follows, and the
 #   graph it would change may be replaced meanwhile.
-CHARTS_JS = """
-const ids = ['ppl-plot', 'grad-plot'], hidden = {};
+_CHARTS_JS = """
+const ids = IDS, hidden = {};
 let points = props.value || {};
 const graph = (id) => {
   const box = document.getElementById(id), g = box && box.querySelector('.js-plotly-plot');
@@ -72,6 +72,15 @@ watch('value', () => { points = props.value || {}; ids.forEach(id => setTimeout(
 new MutationObserver(() => ids.forEach(mounted)).observe(document.body, {childList: true, subtree: true});
 ids.forEach(mounted);
 """
+
+
+def charts_js(ids: tuple[str, ...]) -> str:
+    """The script of a points component that grows the charts of these element ids (the run's two charts, or the
+    class chart: ``demo.experiment_panel``)."""
+    return _CHARTS_JS.replace("IDS", "[" + ", ".join(f"'{i}'" for i in ids) + "]", 1)
+
+
+CHARTS_JS = charts_js(("ppl-plot", "grad-plot"))
 
 
 GROWING = ("x", "y", "customdata")        # what of a run's trace grows while it trains

@@ -14,6 +14,7 @@ from gradio.components.plot import PlotData
 
 from demo import charts
 from demo import controls
+from demo import experiment_panel
 from demo import growth
 from demo import form
 from demo import setting_widgets
@@ -146,6 +147,7 @@ class ClassPanel:
     box: gr.Accordion
     share: gr.Button
     panel: gr.HTML                         # the class code, the link and its QR code
+    setup: experiment_panel.Setup          # the teacher's form of a class experiment
 
 
 @dataclass
@@ -172,6 +174,7 @@ class Page:
     banner: gr.Markdown                    # a watcher's class, or what a link got wrong
     sidebar: Sidebar
     lessons: Lessons
+    board: experiment_panel.Board          # the class's experiment: its chart, results and table
     run: RunPanel
     write: WritePanel
     inside: InsidePanel
@@ -219,7 +222,7 @@ def build(header: dict[str, str], gpu: bool = False) -> Page:
     tr(gr.Markdown(header["both"], elem_id="header"), header)
     banner = gr.Markdown("", visible=False, elem_id="banner")
     side = sidebar(tr)
-    return Page(banner=banner, sidebar=side, lessons=lessons(tr), run=run_panel(tr),
+    return Page(banner=banner, sidebar=side, lessons=lessons(tr), board=experiment_panel.board(tr), run=run_panel(tr),
                 write=write_panel(tr, side.settings), inside=inside_panel(tr), classroom=class_panel(tr),
                 checkpoints=checkpoints_panel(tr), gpu=gpu_panel(tr, gpu),
                 key=gr.BrowserState("", storage_key="charrnn-session"), screen=gr.JSON(None, visible=False), texts=tr)
@@ -358,7 +361,8 @@ def class_panel(tr: Texts) -> ClassPanel:
     with tr(gr.Accordion(t := "全班一起看 · Share with the class", open=False), t, "label") as box:
         share = tr(gr.Button(t := "📣 分享给全班 · Share with the class", variant="primary"), t)
         panel = gr.HTML("", elem_id="class-panel")
-    return ClassPanel(box, share, panel)
+        setup = experiment_panel.setup(tr)
+    return ClassPanel(box, share, panel, setup)
 
 
 def checkpoints_panel(tr: Texts) -> CheckpointsPanel:

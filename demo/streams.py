@@ -78,10 +78,11 @@ async def follow(session: Session, run: Run | None = None, done: Callable[[], bo
         await asyncio.sleep(POLL_FIRST if waiting else until_tick(RENDER_EVERY))
 
 
-async def watch(session: Session, style: render.Style | None = None, lang: str | None = None):
+async def watch(session: Session, style: render.Style | None = None, lang: str | None = None,
+                still: Callable[[], bool] | None = None):
     """Renders of ``session`` for a page that watches it (a student's screen in a class: ``style`` and ``lang``
-    are that page's), until the session closes: what it shows now, then every update of the session's
-    ``Channel``."""
+    are that page's), until the session closes or ``still()`` is false (the page joined the class's experiment
+    and trains its own runs): what it shows now, then every update of the session's ``Channel``."""
     look = renders_of(session)
     style, lang = style or look.style, lang or look.lang
     box = CHANNELS.of(session).join((style, lang))
@@ -89,7 +90,17 @@ async def watch(session: Session, style: render.Style | None = None, lang: str |
         sent = await rendered(session, None, style, lang)
         yield sent
         while not session.closed:
-            out = await box.get()
+            if still is None:
+                out = await box.get()
+            else:
+                try:  # looks at ``still`` every second
+                    out = await asyncio.wait_for(box.get(), 1.0)
+                except asyncio.TimeoutError:
+                    if not still():
+                        return
+                    continue
+                if not still():
+                    return
             if out is None:  # the session closed
                 return
             if out != sent:  # its first outputs were its own: the channel's may be the same
@@ -161,10 +172,18 @@ class Channel:
     def poke(self) -> None:
         self._poked.set()
 
+    def state(self, session: Session) -> tuple:
+        """What changes whenever what the channel shows changes (a subclass shows something else of a session)."""
+        return session.state_key()
+
+    async def render(self, session: Session, look: tuple, key: tuple) -> tuple:
+        """The outputs for the pages of one look (their style and language)."""
+        return await rendered(session, None, *look, key=key)
+
     async def _send(self, session: Session, key: tuple, sent: dict[tuple, tuple]) -> None:
         """Render the session once for each look its watchers have, and hand that to each (where it changed)."""
         for look in list(self._boxes):
-            out = await rendered(session, None, *look, key=key)
+            out = await self.render(session, look, key)
             if out != sent.get(look):
                 sent[look] = out
                 for box in self._boxes.get(look, ()):
@@ -180,7 +199,7 @@ class Channel:
             while self._boxes and not session.closed:
                 session.touch()  # a class is looking: the session is alive
                 self.looks += 1
-                key, now = session.state_key(), time.monotonic()
+                key, now = self.state(session), time.monotonic()
                 if key != sent_key or self._poked.is_set() or tick(now, CLOCK_EVERY) != clock:
                     sent_key, clock = key, tick(now, CLOCK_EVERY)
                     self._poked.clear()

@@ -25,6 +25,15 @@ CSS = """
 .lessons-title {flex: 0 0 auto !important; min-width: 0 !important;}
 #lesson-note {flex: 1 0 100% !important; color: #b45309;} /* on its own line below the lesson buttons */
 #chart-points {display: none;}
+/* the class experiment's board: the class chart beside the results, the table below (it scrolls past ~12 rows) */
+#class-points {display: none;}
+#class-board {border: 2px solid #c7d2fe; border-radius: 10px; padding: .4rem .6rem; background: #f8faff;}
+#class-title h3 {margin: .1rem 0;}
+#join-note, #class-note, #exp-note {color: #b45309;}
+#join-note:has(.md:empty), #class-note:has(.md:empty) {display: none;}
+#join-row {align-items: end;}
+#class-table {max-height: 26rem; overflow-y: auto;}
+#class-charts {flex-wrap: wrap;} #class-charts > div {min-width: min(100%, 22rem);}
 .side-by-side {display: flex; gap: 1.5rem;} .side-by-side .column {flex: 1;}
 .column-head {font-weight: 700; margin-bottom: .3rem;}
 .class-share {display: flex; gap: 1.2rem; align-items: center;}
@@ -57,6 +66,8 @@ body.present .sample {font-size: 1.9rem; line-height: 1.4;}
 body.present .sample .epoch {font-size: 1.1rem;}
 body.present #status {font-size: 1.45rem;}
 body.present #banner {font-size: 1.5rem;}
+body.present #class-table {font-size: 1.15rem; max-height: 20rem;}
+body.present #join-row {display: none !important;} /* a projector shows the class; students join on their own screens */
 body.present #lessons button {font-size: .95rem; padding: .15rem .5rem;}
 body.present #header .md {display: flex; flex-wrap: wrap; align-items: baseline; column-gap: 1.5rem;}
 body.present #header h1 {font-size: 1.6rem; margin: 0;}
@@ -75,6 +86,8 @@ body.present .gradio-container {--layout-gap: .6rem;}
   #latest-head:is(body.present *) {display: none;}
   #banner:is(body.present *) {font-size: 1rem; padding: .15rem .8rem;}
   .sample:is(body.present *) {font-size: 1.2rem; line-height: 1.3; margin: .1rem 0 .3rem;}
+  #class-table:is(body.present *) {max-height: 12rem;}
+  #class-title:is(body.present *) h3 {font-size: 1.25rem;}
 }
 @media (min-height: 900px) {#status:is(body.present *) .md {font-size: 1.2rem;}}
 #history textarea, #written textarea {font-size: 1.05rem; line-height: 1.6;}

@@ -19,6 +19,7 @@ from typing import Any
 import gradio as gr
 from anyio import to_thread  # its threads end after 10 s idle (asyncio's pool keeps them)
 
+from demo import class_views
 from demo import form
 from demo import setting_widgets
 from demo.fetching import FETCHES, Fetch
@@ -115,7 +116,11 @@ class Training:
 
     def check(self, session: Session, pending: TrainRequest, values: dict[str, Any]) -> form.Checked:
         """``form.check`` of a press's settings, kept for its start; an upload is held by the session first, and
-        a corpus being downloaded is waited for."""
+        a corpus being downloaded is waited for. A student's press trains the teacher's fixed settings
+        (``class_views.student_values``)."""
+        values, fixed = class_views.student_values(session, values)
+        if fixed:
+            return form.Checked(problems=fixed)
         if values.get("corpus") == "upload" and values.get("corpus_file"):
             try:
                 hold_upload(session, form.file_path(values["corpus_file"]))
@@ -127,7 +132,7 @@ class Training:
             job.done.wait(3 * DOWNLOAD_TIMEOUT)
             if job.error:
                 return form.Checked(problems={"corpus": job.error})
-        checked = form.check(values, session.loaded)
+        checked = class_views.student_problems(session, form.check(values, session.loaded))
         TRAIN.of(session).checked = (pending, checked)
         return checked
 
@@ -156,7 +161,9 @@ class Training:
             yield note(session, BUSY_NOTE, busy=True)
             return
         if checked is None:
-            checked = await to_thread.run_sync(form.check, {**values, "corpus_file": corpus_file}, session.loaded)
+            values, fixed = class_views.student_values(session, {**values, "corpus_file": corpus_file})
+            checked = (form.Checked(problems=fixed) if fixed else class_views.student_problems(
+                session, await to_thread.run_sync(form.check, values, session.loaded)))
         if not checked.ok:
             session.drop_request(pending)
             raise gr.Error(" · ".join(f"{k}: {v}" for k, v in checked.problems.items()), title="Not started 未开始")

@@ -43,7 +43,7 @@ def cli_lines() -> list[str]:
 
 
 def test_readme_has_the_examples_it_should():
-    assert len(python_blocks()) == 4
+    assert len(python_blocks()) == 5
     assert len(cli_lines()) >= 4
 
 

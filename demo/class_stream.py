@@ -1,0 +1,137 @@
+"""The class experiment on every screen of the class: rendered once per change and look, sent to every page.
+
+``ClassRenders`` keeps one experiment's outputs (its title, the class chart, the results, the table and the class
+chart's new points) per look (style, language), rebuilt only when the experiment changed (a student joined, an
+epoch ended, the teacher highlighted someone). The class chart grows as the page's own charts do
+(``demo.renders``): while runs train its figure stays the one the pages drew, and the points since go in the
+points output, which Gradio sends as the items added to its lists. ``ClassChannel`` is the teacher's session's
+broadcast of them (``demo.streams.Channel``, looking at the experiment instead of the runs): thirty students and a
+projector cost one look a second and one render per look.
+"""
+from __future__ import annotations
+
+import asyncio
+import html
+import threading
+import time
+from typing import Callable
+
+from anyio import to_thread  # its threads end after 10 s idle (asyncio's pool keeps them)
+
+from demo import charts
+from demo import class_chart
+from demo import growth
+from demo import render
+from demo.experiment_panel import CLASS_PLOT
+from demo.languages import in_language
+from demo.page_state import PerSession
+from demo.renders import REDRAW_AFTER, Drawn
+from demo.streams import Channel
+from charrnn.experiments import Experiment
+from charrnn.sessions import Session
+
+CHART_TITLE = "全班的训练曲线 · the class's runs"
+ACTIVE = ("queued", "running", "training", "paused")
+
+
+def title(experiment: Experiment | None, lang: str, ended_code: str = "") -> str:
+    """The board's heading: the question (as text), the class code, how many students, whether it has ended."""
+    if experiment is None:
+        return in_language(f"**班级 {html.escape(ended_code)} 的实验已结束 · The experiment of class "
+                           f"{html.escape(ended_code)} has ended.**", lang)
+    students = len(experiment.students())
+    state = (" · ■ 已结束 · ended" if experiment.ended else "")
+    return (f"### 🧪 {html.escape(experiment.question)}\n"
+            + in_language(f"班级 {experiment.code} · class {experiment.code} — {students} 名学生 · "
+                          f"{students} student{'' if students == 1 else 's'} · 每次 {experiment.epochs} 个周期 · "
+                          f"{experiment.epochs} epochs a run{state}", lang))
+
+
+class ClassRenders:
+    """One teacher's experiment as its screens show it, per look, rebuilt when it changed."""
+    total_renders = 0  # every experiment's, since the server started (the benchmark reads them)
+    total_seconds = 0.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[tuple, tuple[tuple, tuple]] = {}  # look -> (experiment's key, outputs)
+        self._drawn: dict[tuple, Drawn] = {}                # look -> the class chart as the pages drew it
+
+    def outputs(self, experiment: Experiment, style: charts.Style, lang: str) -> tuple:
+        key, look = (id(experiment), experiment.state_key()), (style, lang)
+        with self._lock:
+            hit = self._cache.get(look)
+            if hit is not None and hit[0] == key:
+                return hit[1]
+            start = time.perf_counter()
+            entries = experiment.class_runs()
+            shown = entries if experiment.older == "grey" else [e for e in entries if e["latest"]]
+            # the board's heading holds the question: the chart's title says what it draws (an export has the question)
+            figure = class_chart.class_figure(shown, list(experiment.free), in_language(CHART_TITLE, lang), style,
+                                              lang, experiment.older)
+            was = self._drawn.get(look)
+            training = any(e["status"] in ACTIVE for e in shown)
+            grew = growth.growth(was.figure, figure) if training and was is not None else None
+            if grew is None or max((len(t["x"]) for t in grew["traces"]), default=0) > REDRAW_AFTER:
+                was, grew = Drawn.of(figure), {"traces": [], "yaxis": {}}
+            self._drawn[look] = was
+            results = render.chart(class_chart.results_figure(shown, list(experiment.free), style, lang))
+            table = class_chart.table_html(shown, list(experiment.free), lang, experiment.older)
+            out = (title(experiment, lang), was.payload, results, table, {CLASS_PLOT: {"base": was.base, **grew}})
+            self._cache[look] = (key, out)
+            ClassRenders.total_renders += 1
+            ClassRenders.total_seconds += time.perf_counter() - start
+            return out
+
+
+CLASS_RENDERS: PerSession[ClassRenders] = PerSession(lambda _: ClassRenders())
+
+
+def class_outputs(teacher: Session, style: charts.Style, lang: str) -> tuple:
+    """The board's outputs of the teacher's experiment (an empty board once it is gone)."""
+    experiment = teacher.membership.experiment
+    if experiment is None:
+        return ended_outputs(teacher.membership.code or "", lang)
+    return CLASS_RENDERS.of(teacher).outputs(experiment, style, lang)
+
+
+def ended_outputs(code: str, lang: str) -> tuple:
+    empty = class_chart.class_figure([], [], "")
+    return (title(None, lang, code), render.chart(empty), render.chart(class_chart.results_figure([], [])), "", {})
+
+
+class ClassChannel(Channel):
+    """The teacher's session's broadcast of its experiment to every page of the class."""
+
+    def state(self, session: Session) -> tuple:
+        experiment = session.membership.experiment
+        return (id(experiment), experiment.state_key()) if experiment is not None else ()
+
+    async def render(self, session: Session, look: tuple, key: tuple) -> tuple:
+        return await to_thread.run_sync(class_outputs, session, *look)
+
+
+CLASS_CHANNELS: PerSession[ClassChannel] = PerSession(ClassChannel)
+
+
+async def follow_class(teacher: Session, style: charts.Style, lang: str, still: Callable[[], bool]):
+    """The board's outputs for one page of the class: what it shows now, then every change, while ``still()``
+    (the page is still part of this class) and the teacher's session is open; then the ended board."""
+    box = CLASS_CHANNELS.of(teacher).join((style, lang))
+    try:
+        sent = await to_thread.run_sync(class_outputs, teacher, style, lang)
+        yield sent
+        while not teacher.closed and still():
+            try:
+                out = await asyncio.wait_for(box.get(), 1.0)
+            except asyncio.TimeoutError:
+                continue
+            if out is None:
+                break
+            if out != sent:
+                yield out
+                sent = out
+    finally:
+        box.leave()
+    if teacher.closed:
+        yield ended_outputs(teacher.membership.code or "", lang)
