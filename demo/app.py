@@ -308,19 +308,21 @@ def experiment_events(page: layout.Page, exp: Experiments, lab: Lab) -> None:
                      outputs=[setup.note, page.classroom.panel, b.box, b.teacher_row, b.join_row],
                      **quiet).then(**board)
 
-    def on_join(nickname: str, request: gr.Request) -> dict:
-        """The note beside Join; a page that joined becomes a student's (``class_views.student_view``)."""
+    def on_join(nickname: str, screen: dict | None, request: gr.Request) -> dict:
+        """The note beside Join; a page that joined becomes a student's (``class_views.student_view``; its
+        settings open beside the charts on a laptop, folded on a phone)."""
         text, ok = exp.on_join(nickname, request)
         out = {b.join_note: text}
         if ok:
             session = lab.session(request.session_hash)
             joined = session.membership.joined
             out.update(class_views.student_view(page, joined, joined.student(session.key).nickname,
-                                                renders.renders_of(session).lang))
+                                                renders.renders_of(session).lang, screens.sidebar_open(False, screen)))
         return out
 
     for event in (b.join.click, b.nickname.submit):
-        event(on_join, b.nickname, class_views.board_parts(page), **quiet)
+        event(on_join, [b.nickname, page.screen], class_views.board_parts(page), js=f"(n) => [n, {screens.SIZE}]",
+              **quiet)
 
     def on_look(request: gr.Request) -> dict:
         """A watcher's board timer: is there an experiment in the class now?"""
