@@ -48,14 +48,6 @@ SHORT = {"lr": "lr {}", "num_hiddens": "h {}"}  # a value in a hover, where no c
 STATUS = {"queued": "排队中 · queued", "running": "训练中 · training", "training": "训练中 · training",
           "paused": "已暂停 · paused", "finished": "已完成 · finished", "stopped": "已停止 · stopped",
           "diverged": "发散 · diverged", "error": "出错 · error"}
-# the table at a projector's distance: large, one run a line, numbers in columns, the highlighted row marked
-TABLE_CSS = ("<style>.class-table{border-collapse:collapse;width:100%;font-size:1.05em;font-variant-numeric:"
-             "tabular-nums} .class-table th,.class-table td{padding:.3em .7em;border-bottom:1px solid #e5e7eb;"
-             "text-align:left;white-space:nowrap} .class-table thead th{position:sticky;top:0;background:#f8faff}"
-             " .class-table td.num{text-align:right} .class-table tr.highlight td{background:#fff3bf;font-weight:700}"
-             " .class-table tr.older td{color:#9ca3af} .class-table td.diverged{color:#b91c1c}</style>")
-
-
 def _t(key: str, lang: str, lines: bool = False, **values: Any) -> str:
     text = TEXTS[key].format(**values)
     return text.replace(" · ", "<br>") if lines and lang == "both" else in_language(text, lang)
@@ -354,7 +346,7 @@ def table_html(entries: list[dict[str, Any]], free: list, lang: str = "both", ol
     key = free[0] if free else None
     heads = [_t("rank", lang), _t("nickname", lang), *(in_language(NAMES.get(f.name, f.name), lang) for f in free),
              _t("epoch", lang), _t("ppl", lang), _t("status", lang)]
-    out = [TABLE_CSS, "<table class='class-table'><thead><tr>",
+    out = ["<table class='class-table'><thead><tr>",  # its look: styles.CSS (sent once, not with every update)
            *(f"<th>{html.escape(h)}</th>" for h in heads), "</tr></thead><tbody>"]
     latest = sorted((e for e in rows if e.get("latest", True)), key=_rank_key)
     earlier = sorted((e for e in rows if not e.get("latest", True)), key=_rank_key)

@@ -12,6 +12,7 @@ The API's endpoints (``gr.api``: ``experiment``, ``join``, ``class_runs``, ``rem
 ``end_experiment``) call the same methods; a refusal is a ``gr.Error`` with the message the page shows.
 """
 # No ``from __future__ import annotations``: gr.api reads the endpoints' schemas from their type hints as they are.
+import html
 import math
 from typing import Any, Optional
 
@@ -144,8 +145,8 @@ class Experiments:
             experiment = self.lab.join(session, code, nickname)
         except ExperimentError as e:
             return said(e, lang), False
-        student = experiment.student(session.key)
-        return in_language(f"🙋 你已作为“{student.nickname}”加入 · You joined as “{student.nickname}”: change "
+        name = html.escape(experiment.student(session.key).nickname)  # the user's text, shown as text
+        return in_language(f"🙋 你已作为“{name}”加入 · You joined as “{name}”: change "
                            "what the teacher left free and press Train", lang), True
 
     # ------------------------------------------------------------ the teacher's row

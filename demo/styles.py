@@ -32,7 +32,14 @@ CSS = """
 #join-note, #class-note, #exp-note {color: #b45309;}
 #join-note:has(.md:empty), #class-note:has(.md:empty) {display: none;}
 #join-row {align-items: end;}
-#class-table {max-height: 26rem; overflow-y: auto;}
+#class-table {max-height: 26rem; overflow: auto;}
+/* the table at a projector's distance: large, one run a line, numbers in columns, the highlighted row marked */
+.class-table {border-collapse: collapse; width: 100%; font-size: 1.05em; font-variant-numeric: tabular-nums;}
+.class-table th, .class-table td {padding: .3em .7em; border-bottom: 1px solid #e5e7eb; text-align: left;
+                                  white-space: nowrap;}
+.class-table thead th {position: sticky; top: 0; background: #f8faff;}
+.class-table td.num {text-align: right;} .class-table tr.highlight td {background: #fff3bf; font-weight: 700;}
+.class-table tr.older td {color: #9ca3af;} .class-table td.diverged {color: #b91c1c;}
 #class-charts {flex-wrap: wrap;} #class-charts > div {min-width: min(100%, 22rem);}
 .side-by-side {display: flex; gap: 1.5rem;} .side-by-side .column {flex: 1;}
 .column-head {font-weight: 700; margin-bottom: .3rem;}
