@@ -91,6 +91,7 @@ class Trainer:
         self.use_graphs = config.fast and self.stream is not None  # TrainConfig.fast: on CUDA only
         self._graph: cuda.GraphStep | None = None  # the captured training step, once there is one
         self._eager_steps = 0                      # steps trained without a graph (the warm-up before a capture)
+        self.stepper = None  # a group's step (charrnn.grouped.Group.join), else the run steps alone (_step)
         self.graph_error: str | None = None        # why a capture failed (the run then goes on without graphs)
 
     @property
@@ -233,8 +234,8 @@ class Trainer:
             with cuda.on_stream(self.stream):
                 if self._graph is not None:
                     loss, norm, state = self._graphed_step(X, Y, state)
-                else:
-                    loss, norm, state = self._step(X, Y, state)
+                else:  # alone, or with the other runs of its group (charrnn.grouped)
+                    loss, norm, state = (self.stepper or self._step)(X, Y, state)
             losses.append(loss)
             norms.append(norm)
             theta = self.config.clip_theta  # the step's θ (it may change mid-epoch)
