@@ -203,6 +203,14 @@ class Experiment:
     def admit(self, session_key: str, config: TrainConfig) -> TrainConfig:
         """The config a student's run trains: theirs, with the experiment's epochs; ExperimentError when a fixed
         setting differs from the teacher's or a free one is outside its range."""
+        self.check_student(session_key)
+        problems = self.problems(config)
+        if problems:
+            raise ExperimentError("; ".join(f"{k}: {v}" for k, v in problems.items()))
+        return config.replace(epochs=self.epochs)
+
+    def check_student(self, session_key: str) -> None:
+        """ExperimentError unless the session's student may train in the experiment now."""
         with self._lock:
             if self.ended:
                 raise ExperimentError("this experiment has ended: your runs stay on your page")
@@ -210,10 +218,6 @@ class Experiment:
                 raise ExperimentError("the teacher removed you from this experiment")
             if not any(s.session_key == session_key for s in self._students.values()):
                 raise ExperimentError("join the experiment first: type a nickname")
-        problems = self.problems(config)
-        if problems:
-            raise ExperimentError("; ".join(f"{k}: {v}" for k, v in problems.items()))
-        return config.replace(epochs=self.epochs)
 
     def problems(self, config: TrainConfig) -> dict[str, str]:
         """What of a student's config the experiment refuses, by TrainConfig field (free) or field (fixed)."""

@@ -14,7 +14,7 @@ import gradio as gr
 
 from demo import form
 from demo.languages import in_language
-from charrnn.experiments import Experiment
+from charrnn.experiments import Experiment, ExperimentError
 from charrnn.sessions import Session
 
 if TYPE_CHECKING:
@@ -70,10 +70,16 @@ def student_values(session: Session, values: dict[str, Any]) -> tuple[dict[str, 
 
 
 def student_problems(session: Session, checked: form.Checked) -> form.Checked:
-    """A checked press of a student, with what the experiment refuses of its config (a free value outside the
-    teacher's range) by the form's names, so that it shows next to the setting."""
+    """A checked press of a student, with what the experiment refuses: the student (removed, or the experiment
+    ended), or a free value outside the teacher's range, by the form's name, so that it shows next to it."""
     experiment = session.membership.joined
-    if experiment is None or not checked.ok:
+    if experiment is None:
+        return checked
+    try:  # removed, or the experiment has ended: said beside Train and in the status line
+        experiment.check_student(session.key)
+    except ExperimentError as e:
+        return form.Checked(problems={"experiment": str(e)})
+    if not checked.ok:
         return checked
     problems = {("theta" if k == "clip_theta" else k): v for k, v in experiment.problems(checked.config).items()}
     return form.Checked(problems=problems) if problems else checked

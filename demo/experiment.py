@@ -77,14 +77,12 @@ class Experiments:
         if values.get("corpus") == "upload":
             raise ExperimentError("an experiment trains a corpus every student has: choose jaychou, timemachine or "
                                   "offline, not an upload")
-        checked = form.check({**values, "resume": False, "corpus_file": None})
+        # the students' runs train the experiment's epochs: the form's rule for epochs applies to them
+        checked = form.check({**values, "epochs": epochs, "resume": False, "corpus_file": None})
         if not checked.ok:
             raise ExperimentError("your settings are not allowed: " + " · ".join(
                 f"{k}: {v}" for k, v in checked.problems.items()))
-        try:
-            count = int(float(epochs))
-        except (TypeError, ValueError):
-            raise ExperimentError(f"epochs: a whole number from 1 to 10000 (got {epochs!r})") from None
+        count = checked.config.epochs
         return self.lab.open_experiment(session, question, free, checked.config, count)
 
     def on_open(self, request: gr.Request, question: str = "", free: Optional[list] = None,

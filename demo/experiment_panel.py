@@ -120,7 +120,7 @@ def setup(tr: Texts) -> Setup:
                              label=form.BY_NAME[name].label, visible=False, elem_id=f"exp-{name}")
             for name in ("model", "sampling", "optimizer"))
     epochs = tr(gr.Number(60, label=(t := "每次训练的周期数 · epochs per run"), precision=0, minimum=1,
-                          maximum=10_000), t, "label")
+                          maximum=form.BY_NAME["epochs"].high, elem_id="exp-epochs"), t, "label")
     opened = tr(gr.Button(t := "🧪 开始实验 · Open the experiment", variant="primary", elem_id="exp-open"), t)
     note = gr.Markdown("", elem_id="exp-note")
     return Setup(question, free, lr, theta, hidden, models, samplings, optimizers, epochs, opened, note,

@@ -86,8 +86,8 @@ def test_a_removed_student_stops_disappears_and_cannot_come_back(server):
     final = [out for out in job][-1][5]
     assert final["status"] == "stopped"
     assert [e["nickname"] for e in teacher.predict(api_name="/class_runs")] == []
-    refused = student.predict(lr=1.0, api_name="/train")[5]  # the run starts nothing, and says why
-    assert refused["status"] == "stopped" and "removed you" in refused["message"]
+    with pytest.raises(AppError, match="removed you"):  # the run starts nothing, and says why
+        student.predict(lr=1.0, api_name="/train")
     with pytest.raises(AppError, match="removed you"):
         student.predict(code=code, nickname="eve2", api_name="/join")
     with pytest.raises(AppError, match="no student is called 'gus'"):
@@ -114,8 +114,8 @@ def test_another_class_sees_none_of_it_and_a_closed_class_is_gone(server):
     lab.close(lab.peek(teacher.session_hash).key)  # the teacher's session ends: the class and its experiment go
     with pytest.raises(AppError, match="unknown, has ended or runs no experiment"):
         other_teacher.predict(code=opened["code"], api_name="/class_runs")
-    refused = student.predict(lr=2.0, api_name="/train")[5]
-    assert refused["status"] == "stopped" and "has ended" in refused["message"]
+    with pytest.raises(AppError, match="has ended"):
+        student.predict(lr=2.0, api_name="/train")
     with pytest.raises(AppError, match="unknown, has ended or runs no experiment"):
         Client(url, verbose=False).predict(code=opened["code"], nickname="late", api_name="/join")
 
@@ -129,6 +129,8 @@ def test_the_teachers_form_is_checked(server):
         teacher.predict(question="q?", free=[], api_name="/experiment")
     with pytest.raises(AppError, match="your own value \\(100.0\\) is outside"):
         teacher.predict(question="q?", free=["lr"], ranges={"lr": [0.1, 10]}, api_name="/experiment")
+    with pytest.raises(AppError, match="epochs=9000 is not allowed"):  # the page's rule for every run's epochs
+        teacher.predict(question="q?", free=["lr"], epochs=9000, api_name="/experiment")
     with pytest.raises(AppError, match="students cannot be given 'seed'"):
         teacher.predict(question="q?", free=["seed"], api_name="/experiment")
 
