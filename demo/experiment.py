@@ -219,23 +219,24 @@ class Experiments:
         return path
 
     # ------------------------------------------------------------ the API's endpoints (gr.api)
-    def experiment(self, question: str, free: list, epochs: int = 60, settings: Optional[dict] = None,
-                   ranges: Optional[dict] = None, request: gr.Request = None) -> dict:
+    def experiment(self, question: str = "", free: Optional[list] = None, epochs: int = 60,
+                   settings: Optional[dict] = None, ranges: Optional[dict] = None, request: gr.Request = None) -> dict:
         """Open an experiment in this session's class: ``question``, the settings students may change (``free``:
-        lr, clip, model, sampling, num_hiddens, optimizer; the first colours the class chart), the epochs of every
-        run; ``settings``: the fixed ones (the names of ``/train``'s parameters; the form's defaults otherwise);
-        ``ranges``: {"lr": [low, high], "model": [choices]...} (the widest otherwise). Returns the class code,
-        its link and the experiment."""
+        lr, clip, model, sampling, num_hiddens, optimizer; the first colours the class chart; default: lr), the
+        epochs of every run; ``settings``: the fixed ones (the names of ``/train``'s parameters; the form's
+        defaults otherwise); ``ranges``: {"lr": [low, high], "model": [choices]...} (the widest otherwise).
+        Returns the class code, its link and the experiment."""
         session = self.session(request)
         try:
-            experiment = self.open(session, question, free_of(list(free or []), dict(ranges or {})),
+            experiment = self.open(session, question, free_of(["lr"] if free is None else list(free),
+                                                              dict(ranges or {})),
                                    dict(settings or {}), epochs)
         except (ExperimentError, ConfigError, ValueError) as e:
             raise gr.Error(str(e)) from None
         return {"code": experiment.code, "link": f"{base_url(request)}?class={experiment.code}",
                 **finite(experiment.about())}
 
-    def join(self, code: str, nickname: str, request: gr.Request = None) -> dict:
+    def join(self, code: str = "", nickname: str = "", request: gr.Request = None) -> dict:
         """Join the experiment of class ``code`` as ``nickname``: the settings a student may change (with their
         ranges or choices) and the teacher's value of each; then ``/train`` trains this session's runs for the
         class. A refusal says why."""
@@ -257,7 +258,7 @@ class Experiments:
         keep = ("nickname", "settings", "epoch", "epochs", "perplexity", "perplexities", "status", "run")
         return [finite({k: e[k] for k in keep}) for e in experiment.class_runs(older=False)]
 
-    def remove(self, nickname: str, request: gr.Request = None) -> list:
+    def remove(self, nickname: str = "", request: gr.Request = None) -> list:
         """Remove a student (the teacher): their run stops and leaves the class; they cannot join again. Returns the
         class's nicknames."""
         return self._api(request, lambda x: x.remove(nickname))
