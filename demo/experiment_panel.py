@@ -24,6 +24,7 @@ FREE_LABELS = (("学习率 · learning rate", "lr"), ("梯度裁剪和 θ · cli
                ("模型 · model", "model"), ("采样 · sampling", "sampling"), ("隐藏单元 · hidden units", "num_hiddens"),
                ("优化器 · optimizer", "optimizer"))
 DEFAULT_QUESTION = "哪个学习率在 60 个周期里训练得最好？ · Which learning rate trains best in 60 epochs?"
+OLDER = (("灰色 · grey", "grey"), ("隐藏 · hidden", "hidden"))  # the students' older runs on the class chart
 CLASS_PLOT = "class-plot"  # the class chart's element: the key of its points (growth.charts_js)
 Component = gr.components.Component
 
@@ -97,14 +98,14 @@ def ranges_shown(free: list[str] | None) -> list[Any]:
 
 def setup(tr: Texts) -> Setup:
     """Inside the share panel: the teacher's form (the fixed settings are the sidebar's)."""
-    tr(gr.Markdown(t := "### 全班实验 · A class experiment\n学生们各自选一个值训练，投影上显示所有人的曲线 · "
-                        "Each student trains their own value; the projector shows every curve"), t)
-    question = tr(gr.Textbox(DEFAULT_QUESTION, label=(t := "问题 · the question"), max_length=200,
-                             elem_id="exp-question"), t, "label")
-    free = tr(gr.CheckboxGroup(list(FREE_LABELS), value=["lr"], label=(t := "学生可以改的设置（第一项决定颜色） · what "
-                                                                          "students may change (the first one colours "
-                                                                          "the curves)"),
-                               elem_id="exp-free"), t, "label")
+    tr(gr.Markdown(t := "### 全班实验 · A class experiment"), t)
+    tr(gr.Markdown(t := "学生们各自选一个值训练，投影上显示所有人的曲线 · Each student trains their own value; the "
+                        "projector shows every curve"), t)
+    question = tr(tr(gr.Textbox(DEFAULT_QUESTION, label=(t := "问题 · the question"), max_length=200,
+                                elem_id="exp-question"), t, "label"), DEFAULT_QUESTION)  # one language, as the page
+    t = "学生可以改的设置（第一项决定颜色） · what students may change (the first one colours the curves)"
+    free = tr(tr(gr.CheckboxGroup(list(FREE_LABELS), value=["lr"], label=t, elem_id="exp-free"), t, "label"),
+              list(FREE_LABELS), "choices")
     # each free setting's range or choices, shown while it is ticked (``ranges_shown``)
     with gr.Row(elem_id="exp-ranges"):
         with gr.Row(visible=True) as lr_box:
@@ -116,8 +117,9 @@ def setup(tr: Texts) -> Setup:
                       gr.Number(512, label="h ≤", precision=0, min_width=80))
     with gr.Row():
         models, samplings, optimizers = (
-            gr.CheckboxGroup(form.choice_labels(form.BY_NAME[name], "both"), value=list(CHOICES[name]),
-                             label=form.BY_NAME[name].label, visible=False, elem_id=f"exp-{name}")
+            tr(tr(gr.CheckboxGroup(form.choice_labels(form.BY_NAME[name], "both"), value=list(CHOICES[name]),
+                                   label=form.BY_NAME[name].label, visible=False, elem_id=f"exp-{name}"),
+                  form.BY_NAME[name].label, "label"), form.choice_labels(form.BY_NAME[name], "both"), "choices")
             for name in ("model", "sampling", "optimizer"))
     epochs = tr(gr.Number(60, label=(t := "每次训练的周期数 · epochs per run"), precision=0, minimum=1,
                           maximum=form.BY_NAME["epochs"].high, elem_id="exp-epochs"), t, "label")
@@ -150,9 +152,8 @@ def board(tr: Texts) -> Board:
                                       scale=2, elem_id="class-pick"), t, "label")
                 highlight = tr(gr.Button(t := "✨ 突出显示 · Highlight", size="sm", scale=1), t)
                 remove = tr(gr.Button(t := "✕ 移出 · Remove", size="sm", variant="stop", scale=1), t)
-                older = tr(gr.Radio([("灰色 · grey", "grey"), ("隐藏 · hidden", "hidden")], value="grey",
-                                    label=(t := "以前的训练 · older runs"), scale=2, elem_id="class-older"),
-                           t, "label")
+                older = tr(tr(gr.Radio(OLDER, value="grey", label=(t := "以前的训练 · older runs"), scale=2,
+                                       elem_id="class-older"), t, "label"), list(OLDER), "choices")
             with gr.Row():
                 end = tr(gr.Button(t := "■ 结束实验 · End the experiment", size="sm", variant="stop",
                                    elem_id="class-end"), t)
