@@ -57,15 +57,15 @@ def csv_text(views: list[RunView]) -> str:
     return out.getvalue()
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
     """``value`` with every non-finite float as the string "inf", "-inf" or "nan" (strict JSON has no such
     numbers), through dicts, lists and tuples."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):
-        return {k: _finite(x) for k, x in value.items()}
+        return {k: finite(x) for k, x in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(x) for x in value]
+        return [finite(x) for x in value]
     return value
 
 
@@ -86,7 +86,7 @@ def json_text(views: list[RunView]) -> str:
     Strict JSON: a non-finite number (the perplexity of a run that diverged) is written as the string "inf",
     "-inf" or "nan", which ``float()`` reads back; None is null. Text stays as it is (UTF-8, not escaped)."""
     data = {"format": FORMAT, "version": VERSION, "runs": [run_dict(v) for v in views]}
-    return json.dumps(_finite(data), ensure_ascii=False, allow_nan=False, indent=1)
+    return json.dumps(finite(data), ensure_ascii=False, allow_nan=False, indent=1)
 
 
 def html_text(figures: list[dict[str, Any]], title: str) -> str:

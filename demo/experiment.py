@@ -13,12 +13,12 @@ The API's endpoints (``gr.api``: ``experiment``, ``join``, ``class_runs``, ``rem
 """
 # No ``from __future__ import annotations``: gr.api reads the endpoints' schemas from their type hints as they are.
 import html
-import math
 from typing import Any, Optional
 
 import gradio as gr
 
 from charrnn.config import ConfigError
+from charrnn.export import finite
 from charrnn.experiments import Experiment, ExperimentError, Free
 from charrnn.lab import Lab
 from charrnn.sessions import Session
@@ -35,17 +35,6 @@ FORMATS = ("csv", "html")
 
 def said(e: Exception, lang: str) -> str:
     return "✗ " + in_page(str(e), lang)
-
-
-def finite(value: Any) -> Any:
-    """JSON has no inf or nan: such a float as the string "inf" / "nan" (as ``charrnn.export`` writes them)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [finite(v) for v in value]
-    return value
 
 
 # ---------------------------------------------------------------- the teacher's form
