@@ -31,6 +31,7 @@ from charrnn.experiments import Experiment
 from charrnn.sessions import Session
 
 CHART_TITLE = "全班的训练曲线 · the class's runs"
+BESIDE_EVERY = 2.0  # seconds between the results chart's and the table's updates while only numbers move
 ACTIVE = ("queued", "running", "training", "paused")
 
 
@@ -56,6 +57,7 @@ class ClassRenders:
         self._lock = threading.Lock()
         self._cache: dict[tuple, tuple[tuple, tuple]] = {}  # look -> (experiment's key, outputs)
         self._drawn: dict[tuple, Drawn] = {}                # look -> the class chart as the pages drew it
+        self._side: dict[tuple, tuple] = {}                 # look -> (what is on them, when, results and table)
 
     def outputs(self, experiment: Experiment, style: charts.Style, lang: str) -> tuple:
         key, look = (id(experiment), experiment.state_key()), (style, lang)
@@ -72,16 +74,32 @@ class ClassRenders:
             was = self._drawn.get(look)
             training = any(e["status"] in ACTIVE for e in shown)
             grew = growth.growth(was.figure, figure) if training and was is not None else None
-            if grew is None or max((len(t["x"]) for t in grew["traces"]), default=0) > REDRAW_AFTER:
-                was, grew = Drawn.of(figure), {"traces": [], "yaxis": {}}
+            if grew is None or max((len(t["x"]) for t in grew["traces"].values()), default=0) > REDRAW_AFTER:
+                was, grew = Drawn.of(figure), {"traces": {}, "yaxis": {}}
             self._drawn[look] = was
-            results = render.chart(class_chart.results_figure(shown, list(experiment.free), style, lang))
-            table = class_chart.table_html(shown, list(experiment.free), lang, experiment.older)
+            results, table = self._beside(experiment, shown, style, lang)
             out = (title(experiment, lang), was.payload, results, table, {CLASS_PLOT: {"base": was.base, **grew}})
             self._cache[look] = (key, out)
             ClassRenders.total_renders += 1
             ClassRenders.total_seconds += time.perf_counter() - start
             return out
+
+
+    def _beside(self, experiment: Experiment, shown: list[dict], style: charts.Style, lang: str) -> tuple:
+        """The results chart and the table: made again when who is on them or how changed (a student, a run, a
+        status, the highlight), else at most every ``BESIDE_EVERY`` s. They are sent whole to every page (the
+        class chart grows by its points): so their numbers move every other second, and cost half as much."""
+        look, now = (style, lang), time.monotonic()
+        shape = (experiment.highlight, experiment.older, experiment.ended,
+                 *((e["id"], e["run"], e["status"], e["latest"]) for e in shown))
+        kept = self._side.get(look)
+        if kept is not None and kept[0] == shape and now - kept[1] < BESIDE_EVERY:
+            return kept[2]
+        free = list(experiment.free)
+        made = (render.chart(class_chart.results_figure(shown, free, style, lang)),
+                class_chart.table_html(shown, free, lang, experiment.older))
+        self._side[look] = (shape, now, made)
+        return made
 
 
 CLASS_RENDERS: PerSession[ClassRenders] = PerSession(lambda _: ClassRenders())

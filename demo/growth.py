@@ -30,8 +30,8 @@ const grow = (id) => {
   const g = graph(id), p = points && points[id];
   if (!g || !p || !g.layout.meta || g.layout.meta.base !== p.base) return false;
   let changed = false;
-  for (const t of p.traces || []) {
-    const d = g.data.find(d => d.uid === t.uid);
+  for (const [uid, t] of Object.entries(p.traces || {})) {
+    const d = g.data.find(d => d.uid === uid);
     if (!d) continue;
     for (const k of ['x', 'y', 'customdata']) {
       if (!(k in t)) continue;
@@ -102,21 +102,23 @@ def _fixed(figure_layout: dict[str, Any]) -> dict[str, Any]:
 
 
 def growth(base: dict[str, Any], figure: dict[str, Any]) -> dict[str, Any] | None:
-    """How ``figure`` is ``base`` grown: for each trace whose points changed, its uid, how many of base's points
+    """How ``figure`` is ``base`` grown: for each trace whose points changed, by its uid (a dict: Gradio sends a
+    stream's outputs as differences, and its difference of a list of lists shifts the indices of the inner lists'
+    deletions by the outer list's: keyed by uid, a trace's points are diffed on their own), how many of base's points
     it keeps (``keep``: all of them, or all but a thinned curve's newest) and its points after them (x, y and,
     where the trace has it, customdata); and the y-axis's range and ticks. None when ``figure`` differs from
     ``base`` in anything else (a run added or hidden, a curve's first line after its first dot, a ✕, a label,
     the legend): it is drawn afresh. ``grown(base, growth(base, figure)) == figure``."""
     if len(base["data"]) != len(figure["data"]) or _fixed(base["layout"]) != _fixed(figure["layout"]):
         return None
-    traces = []
+    traces = {}
     for old, new in zip(base["data"], figure["data"]):
         if {k: v for k, v in old.items() if k not in GROWING} != {k: v for k, v in new.items() if k not in GROWING} \
                 or [k for k in GROWING if k in old] != [k for k in GROWING if k in new]:
             return None
         keep = _common(old, new)
         if keep < len(old["x"]) or keep < len(new["x"]):
-            traces.append({"uid": new["uid"], "keep": keep, **{k: new[k][keep:] for k in GROWING if k in new}})
+            traces[new["uid"]] = {"keep": keep, **{k: new[k][keep:] for k in GROWING if k in new}}
     yaxis = figure["layout"].get("yaxis", {})
     return {"traces": traces, "yaxis": {k: yaxis[k] for k in FOLLOWING if k in yaxis}}
 
@@ -124,7 +126,7 @@ def growth(base: dict[str, Any], figure: dict[str, Any]) -> dict[str, Any] | Non
 def grown(base: dict[str, Any], growth: dict[str, Any]) -> dict[str, Any]:
     """``base`` with ``growth`` applied, as the page applies it (``CHARTS_JS``): each grown trace keeps its first
     ``keep`` points and takes the new ones after them; the y-axis takes the new range and ticks."""
-    by_uid = {t["uid"]: t for t in growth["traces"]}
+    by_uid = growth["traces"]
     data = []
     for trace in base["data"]:
         t = by_uid.get(trace.get("uid"))

@@ -108,8 +108,8 @@ class Renders:
                 drawn, points = [], {}
                 for name, figure, was in zip(CHARTS, charts.figures(shown, style, lang), before):
                     grew = growth.growth(was.figure, figure) if training and was is not None else None
-                    if grew is None or max((len(t["x"]) for t in grew["traces"]), default=0) > REDRAW_AFTER:
-                        was, grew = Drawn.of(figure), {"traces": [], "yaxis": {}}
+                    if grew is None or max((len(t["x"]) for t in grew["traces"].values()), default=0) > REDRAW_AFTER:
+                        was, grew = Drawn.of(figure), {"traces": {}, "yaxis": {}}
                     drawn.append(was)
                     points[name] = {"base": was.base, **grew}
                 self._drawn[(style, lang)] = tuple(drawn)

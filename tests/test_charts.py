@@ -236,15 +236,16 @@ def test_a_training_runs_new_points_grow_the_figure_it_was_drawn_with():
         grew = growth.growth(base, now)
         assert grew is not None and growth.grown(base, grew) == now
         # only the training run's trace grew: by its 7 new epochs, all 11 drawn ones kept
-        (t,) = grew["traces"]
-        assert t["uid"] == "run2" and t["keep"] == 11 and t["x"] == list(range(12, 19))
+        assert list(grew["traces"]) == ["run2"]
+        t = grew["traces"]["run2"]
+        assert t["keep"] == 11 and t["x"] == list(range(12, 19))
         assert t["y"] == traces(now)["run2"]["y"][11:]
         assert ("customdata" in t) == (chart is charts.grad_norm_figure)
         # the y-axis follows the points: its range and ticks come with them (the perplexity's bottom fell)
         assert grew["yaxis"] == {k: now["layout"]["yaxis"][k] for k in ("range", "tickvals", "ticktext")}
         assert chart is charts.grad_norm_figure or grew["yaxis"]["range"] != base["layout"]["yaxis"]["range"]
         # nothing new: nothing to add
-        assert growth.growth(now, now) == {"traces": [], "yaxis": grew["yaxis"]}
+        assert growth.growth(now, now) == {"traces": {}, "yaxis": grew["yaxis"]}
 
 
 def test_a_chart_that_changes_otherwise_is_drawn_afresh():
@@ -276,7 +277,7 @@ def test_a_long_run_is_thinned_to_at_most_max_points_and_still_grows():
         now = charts.perplexity_figure([training(1, n)])
         grew = growth.growth(base, now)
         assert grew is not None and growth.grown(base, grew) == now
-        (t,) = grew["traces"]
+        (t,) = grew["traces"].values()
         assert t["keep"] >= len(traces(base)["run1"]["x"]) - 1 and len(t["x"]) <= n - 1001 + 1
 
 
@@ -295,7 +296,7 @@ def test_the_page_is_sent_one_figure_while_a_run_trains_and_its_new_points(monke
     drawn = json.loads(ppl["plot"])
     base = drawn["layout"].pop("meta")["base"]
     assert drawn == charts.perplexity_figure(session.views())
-    assert points["ppl-plot"] == {"base": base, "traces": [], "yaxis": {}} and points["grad-plot"]["traces"] == []
+    assert points["ppl-plot"] == {"base": base, "traces": {}, "yaxis": {}} and points["grad-plot"]["traces"] == {}
     for epochs in range(4, 4 + renders.REDRAW_AFTER):
         session._views[1] = training(2, epochs)
         again, grad_again, points = look.parts(session, charts.NORMAL)
@@ -308,13 +309,13 @@ def test_the_page_is_sent_one_figure_while_a_run_trains_and_its_new_points(monke
     # grown by REDRAW_AFTER points: drawn afresh
     session._views[1] = training(2, 4 + renders.REDRAW_AFTER)
     fresh, _, points = look.parts(session, charts.NORMAL)
-    assert fresh is not ppl and points["ppl-plot"]["traces"] == [] and points["ppl-plot"]["base"] != base
+    assert fresh is not ppl and points["ppl-plot"]["traces"] == {} and points["ppl-plot"]["base"] != base
     # nothing trains any more: the chart is one figure again, as API clients read it
     session._views[1] = run(2, [900 / (1 + 0.3 * i) + 9 for i in range(5)])
     last, _, points = look.parts(session, charts.NORMAL)
     figure = json.loads(last["plot"])
     assert figure["layout"].pop("meta")["base"] == points["ppl-plot"]["base"]
-    assert figure == charts.perplexity_figure(session.views()) and points["ppl-plot"]["traces"] == []
+    assert figure == charts.perplexity_figure(session.views()) and points["ppl-plot"]["traces"] == {}
 
 
 def test_with_growth_off_every_change_draws_the_charts_afresh(monkeypatch):  # how bench/browser.py compares
@@ -324,7 +325,7 @@ def test_with_growth_off_every_change_draws_the_charts_afresh(monkeypatch):  # h
     first = look.parts(session, charts.NORMAL)[0]
     session._views[0] = training(1, 4)
     second, _, points = look.parts(session, charts.NORMAL)
-    assert second != first and points["ppl-plot"]["traces"] == []
+    assert second != first and points["ppl-plot"]["traces"] == {}
 
 
 def test_a_held_out_text_is_dashed_and_a_change_is_marked_on_both_charts():

@@ -54,8 +54,8 @@ def test_the_board_is_rendered_once_per_change_and_grows_by_its_new_points(lab, 
     points = grown[4][CLASS_PLOT]
     # grown: the chart is the one the pages drew, and the points carry only what is new (one epoch per student)
     assert grown[1] is first[1] and points["base"] == first[4][CLASS_PLOT]["base"]
-    assert sorted(t["uid"] for t in points["traces"]) == ["s1r1", "s2r1"]
-    for trace in points["traces"]:
+    assert sorted(points["traces"]) == ["s1r1", "s2r1"]
+    for trace in points["traces"].values():
         assert trace["keep"] == 2 and trace["x"] == [3]
     for run in runs:
         run.resume()
@@ -63,9 +63,9 @@ def test_the_board_is_rendered_once_per_change_and_grows_by_its_new_points(lab, 
     done = class_outputs(teacher, charts.NORMAL, "both")
     drawn = done[1]
     # nothing trains any more: one whole figure, with each student's six epochs
-    assert done[4][CLASS_PLOT]["traces"] == []
+    assert done[4][CLASS_PLOT]["traces"] == {}
     figure = json.loads(drawn["plot"])
     curves = [t for t in figure["data"] if str(t.get("uid", "")).startswith("s")]
     assert sorted(len(t["x"]) for t in curves if t.get("x")) == [6, 6]
-    assert growth.growth(figure, figure) == {"traces": [], "yaxis": {k: v for k, v in figure["layout"]["yaxis"].items()
+    assert growth.growth(figure, figure) == {"traces": {}, "yaxis": {k: v for k, v in figure["layout"]["yaxis"].items()
                                                                      if k in growth.FOLLOWING}}
