@@ -40,10 +40,14 @@ def start_server(max_runs: int | None = None) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
     if max_runs:
         env["CHARRNN_MAX_RUNS"] = str(max_runs)
-    proc = subprocess.Popen([sys.executable, str(ROOT / "demo" / "app.py")], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return serving([sys.executable, str(ROOT / "demo" / "app.py")], env, port, 60)
+
+
+def serving(command: list[str], env: dict[str, str], port: int, wait: float) -> tuple[subprocess.Popen, str]:
+    """Start ``command`` (a server) and wait until it listens on ``port``: (its process, its address)."""
+    proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -51,7 +55,7 @@ def start_server(max_runs: int | None = None) -> tuple[subprocess.Popen, str]:
         except OSError:
             time.sleep(0.2)
     proc.kill()
-    raise SystemExit("the app did not start within 60 s")
+    raise SystemExit(f"the app did not start within {wait:g} s")
 
 
 def app_args(preset: str, epochs: int, pred_period: int) -> dict:

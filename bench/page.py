@@ -113,14 +113,15 @@ class Page:
                 with self.http.get(f"{self.url}queue/data", params={"session_hash": self.session},
                                    stream=True, timeout=None) as resp:
                     self._data = resp
-                    for line in resp.iter_lines(chunk_size=1 << 16, decode_unicode=True):  # a message per read
-                        self.received += len(line)
-                        if not line or not line.startswith("data:"):
+                    for line in resp.iter_lines(chunk_size=1 << 16):  # a message per read, as bytes
+                        self.received += len(line) + 1
+                        if not line.startswith(b"data:"):
                             continue
                         msg = orjson.loads(line[5:])
                         if msg.get("msg") == "close_stream":
                             break
                         event = msg.get("event_id")
+                        self.seen(line, msg)
                         with self._lock:
                             target = self._events.get(event)
                             if msg.get("msg") == "process_completed":
@@ -134,6 +135,9 @@ class Page:
                 if self._closed or not self._events:
                     self._reader = None
                     return
+
+    def seen(self, line: bytes, msg: dict) -> None:
+        """Each message of the session's stream as it comes (a subclass counts them)."""
 
     def close(self) -> None:
         """Close the tab: the heartbeat hangs up (the server closes the session), then the connections; an
