@@ -63,7 +63,8 @@ def app_args(preset: str, epochs: int, pred_period: int) -> dict:
     return dict(corpus="jaychou", corpus_file=None, max_chars=10000, model=c["model"], sampling=c["sampling"],
                 optimizer=c["optimizer"], lr=c["lr"], clip=True, theta=c["clip_theta"], epochs=epochs,
                 num_hiddens=256, num_layers=1, batch_size=32, num_steps=35, seed=0, prefixes="分开, 不分开",
-                pred_len=50, pred_period=pred_period, decoding="greedy", temperature=1.0, top_k=0, resume=False)
+                pred_len=50, pred_period=pred_period, decoding="greedy", temperature=1.0, top_k=0, resume=False,
+                validation=0.0)
 
 
 def cli_rate(preset: str, epochs: int, pred_period: int) -> tuple[float, float]:

@@ -68,7 +68,7 @@ def student(url: str, names: list[str], epochs: int, out: list, ready: threading
     values = app_args("scratch-random", epochs, 10)
     page = Page(url)
     try:
-        page.call("/on_load", [""])
+        page.call("/on_load", ["", {"width": 1440, "height": 900}])  # the key it keeps, its window
         ready.release()
         go.wait()
         t0 = time.perf_counter()
