@@ -143,10 +143,10 @@ def test_a_class_experiment_in_four_browsers(served, browser):
     teacher.locator("#class-pick input").first.click()
     teacher.get_by_role("option", name="ann").click()
     teacher.get_by_role("button", name="✕ 移出 · Remove").click()
-    projector.wait_for_function("() => !document.querySelector('#class-table').innerText.includes('ann')",
+    projector.wait_for_function("() => !(document.querySelector('#class-table')?.innerText || '').includes('ann')",
                                 timeout=10_000)
     train_button(ann).click()
-    ann.wait_for_function("() => document.querySelector('#status').innerText.includes('removed you')",
+    ann.wait_for_function("() => (document.querySelector('#status')?.innerText || '').includes('removed you')",
                           timeout=15_000)
 
 
@@ -161,7 +161,7 @@ def test_what_a_student_may_not_do_is_said_where_they_look(served, browser, size
     for nickname, said in (("", "请输入昵称加入"), ("taken", "已经有人用了"), ("x" * 21, "最多 20 个字符")):
         page.locator("#nickname input, #nickname textarea").first.fill(nickname)
         page.locator("#join").click()
-        page.wait_for_function(f"() => document.querySelector('#join-note').innerText.includes({said!r})",
+        page.wait_for_function(f"() => (document.querySelector('#join-note')?.innerText || '').includes({said!r})",
                                timeout=10_000)
         note.scroll_into_view_if_needed()
         assert note.is_visible() and in_view(page, "#join-note"), nickname
@@ -173,14 +173,14 @@ def test_what_a_student_may_not_do_is_said_where_they_look(served, browser, size
     button.click()
     beside = "#train-note" if page.locator("#settings-sidebar button:has-text('Train')").first.is_visible() \
         else "#bar-note"
-    page.wait_for_function(f"() => document.querySelector('{beside}').innerText.includes('0.1 到 1000')",
+    page.wait_for_function(f"() => (document.querySelector('{beside}')?.innerText || '').includes('0.1 到 1000')",
                            timeout=10_000)
     assert "Not started" in page.locator("#status").inner_text()
     page.screenshot(path=str(ARTIFACTS / f"experiment-refused-{size}.png"))
     # a nickname with markup is shown as text: literally, with no element made of it
     set_lr(page, "2")
     train_button(page).click()
-    page.wait_for_function("() => document.querySelector('#class-table').innerText.includes('<b>x</b>')",
+    page.wait_for_function("() => (document.querySelector('#class-table')?.innerText || '').includes('<b>x</b>')",
                            timeout=60_000)
     assert page.locator("#class-table b").count() == 0
 
@@ -198,14 +198,14 @@ def test_the_projector_fits_at_1920_and_an_ended_class_says_so(served, browser):
         assert in_view(projector, part), part
     projector.screenshot(path=str(ARTIFACTS / "experiment-projector-1920.png"))
     teacher.get_by_role("button", name="■ 结束实验 · End the experiment").click()
-    student.wait_for_function("() => document.querySelector('#class-table').innerText.includes('stopped')",
+    student.wait_for_function("() => (document.querySelector('#class-table')?.innerText || '').includes('stopped')",
                               timeout=15_000)  # its run stopped where it was
     train_button(student).click()
-    student.wait_for_function("() => document.querySelector('#status').innerText.includes('has ended')",
+    student.wait_for_function("() => (document.querySelector('#status')?.innerText || '').includes('has ended')",
                               timeout=15_000)
     assert "cy" in teacher.locator("#class-table").inner_text()  # the teacher's page keeps the results
     unknown = new_page(browser, f"{url}?class=ZZZZ-ZZZZ", LAPTOP)
-    unknown.wait_for_function("() => document.querySelector('#banner').innerText.includes('ZZZZ-ZZZZ')",
+    unknown.wait_for_function("() => (document.querySelector('#banner')?.innerText || '').includes('ZZZZ-ZZZZ')",
                               timeout=10_000)
     assert "unknown or has ended" in unknown.locator("#banner").inner_text()
     assert not unknown.locator("#class-board").is_visible()
