@@ -97,5 +97,5 @@ def new_class_code() -> str:
 
 def normal_code(code: str | None) -> str:
     """A code as typed (any case, with or without the dash or spaces) in its canonical form ("" if malformed)."""
-    raw = "".join(c for c in (code or "").upper() if c.isalnum())
+    raw = "".join(c for c in str(code or "").upper() if c.isalnum())
     return f"{raw[:4]}-{raw[4:]}" if len(raw) == 8 else ""

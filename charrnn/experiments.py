@@ -111,7 +111,7 @@ class Student:
 
 def check_nickname(nickname: Any) -> str:
     """A nickname as it will be shown (spaces at its ends dropped), or ExperimentError saying what is wrong."""
-    name = unicodedata.normalize("NFC", str(nickname or "")).strip()
+    name = unicodedata.normalize("NFC", nickname if isinstance(nickname, str) else "").strip()
     if not name:
         raise ExperimentError("type a nickname to join (1 to 20 characters)")
     if len(name) > MAX_NICKNAME:

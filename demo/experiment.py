@@ -19,7 +19,7 @@ import gradio as gr
 
 from charrnn.config import ConfigError
 from charrnn.export import finite
-from charrnn.experiments import Experiment, ExperimentError, Free
+from charrnn.experiments import Experiment, ExperimentError, Free, check_nickname
 from charrnn.lab import Lab
 from charrnn.sessions import Session
 from demo import class_chart
@@ -216,10 +216,11 @@ class Experiments:
         defaults otherwise); ``ranges``: {"lr": [low, high], "model": [choices]...} (the widest otherwise).
         Returns the class code, its link and the experiment."""
         session = self.session(request)
+        limits = _named("ranges", lambda: _mapping(ranges))
+        chosen = _named("free", lambda: free_of(["lr"] if free is None else _listed(free), limits))
+        fixed = _named("settings", lambda: _mapping(settings))
         try:
-            experiment = self.open(session, question, free_of(["lr"] if free is None else list(free),
-                                                              dict(ranges or {})),
-                                   dict(settings or {}), epochs)
+            experiment = self.open(session, _named("question", lambda: _question(question)), chosen, fixed, epochs)
         except (ExperimentError, ConfigError, ValueError) as e:
             raise gr.Error(str(e)) from None
         return {"code": experiment.code, "link": f"{base_url(request)}?class={experiment.code}",
@@ -230,19 +231,20 @@ class Experiments:
         ranges or choices) and the teacher's value of each; then ``/train`` trains this session's runs for the
         class. A refusal says why."""
         session = self.session(request)
+        _named("nickname", lambda: check_nickname(nickname))
         try:
             experiment = self.lab.join(session, code, nickname)
         except ExperimentError as e:
-            raise gr.Error(str(e)) from None
+            raise gr.Error(f"code: {e}" if "the class" in str(e) else str(e)) from None
         return {"nickname": experiment.student(session.key).nickname, **finite(experiment.about())}
 
     def class_runs(self, code: Optional[str] = None, request: gr.Request = None) -> list:
         """One entry per student of the class (its latest run): nickname, the free settings, epoch, perplexity,
         perplexities (one per epoch), status. ``code``: the class (the teacher's own without it)."""
         session = self.session(request)
-        experiment = self.lab.experiment(code) if code else session.membership.experiment
+        experiment = self.lab.experiment(str(code)) if code else session.membership.experiment
         if experiment is None:
-            raise gr.Error(f"the class {code!r} is unknown, has ended or runs no experiment" if code else
+            raise gr.Error(f"code: the class {code!r} is unknown, has ended or runs no experiment" if code else
                            "open an experiment first, or give the class code")
         keep = ("nickname", "settings", "epoch", "epochs", "perplexity", "perplexities", "status", "run")
         return [finite({k: e[k] for k in keep}) for e in experiment.class_runs(older=False)]
@@ -250,23 +252,55 @@ class Experiments:
     def remove(self, nickname: str = "", request: gr.Request = None) -> list:
         """Remove a student (the teacher): their run stops and leaves the class; they cannot join again. Returns the
         class's nicknames."""
-        return self._api(request, lambda x: x.remove(nickname))
+        return self._api(request, lambda x: x.remove(nickname), "nickname")
 
     def highlight(self, nickname: Optional[str] = None, request: gr.Request = None) -> list:
         """Highlight a student's run on every screen (none: no highlight). Returns the class's nicknames."""
-        return self._api(request, lambda x: x.set_highlight(nickname or None))
+        return self._api(request, lambda x: x.set_highlight(nickname or None), "nickname")
 
     def end_experiment(self, request: gr.Request = None) -> list:
         """End the experiment (the teacher): runs still training stop; the results stay. Returns the nicknames."""
         return self._api(request, lambda x: x.end())
 
-    def _api(self, request: gr.Request, act) -> list:
+    def _api(self, request: gr.Request, act, name: str = "") -> list:
+        """The teacher's act on the experiment; a refusal of the value names its parameter ``name``."""
         try:
             _, experiment = self._teacher(request)
-            act(experiment)
         except ExperimentError as e:
             raise gr.Error(str(e)) from None
+        try:
+            act(experiment)
+        except ExperimentError as e:
+            raise gr.Error(f"{name}: {e}" if name else str(e)) from None
         return [s.nickname for s in experiment.students()]
+
+
+def _named(name: str, make):
+    """``make()``, or a gr.Error that names the parameter whose value it refused."""
+    try:
+        return make()
+    except (ExperimentError, ValueError, TypeError) as e:
+        raise gr.Error(f"{name}: {e}") from None
+
+
+def _listed(value: Any) -> list:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"a list of setting names, not {value!r}")
+    return list(value)
+
+
+def _mapping(value: Any) -> dict:
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"a dict, not {value!r}")
+    return value
+
+
+def _question(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ExperimentError("type the question the class answers, e.g. which learning rate trains best?")
+    return value
 
 
 BOARDS: dict[str, object] = {}  # a page's session key -> the token of its board stream (the newest wins)

@@ -167,7 +167,8 @@ def _call(c: Client, endpoint: str, kwargs: dict, timeout: float = 30.0) -> tupl
 
 
 STREAMS = ("/train", "/generate", "/watch") + tuple(f"/lesson_{k}" for k in LESSONS)
-BASE = {"/train": {**TINY, "epochs": 1}, "/gpu_trial": {**TINY, "epochs": 1}}
+BASE = {"/train": {**TINY, "epochs": 1}, "/gpu_trial": {**TINY, "epochs": 1},
+        "/experiment": {"question": "q?"}, "/join": {"code": "ZZZZ-ZZZZ", "nickname": "ann"}}
 # Gradio checks a file parameter (a FileData) before any code of the app runs: a number or a text there gets
 # Gradio's own refusal (a ValidationError of pydantic, which a client sees as "has raised an exception").
 GRADIOS_OWN = "filepath"
@@ -203,6 +204,8 @@ def test_every_endpoint_answers_every_bad_value_clearly(server):
     c.close()
 
 
-NOT_THE_VALUE = ("needs a CUDA GPU", "No model")  # answers to good values: no GPU here, nothing to save yet
+# answers to good values: no GPU here, nothing to save yet, no experiment opened by this client, and /join's BASE
+# class, which does not exist (a good nickname is refused for it)
+NOT_THE_VALUE = ("needs a CUDA GPU", "No model", "open an experiment first", "code: the class 'ZZZZ-ZZZZ' is unknown")
 WHOLE = ("max_chars", "epochs", "batches", "num_hiddens", "batch_size", "num_steps", "seed", "pred_len",
          "pred_period", "top_k", "num_layers", "length", "top")
