@@ -75,7 +75,6 @@ LR_RANGE = (10.0, 1000.0)            # the teacher's range; the teacher's own lr
 def serve() -> None:
     """``python demo/app.py``'s server, noting when each epoch of every run ends (``Run._record``: the moment the
     board can show it) and the board's render counters (``ClassRenders``), for the benchmark's process."""
-    sys.path.insert(0, str(ROOT))
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from charrnn import runs
     from charrnn.events import EpochEnd

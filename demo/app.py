@@ -3,7 +3,8 @@
 The page trains the chapter's character-level RNN while you watch. This file wires each panel of the page
 to the handlers of its room, one function per panel (``train_events``, ``write_events``...), and launches
 it. The rooms: ``training`` (Train, Stop, following runs live), ``writing``, ``inside`` (inside the model),
-``checkpoints`` (saves and uploads), ``classroom`` (share, watch, lessons, links), ``gpu`` (the GPU trial);
+``checkpoints`` (saves and uploads), ``classroom`` (share, watch, lessons, links), ``experiment`` (a class's
+experiment; its panels and the class's share and watch are wired in ``class_wiring``), ``gpu`` (the GPU trial);
 with ``form`` (the settings and their rules), ``layout`` (the components, panel by panel), ``styles`` (the
 CSS) and ``render`` (what a run looks like). All the training lives in ``charrnn``.
 """
@@ -24,7 +25,6 @@ import torch  # noqa: E402
 
 from demo import gradio_costs  # noqa: E402
 from demo import controls  # noqa: E402
-from demo import experiment_panel  # noqa: E402
 from demo import gpu  # noqa: E402
 from demo import heap  # noqa: E402
 from demo import layout  # noqa: E402
@@ -40,6 +40,7 @@ from demo.classroom import Classroom  # noqa: E402
 from demo.compare import Compare  # noqa: E402
 from demo.experiment import Experiments  # noqa: E402
 from demo import class_views  # noqa: E402
+from demo import class_wiring  # noqa: E402
 from demo.inside import Inside  # noqa: E402
 from demo.instrument import Instrument  # noqa: E402
 from charrnn.config import TrainConfig  # noqa: E402
@@ -92,9 +93,9 @@ def build_app(lab: Lab | None = None, freeze_heap: bool = False) -> gr.Blocks:
         compare_events(page, Compare(lab))
         write_events(page, Writing(lab))
         inside_events(page, Inside(lab))
-        class_events(page, room)
+        class_wiring.class_events(page, room)
         experiment = Experiments(lab)
-        experiment_events(page, experiment, lab)
+        class_wiring.experiment_events(page, experiment, lab)
         checkpoint_events(page, files)
         gpu_events(page)
         page_events(demo, page, room, experiment, lab)
@@ -280,69 +281,6 @@ def inside_events(page: layout.Page, look: Inside) -> None:
     gr.api(look.next_chars, api_name="next_chars", concurrency_limit=None)
     gr.api(look.hidden_units, api_name="hidden_units", concurrency_limit=None)
     gr.api(look.gradients, api_name="gradients_through_time", concurrency_limit=None)
-
-
-def class_events(page: layout.Page, room: Classroom) -> None:
-    """Share with the class (``/share``), watch one (``/watch``), and Copy link."""
-    page.classroom.share.click(room.on_share, None, page.classroom.panel, api_name="share", concurrency_limit=None)
-    # /watch streams a class's runs into the page's seven run outputs, as /train does, so it stays an event of
-    # those components (gr.api would give it outputs of its own); this hidden textbox only carries the code.
-    watch = gr.Textbox(visible=False)
-    watch.submit(room.on_watch, inputs_kwargs={"code": watch}, outputs=page.run.outputs, api_name="watch",
-                 concurrency_limit=None, show_progress="hidden", postprocess=False)
-    side = page.sidebar
-    side.copy_link.click(room.on_copy_link, inputs_kwargs=side.settings, outputs=side.link,
-                         api_visibility="private").then(
-        lambda: gr.update(visible=True), None, side.link, js="(t) => { navigator.clipboard?.writeText(t); }",
-        api_visibility="private")
-
-
-def experiment_events(page: layout.Page, exp: Experiments, lab: Lab) -> None:
-    """The class experiment: the teacher's Open (``/experiment``), a watcher's Join (``/join``), the board following
-    the class, the teacher's row (``/highlight``, ``/remove``, ``/end_experiment``), and ``/class_runs``."""
-    b, setup = page.board, page.classroom.setup
-    quiet = dict(api_visibility="private", concurrency_limit=None, show_progress="hidden")
-    setup.free.change(experiment_panel.ranges_shown, setup.free, setup.shown, queue=False, **quiet)
-    board = dict(fn=exp.on_board, outputs=b.outputs, postprocess=False, **quiet)
-    setup.open.click(exp.on_open, inputs_kwargs={**setup.inputs, **page.sidebar.settings},
-                     outputs=[setup.note, page.classroom.panel, b.box, b.teacher_row, b.join_row],
-                     **quiet).then(**board)
-
-    def on_join(nickname: str, screen: dict | None, request: gr.Request) -> dict:
-        """The note beside Join; a page that joined becomes a student's (``class_views.student_view``; its
-        settings open beside the charts on a laptop, folded on a phone)."""
-        text, ok = exp.on_join(nickname, request)
-        out = {b.join_note: text}
-        if ok:
-            session = lab.session(request.session_hash)
-            joined = session.membership.joined
-            out.update(class_views.student_view(page, joined, joined.student(session.key).nickname,
-                                                renders.renders_of(session).lang, screens.sidebar_open(False, screen)))
-        return out
-
-    for event in (b.join.click, b.nickname.submit):
-        event(on_join, [b.nickname, page.screen], class_views.board_parts(page), js=f"(n) => [n, {screens.SIZE}]",
-              **quiet)
-
-    def on_look(request: gr.Request) -> dict:
-        """A watcher's board timer: is there an experiment in the class now?"""
-        member = lab.session(request.session_hash).membership
-        experiment = lab.experiment(member.watched_code) if member.watching is not None else None
-        if experiment is None:
-            going = member.watching is not None and lab.by_class(member.watched_code) is not None
-            return {b.timer: gr.Timer(active=going)}
-        return class_views.watcher_view(page, experiment)
-
-    b.timer.tick(on_look, None, [b.box, b.join_row, b.teacher_row, b.timer], **quiet).then(**board)
-    b.pick.focus(exp.on_students, None, b.pick, **quiet)
-    b.highlight.click(exp.on_highlight, b.pick, b.note, **quiet)
-    b.remove.click(exp.on_remove, b.pick, [b.note, b.pick], **quiet)
-    b.older.input(exp.on_older, b.older, b.note, **quiet)
-    b.end.click(exp.on_end, None, b.note, **quiet)
-    b.export.click(exp.on_export, b.export_format, [b.file, b.note], api_visibility="private", concurrency_limit=4)
-    for fn, name in ((exp.experiment, "experiment"), (exp.join, "join"), (exp.class_runs, "class_runs"),
-                     (exp.remove, "remove"), (exp.highlight, "highlight"), (exp.end_experiment, "end_experiment")):
-        gr.api(fn, api_name=name, concurrency_limit=None)
 
 
 def checkpoint_events(page: layout.Page, files: Checkpoints) -> None:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import serve_app
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _need_browser
+from test_browser import ARTIFACTS, _need_browser, browser  # noqa: F401 (browser: test_browser's fixture, a parameter below: F811)
 
 pytestmark = pytest.mark.browser
 
@@ -32,25 +32,14 @@ def served():
         yield s
 
 
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def new_page(browser, url: str, viewport: dict, phone: bool = False):
+def new_page(browser, url: str, viewport: dict, phone: bool = False):  # noqa: F811
     page = browser.new_context(viewport=viewport, is_mobile=phone, has_touch=phone).new_page()
     page.goto(url)
     page.wait_for_selector("#status", timeout=30_000)
     return page
 
 
-def open_experiment(browser, url: str, epochs: int = EPOCHS) -> tuple[object, str]:
+def open_experiment(browser, url: str, epochs: int = EPOCHS) -> tuple[object, str]:  # noqa: F811
     """The teacher's page, with an experiment on the learning rate open; (page, class code)."""
     teacher = new_page(browser, url + "?" + SMALL, LAPTOP)
     time.sleep(1)  # the page's load event fills the form
@@ -65,7 +54,7 @@ def open_experiment(browser, url: str, epochs: int = EPOCHS) -> tuple[object, st
     return teacher, teacher.locator(".class-code").inner_text().strip()
 
 
-def join(browser, url: str, code: str, nickname: str, viewport: dict = LAPTOP, phone: bool = False):
+def join(browser, url: str, code: str, nickname: str, viewport: dict = LAPTOP, phone: bool = False):  # noqa: F811
     page = new_page(browser, f"{url}?class={code}", viewport, phone)
     page.wait_for_selector("#nickname", state="visible", timeout=20_000)
     page.locator("#nickname input, #nickname textarea").first.fill(nickname)
@@ -100,7 +89,7 @@ def traces(page) -> list[dict]:
     return page.evaluate(TRACES_JS)
 
 
-def test_a_class_experiment_in_four_browsers(served, browser):
+def test_a_class_experiment_in_four_browsers(served, browser):  # noqa: F811
     url = served.url
     teacher, code = open_experiment(browser, url)
     projector = new_page(browser, f"{url}?class={code}&mode=present", PROJECTOR)
@@ -151,7 +140,7 @@ def test_a_class_experiment_in_four_browsers(served, browser):
 
 
 @pytest.mark.parametrize("size", ["laptop", "projector", "phone"])
-def test_what_a_student_may_not_do_is_said_where_they_look(served, browser, size):
+def test_what_a_student_may_not_do_is_said_where_they_look(served, browser, size):  # noqa: F811
     url, viewport = served.url, {"laptop": LAPTOP, "projector": PROJECTOR, "phone": PHONE}[size]
     _, code = open_experiment(browser, url)
     join(browser, url, code, "Taken")
@@ -185,7 +174,7 @@ def test_what_a_student_may_not_do_is_said_where_they_look(served, browser, size
     assert page.locator("#class-table b").count() == 0
 
 
-def test_the_projector_fits_at_1920_and_an_ended_class_says_so(served, browser):
+def test_the_projector_fits_at_1920_and_an_ended_class_says_so(served, browser):  # noqa: F811
     url = served.url
     teacher, code = open_experiment(browser, url, epochs=5000)
     projector = new_page(browser, f"{url}?class={code}&mode=present", {"width": 1920, "height": 1080})

@@ -136,17 +136,9 @@ def test_the_teachers_form_is_checked(server):
 
 
 def test_the_experiment_example_of_the_api_docs_runs_as_written(server):
-    import contextlib
-    import io
+    from test_readme import printed_by_api_example
 
-    from test_readme import block_with
-
-    url, _ = server
-    code = block_with('api_name="/experiment"')
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code.replace("http://127.0.0.1:7860/", url), "docs/api.md (experiment)", "exec"), {})
-    lines = [line for line in out.getvalue().splitlines() if not line.startswith("Loaded as API")]
+    lines = printed_by_api_example('api_name="/experiment"', server.url)
     assert len(lines) == 5, lines
     assert "'name': 'lr'" in lines[0] and "'low': 0.1" in lines[0] and "'teacher': 1.0" in lines[0]
     ann, bo = lines[2].split(), lines[3].split()

@@ -81,16 +81,9 @@ def test_the_instrument_says_what_to_do_when_there_is_nothing_to_play(server):
 
 
 def test_the_playing_example_of_the_api_docs_runs_as_written(server):
-    import contextlib
+    from test_readme import printed_by_api_example
 
-    from test_readme import block_with
-
-    url, _ = server
-    code = block_with('api_name="/pause"')
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code.replace("http://127.0.0.1:7860/", url), "docs/api.md (playing)", "exec"), {})
-    lines = [line for line in out.getvalue().splitlines() if not line.startswith("Loaded as API")]
+    lines = printed_by_api_example('api_name="/pause"', server.url)
     assert len(lines) == 5, lines
     paused, values, ended, epochs, last = lines
     header, rows = last.rsplit(" ", 1)

@@ -36,6 +36,15 @@ def block_with(marker: str) -> str:
     return found[0]
 
 
+def printed_by_api_example(marker: str, url: str) -> list[str]:
+    """What the docs' API example with ``marker`` prints, run as written against the app at ``url`` (less
+    gradio_client's "Loaded as API" lines)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block_with(marker).replace("http://127.0.0.1:7860/", url), f"docs ({marker})", "exec"), {})
+    return [line for line in out.getvalue().splitlines() if not line.startswith("Loaded as API")]
+
+
 def cli_lines() -> list[str]:
     """The indented ``python -m charrnn ...`` lines of README.md and docs/*.md (a trailing backslash joins lines)."""
     text = TEXT.replace("\\\n", " ")
