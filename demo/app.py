@@ -117,11 +117,13 @@ def settings_events(page: layout.Page, files: Checkpoints, lab: Lab) -> None:
     hinted = list(page.hint_updates(False, "both"))
     page.sidebar.hints.change(on_hints, page.sidebar.hints, hinted, **quiet)
     for button, name in page.sidebar.presets:
-        button.click(lambda n=name: setting_widgets.preset_values(n), None, list(s.values()), api_visibility="private")
+        button.click(lambda n=name: setting_widgets.preset_values(n), None, list(s.values()), api_visibility="private",
+                     show_progress="hidden")
     s["corpus"].change(lambda c: gr.update(visible=c == "upload"), s["corpus"], s["corpus_file"],
-                       api_visibility="private")
+                       api_visibility="private", show_progress="hidden")
     s["corpus_file"].upload(files.on_upload_text, [s["corpus_file"], s["prefixes"]],
-                            [s["prefixes"], page.sidebar.note], api_visibility="private")
+                            [s["prefixes"], page.sidebar.note], api_visibility="private",
+                            show_progress="hidden")
 
 
 def after_stream(notes: list, train: training.Training) -> dict[str, Any]:
@@ -138,7 +140,7 @@ def train_events(page: layout.Page, train: training.Training) -> None:
     for buttons, api in ((side, True), (page.run.bar, False)):
         train_buttons(page, train, buttons, api)
     page.run.clear.click(train.on_clear, None, page.run.outputs, api_name="clear", concurrency_limit=None,
-                         postprocess=False)
+                         postprocess=False, show_progress="hidden")
 
 
 def train_buttons(page: layout.Page, train: training.Training, buttons: layout.Sidebar | layout.RunBar,
@@ -204,7 +206,8 @@ def instrument_events(page: layout.Page, inst: Instrument, train: training.Train
                      concurrency_limit=None, show_progress="hidden", postprocess=False).then(
         **after_stream([bar.note, bar.restart], train))
     ex = page.run.exports
-    ex.button.click(inst.on_export, ex.format, [ex.file, ex.note], api_visibility="private", concurrency_limit=4)
+    ex.button.click(inst.on_export, ex.format, [ex.file, ex.note], api_visibility="private", concurrency_limit=4,
+                    show_progress="hidden")
     for fn, name in ((inst.pause, "pause"), (inst.resume, "resume"), (inst.step, "step"), (inst.go_on, "continue"),
                      (inst.adjust, "adjust"), (inst.export, "export")):
         gr.api(fn, api_name=name, concurrency_limit=None)
@@ -287,11 +290,13 @@ def checkpoint_events(page: layout.Page, files: Checkpoints) -> None:
     """Save the current model (``/save_checkpoint``) and upload one (``/load_checkpoint``: it fills the form)."""
     ck = page.checkpoints
     ck.save.click(files.on_save, None, [ck.saved_file, ck.save_note], api_name="save_checkpoint",
-                  concurrency_limit=4)
+                  concurrency_limit=4, show_progress="hidden")
     ck.upload.upload(files.on_upload_checkpoint, None, [ck.upload_note, *page.sidebar.settings.values()],
-                     api_name="load_checkpoint", inputs_kwargs={"file": ck.upload}, concurrency_limit=4).then(
+                     api_name="load_checkpoint", inputs_kwargs={"file": ck.upload}, concurrency_limit=4,
+                     show_progress="hidden").then(
         files.on_loaded_prefixes, [page.write.prefix, page.inside.n_prefix],
-        [page.write.prefix, page.inside.n_prefix, page.write.note], api_visibility="private")
+        [page.write.prefix, page.inside.n_prefix, page.write.note], api_visibility="private",
+        show_progress="hidden")
 
 
 def gpu_events(page: layout.Page) -> None:
@@ -315,7 +320,8 @@ def page_events(demo: gr.Blocks, page: layout.Page, room: Classroom, exp: Experi
     loaded.then(
         room.on_follow, None, page.run.outputs, api_visibility="private", concurrency_limit=None,
         show_progress="hidden", postprocess=False).then(
-        room.on_followed, None, page.banner, api_visibility="private", concurrency_limit=None)
+        room.on_followed, None, page.banner, api_visibility="private", concurrency_limit=None,
+        show_progress="hidden")
     demo.load(None, js="() => { if (new URLSearchParams(location.search).get('mode') === 'present') "
                        "document.body.classList.add('present'); }")
 
@@ -371,6 +377,7 @@ def launch(demo: gr.Blocks, **kwargs: Any):
     atexit.register(demo.lab.shutdown)
     demo.queue(max_size=256)
     gradio_costs.quiet_queue(demo._queue)  # its wait for work: woken by work, not every millisecond
+    gradio_costs.block_absent_imports()  # no search of sys.path for matplotlib around every event's call
     kwargs.setdefault("max_threads", MAX_STREAMS)
     return demo.launch(max_file_size=MAX_UPLOAD, css=styles.CSS, theme=gr.themes.Soft(), **kwargs)
 

@@ -30,7 +30,8 @@ TEXTS = {  # every text of the two charts, "中文 · English" (languages.in_lan
     "ppl_title": "困惑度（对数坐标） · perplexity (log scale)", "ppl_axis": "困惑度 · perplexity",
     "grad_title": "裁剪前的梯度范数 · gradient norm before clipping",
     "grad_axis": "L2 范数 · L2 norm", "epoch": "周期 · epoch",
-    "uniform": "均匀猜测 = 词表大小 {n} · uniform guess = vocabulary size {n}", "empty": "点击“训练” · press Train",
+    "uniform": "均匀猜测 = 词表大小 {n} · uniform guess = vocabulary size {n}",
+    "uniform_short": "均匀猜测 {n} · uniform guess {n}", "empty": "点击“训练” · press Train",
     "waiting": "等待老师开始训练 · waiting for the teacher's run",
     "diverged": "发散于第 {m} 个周期 · diverged at epoch {m}",
     "off": "第 {n} 个周期起超出图表 · off the chart from epoch {n}",
@@ -101,6 +102,11 @@ def watching(style: Style) -> Style:
     return replace(style, empty="waiting")
 
 
+def own(style: Style) -> Style:
+    """The style of a page showing its own runs again (a watcher who joined the class's experiment)."""
+    return replace(style, empty=NORMAL.empty)
+
+
 def base_layout(title: str, ytitle: str, style: Style, lang: str = "both", legend_lines: int = 0,
                 last_epoch: int = 0, **yaxis: Any) -> dict[str, Any]:
     """A chart's layout; ``legend_lines`` (one per run) go below the x-axis title, in a margin they add to the
@@ -130,6 +136,11 @@ def log_axis(span: tuple[float, float]) -> dict[str, Any]:
     """A log y-axis over ``span`` (decades), its ticks labelled with their values."""
     values, text = scales.log_ticks(*span)
     return dict(type="log", range=list(span), autorange=False, tickmode="array", tickvals=values, ticktext=text)
+
+
+def uniform_key(style: Style) -> str:
+    """The uniform-guess line's label: short on a phone's narrow chart (it would run across the curves)."""
+    return "uniform_short" if style.title_lines else "uniform"
 
 
 def _hline(y: float, color: str, dash: str, text: str, style: Style, top: bool) -> tuple[dict, dict]:
@@ -287,7 +298,7 @@ def perplexity_figure(views: list[RunView], style: Style = NORMAL, lang: str = "
     held = [t for r in runs if (t := _held_trace(r, style, lang)) is not None]
     data += held
     for V in sizes:
-        shape, label = _hline(V, "#888", "dot", say("uniform", lang, lines=True, n=V), style, top=False)
+        shape, label = _hline(V, "#888", "dot", say(uniform_key(style), lang, lines=True, n=V), style, top=False)
         shapes.append(shape)
         notes.append(label)
     yaxis: dict[str, Any] = dict(type="log")

@@ -19,6 +19,7 @@ dicts, no plotly objects (the page renders these for every look at every change)
 from __future__ import annotations
 
 import csv
+import functools
 import html
 import io
 import math
@@ -29,7 +30,7 @@ from plotly.colors import sample_colorscale
 
 from charrnn import export
 from demo import scales
-from demo.charts import COLORS, NORMAL, Style, _hline, base_layout, log_axis, rounded, say, thin
+from demo.charts import COLORS, NORMAL, Style, _hline, base_layout, log_axis, rounded, say, thin, uniform_key
 from demo.languages import in_language
 
 SCALE = [[i / 8, c] for i, c in enumerate(sample_colorscale("Viridis", [0.9 * i / 8 for i in range(9)]))]
@@ -38,7 +39,7 @@ OLDER = "#cfcfcf"      # a student's earlier runs
 HIGHLIGHT = 3.0        # the highlighted run's line, times the style's
 TITLE_LINES = 3        # the question wraps on at most this many lines
 OLDER_MODES = ("grey", "hidden")
-TEXTS = {"waiting": "等待学生加入 · Waiting for students to join", "off": "关 · off",
+TEXTS = {"waiting": "等待学生加入并训练 · Waiting for the students' runs", "off": "关 · off",
     "no_clip": "不裁剪 · no clipping", "older": "较早的运行 · older runs", "run": "第 {n} 次 · run {n}",
     "results": "每位学生的困惑度 · each student's perplexity", "rank": "名次 · rank", "nickname": "昵称 · nickname",
     "epoch": "周期 · epoch", "ppl": "困惑度 · perplexity", "status": "状态 · status"}  # languages.in_language
@@ -101,7 +102,14 @@ def color_of(entry: dict[str, Any], key: Any) -> str:
     value = _value(entry, key)
     if key.scale == "choice":
         return COLORS[key.choices.index(value) % len(COLORS)] if value in key.choices else NEUTRAL
-    return NEUTRAL if (t := _position(value, key)) is None else sample_colorscale(SCALE, [t])[0]
+    return NEUTRAL if (t := _position(value, key)) is None else _on_scale(t)
+
+
+@functools.lru_cache(maxsize=4096)
+def _on_scale(t: float) -> str:
+    """The colour at ``t`` (0 to 1) of the scale. Cached: plotly's ``sample_colorscale`` checks the scale on every
+    call, which was most of a board's render (30 runs, twice a second)."""
+    return sample_colorscale(SCALE, [t])[0]
 
 
 def _group(entry: dict[str, Any], key: Any) -> str:
@@ -138,8 +146,13 @@ def _key_traces(key: Any, style: Style, lang: str, older: bool) -> list[dict[str
         log, low, high = key.scale == "log", float(key.low or 1), float(key.high or 1)
         cmin, cmax = (math.log10(low), math.log10(high)) if log and min(low, high) > 0 else (low, high)
         cmin, cmax = (cmin - 0.5, cmax + 0.5) if cmax <= cmin else (cmin, cmax)
-        bar: dict[str, Any] = dict(title=dict(text=in_language(NAMES.get(key.name, key.name), lang), side="right"),
-                                   tickfont=dict(size=style.font - 1), thickness=style.font + 4)
+        name = in_language(NAMES.get(key.name, key.name), lang)
+        if style.title_lines:  # a phone: a thin bar, its name above it (on its side it takes a third of the width)
+            bar: dict[str, Any] = dict(title=dict(text=name.replace(" · ", "<br>"), side="top"),
+                                       tickfont=dict(size=style.font - 2), thickness=8, xpad=2)
+        else:
+            bar = dict(title=dict(text=name, side="right"), tickfont=dict(size=style.font - 1),
+                       thickness=style.font + 4)
         if log:
             ticks, labels = _ticks(cmin, cmax)
             bar.update(tickmode="array", tickvals=[math.log10(v) for v in ticks], ticktext=labels)
@@ -198,7 +211,9 @@ def _wrapped(text: str, width: int) -> list[str]:
 
 def _titled(layout: dict[str, Any], question: str, style: Style) -> dict[str, Any]:
     """A layout with the question for its title, on as many lines as it takes (the chart grows by them)."""
-    lines = _wrapped(question, 30 if style.title_lines else max(36, 900 // (style.font + 3)))
+    width = 30 if style.title_lines else max(36, 900 // (style.font + 3))
+    parts = question.split(" · ") if style.title_lines else [question]  # a phone: one language a line
+    lines = [line for part in parts for line in _wrapped(part, width)][:TITLE_LINES]
     extra = (len(lines) - 1) * round(1.3 * (style.font + 3))
     return dict(layout, title=dict(layout["title"], text="<br>".join(chart_text(x) for x in lines)),
                 height=layout["height"] + extra, margin=dict(layout["margin"], t=30 + 2 * style.font + extra))
@@ -206,7 +221,7 @@ def _titled(layout: dict[str, Any], question: str, style: Style) -> dict[str, An
 
 def _uniform(sizes: list[int], style: Style, lang: str, empty: bool) -> tuple[list[dict], list[dict]]:
     """(shapes, annotations): the uniform-guess line at each vocabulary size; on an empty chart, "waiting"."""
-    lines = [_hline(v, "#888", "dot", say("uniform", lang, lines=True, n=v), style, top=False) for v in sizes]
+    lines = [_hline(v, "#888", "dot", say(uniform_key(style), lang, lines=True, n=v), style, top=False) for v in sizes]
     waiting = dict(text=_t("waiting", lang), showarrow=False, font=dict(size=style.font + 4, color="#999"),
                    xref="paper", yref="paper", x=0.5, y=0.5)
     return [s for s, _ in lines], [a for _, a in lines] + ([waiting] if empty else [])
@@ -346,8 +361,9 @@ def table_html(entries: list[dict[str, Any]], free: list, lang: str = "both", ol
     key = free[0] if free else None
     heads = [_t("rank", lang), _t("nickname", lang), *(in_language(NAMES.get(f.name, f.name), lang) for f in free),
              _t("epoch", lang), _t("ppl", lang), _t("status", lang)]
-    out = ["<table class='class-table'><thead><tr>",  # its look: styles.CSS (sent once, not with every update)
-           *(f"<th>{html.escape(h)}</th>" for h in heads), "</tr></thead><tbody>"]
+    # its look: styles.CSS (sent once, not with every update); the heads on two lines in both languages
+    out = ["<div class='class-table-scroll'><table class='class-table'><thead><tr>",
+           *(f"<th>{html.escape(h).replace(' · ', '<br>')}</th>" for h in heads), "</tr></thead><tbody>"]
     latest = sorted((e for e in rows if e.get("latest", True)), key=_rank_key)
     earlier = sorted((e for e in rows if not e.get("latest", True)), key=_rank_key)
     for rank, e in [*enumerate(latest, 1), *((None, e) for e in earlier)]:
@@ -362,7 +378,7 @@ def table_html(entries: list[dict[str, Any]], free: list, lang: str = "both", ol
                  f"<td class='num{' diverged' if bad else ''}'>{perplexity_text(e.get('perplexity'))}</td>",
                  f"<td class='diverged'>{said}</td>" if bad else f"<td>{said}</td>"]
         out.append(f"<tr{classes}>" + "".join(cells) + "</tr>")
-    return "".join(out) + "</tbody></table>"
+    return "".join(out) + "</tbody></table></div>"
 
 
 def _cell(value: Any) -> str:

@@ -23,7 +23,7 @@ from demo import class_chart
 from demo import growth
 from demo import render
 from demo.experiment_panel import CLASS_PLOT
-from demo.languages import in_language
+from demo.languages import either, in_language
 from demo.page_state import PerSession
 from demo.renders import REDRAW_AFTER, Drawn
 from demo.streams import Channel
@@ -31,6 +31,7 @@ from charrnn.experiments import Experiment
 from charrnn.sessions import Session
 
 CHART_TITLE = "全班的训练曲线 · the class's runs"
+CLASS_EVERY = 0.6   # seconds between the class channel's looks: a student's epoch on every board within a second
 BESIDE_EVERY = 2.0  # seconds between the results chart's and the table's updates while only numbers move
 ACTIVE = ("queued", "running", "training", "paused")
 
@@ -38,14 +39,13 @@ ACTIVE = ("queued", "running", "training", "paused")
 def title(experiment: Experiment | None, lang: str, ended_code: str = "") -> str:
     """The board's heading: the question (as text), the class code, how many students, whether it has ended."""
     if experiment is None:
-        return in_language(f"**班级 {html.escape(ended_code)} 的实验已结束 · The experiment of class "
-                           f"{html.escape(ended_code)} has ended.**", lang)
-    students = len(experiment.students())
-    state = (" · ■ 已结束 · ended" if experiment.ended else "")
-    return (f"### 🧪 {html.escape(experiment.question)}\n"
-            + in_language(f"班级 {experiment.code} · class {experiment.code} — {students} 名学生 · "
-                          f"{students} student{'' if students == 1 else 's'} · 每次 {experiment.epochs} 个周期 · "
-                          f"{experiment.epochs} epochs a run{state}", lang))
+        code = html.escape(ended_code)
+        return either(f"**班级 {code} 的实验已结束。**", f"**The experiment of class {code} has ended.**", lang)
+    n, code, epochs = len(experiment.students()), experiment.code, experiment.epochs
+    zh = f"班级 {code} — {n} 名学生 · 每次 {epochs} 个周期" + (" · ■ 已结束" if experiment.ended else "")
+    en = (f"class {code} — {n} student{'' if n == 1 else 's'} · {epochs} epochs a run"
+          + (" · ■ ended" if experiment.ended else ""))
+    return f"### 🧪 {html.escape(experiment.question)}\n" + either(zh, en, lang, "  \n")
 
 
 class ClassRenders:
@@ -120,6 +120,9 @@ def ended_outputs(code: str, lang: str) -> tuple:
 
 class ClassChannel(Channel):
     """The teacher's session's broadcast of its experiment to every page of the class."""
+
+    def every(self) -> float:
+        return CLASS_EVERY
 
     def state(self, session: Session) -> tuple:
         experiment = session.membership.experiment

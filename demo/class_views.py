@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from demo import form
-from demo.languages import in_language
+from demo.languages import either, in_language
 from charrnn.experiments import Experiment, ExperimentError
 from charrnn.sessions import Session
 
@@ -95,22 +95,24 @@ def allowed_text(experiment: Experiment, lang: str) -> str:
         else:
             extra = in_language(" 或不裁剪 · or off", lang) if f.name == "clip" else ""
             parts.append(f"{word} {f.low:g}–{f.high:g}{extra}")
-    return "; ".join(parts)
+    return ("；" if lang == "zh" else "; ").join(parts)
 
 
 def board_parts(page: Page) -> list[Any]:
     """Every component the views change (the outputs of a join and of the page's load)."""
     b, play = page.board, page.run.bar.play
-    return [page.sidebar.box, *page.sidebar.settings.values(), *(button for button, _ in page.sidebar.presets),
+    return [page.sidebar.box, *page.sidebar.settings.values(), page.sidebar.presets_box, page.sidebar.copy_link,
             page.run.bar.train, page.run.bar.stop, play.pause, play.resume, play.step, page.lessons.row,
             page.classroom.box, page.checkpoints.box, page.gpu.box, page.run.live.box, page.run.compare, page.banner,
-            b.box, b.join_row, b.teacher_row, b.join_note, b.timer]
+            b.box, b.join_row, b.teacher_row, b.join_note, b.timer, b.end]
 
 
-def teacher_view(page: Page) -> dict[Any, Any]:
+def teacher_view(page: Page, experiment: Experiment | None = None) -> dict[Any, Any]:
+    """The teacher's page: the board with its row of actions (End pressable until the experiment has ended)."""
     b = page.board
     return {b.box: gr.update(visible=True), b.teacher_row: gr.update(visible=True),
-            b.join_row: gr.update(visible=False)}
+            b.join_row: gr.update(visible=False),
+            b.end: gr.update(interactive=experiment is None or not experiment.ended)}
 
 
 def watcher_view(page: Page, experiment: Experiment | None) -> dict[Any, Any]:
@@ -143,13 +145,19 @@ def student_view(page: Page, experiment: Experiment, nickname: str, lang: str, s
                                                      play.step)})
     out.update({c: gr.update(visible=False) for c in (page.lessons.row, page.classroom.box, page.checkpoints.box,
                                                       page.gpu.box, page.run.live.box, page.run.compare,
-                                                      *(button for button, _ in page.sidebar.presets))})
+                                                      page.sidebar.presets_box, page.sidebar.copy_link)})
     b = page.board
     out.update({b.box: gr.update(visible=True), b.join_row: gr.update(visible=False),
                 b.teacher_row: gr.update(visible=False), b.timer: gr.Timer(active=False)})
-    banner = in_language(f"🙋 **你是班级 {experiment.code} 实验里的“{html.escape(nickname)}” · You are "
-                         f"“{html.escape(nickname)}” in the experiment of class {experiment.code}** — ", lang)
-    banner += in_language("你可以改 · you may change: ", lang) + html.escape(allowed_text(experiment, lang))
-    banner += in_language("；其余设置由老师决定，然后点“训练” · ; the rest is the teacher's. Then press Train", lang)
-    out[page.banner] = gr.update(visible=True, value=banner)
+    out[page.banner] = gr.update(visible=True, value=student_banner(experiment, nickname, lang))
     return out
+
+
+def student_banner(experiment: Experiment, nickname: str, lang: str) -> str:
+    """A student's banner: who they are in which class, what they may change (the teacher's ranges)."""
+    name, code = html.escape(nickname), experiment.code
+    zh = (f"🙋 **你是班级 {code} 实验里的“{name}”** — 你可以改：{html.escape(allowed_text(experiment, 'zh'))}；"
+          "其余设置由老师决定。然后点“训练”。")
+    en = (f"🙋 **You are “{name}” in the experiment of class {code}** — you may change: "
+          f"{html.escape(allowed_text(experiment, 'en'))}; the rest is the teacher's. Then press Train.")
+    return either(zh, en, lang, "  \n")

@@ -26,7 +26,7 @@ from demo import streams
 from charrnn.device import machine
 from charrnn.lab import Lab
 from charrnn.sessions import Session
-from demo.languages import in_language
+from demo.languages import either, in_language
 from demo.lessons import LESSONS
 from demo.page_state import PerSession
 
@@ -125,11 +125,13 @@ class Classroom:
             look.style = charts.watching(look.style)  # its empty chart waits for the teacher
             teacher = self.watch(params["class"], session)
             first.merge({c: gr.update(visible=False) for c in page.teacher_only})
-            first.merge(class_views.watcher_view(page, self.lab.experiment(params["class"]) if teacher else None))
-            banner = watching_banner(teacher.membership.code) if teacher else ended_outputs(params["class"])[0]
+            experiment = self.lab.experiment(params["class"]) if teacher else None
+            first.merge(class_views.watcher_view(page, experiment))
+            banner = (watching_banner(teacher.membership.code, look.lang, experiment is not None) if teacher else
+                      ended_outputs(params["class"], look.lang)[0])
             return first.merge({page.banner: gr.update(visible=True, value=banner)})
         if session.membership.experiment is not None:  # the teacher's reload: the board again
-            first.merge(class_views.teacher_view(page))
+            first.merge(class_views.teacher_view(page, session.membership.experiment))
         values, problems = form.from_query(params)
         named = {n for n in form.LINK_NAMES if n in params or "preset" in params or
                  (n == "theta" and "clip" in params)}
@@ -158,12 +160,13 @@ class Classroom:
             teacher = self.lab.by_key(member.watching)
             if teacher is not None:
                 async for out in streams.watch(teacher, look.style, look.lang,
-                                               still=lambda: member.watching == teacher.key):
+                                               still=lambda: member.watching == teacher.key, page=page.key):
                     yield out
             if member.watching is None:  # the page joined the class's experiment: its own runs from now on
-                yield await to_thread.run_sync(renders.outputs, page)
+                if page.active is None and not page.in_lesson:  # (a Train pressed since streams them itself)
+                    yield await to_thread.run_sync(renders.outputs, page)
                 return
-            yield ended_outputs(member.watched_code)
+            yield ended_outputs(member.watched_code, look.lang)
             return
         yield await to_thread.run_sync(renders.outputs, page)
         if page.active is not None or page.in_lesson:
@@ -176,7 +179,7 @@ class Classroom:
         page = self.lab.peek(request.session_hash)
         if page is None or page.membership.watching is None:
             return gr.skip()
-        return ended_outputs(page.membership.watched_code or "")[0]
+        return ended_outputs(page.membership.watched_code or "", renders.renders_of(page).lang)[0]
 
     # ------------------------------------------------------------ lessons
     def start_lesson(self, session: Session, key: str, epochs: Any) -> str:
@@ -273,13 +276,23 @@ class Updates(dict):
         return self
 
 
-def ended_outputs(code: str | None) -> tuple:
-    text = (f"**班级 {html.escape(code or '')} 不存在或已结束 · The class {html.escape(code or '')} is unknown or has "
-            "ended.** Ask your teacher for the new link, or [open the lab yourself · 自己打开实验室](./).")
+def ended_outputs(code: str | None, lang: str = "both") -> tuple:
+    code = html.escape(code or "")
+    text = either(f"**班级 {code} 不存在或已结束。** 请向老师要新的链接，或[自己打开实验室](./)。",
+                  f"**The class {code} is unknown or has ended.** Ask your teacher for the new link, or "
+                  "[open the lab yourself](./).", lang, "  \n")
     return (text, *[gr.skip()] * 6)
 
 
-def watching_banner(code: str) -> str:
-    return (f"👀 **正在观看班级 {html.escape(code)} · Watching class {html.escape(code)}** — the teacher's runs appear "
-            "here live; you can write with the teacher's model below · 你可以用老师的模型在下面写歌词")
+def watching_banner(code: str, lang: str = "both", experiment: bool = False) -> str:
+    """A watcher's banner: what the page shows (the teacher's runs, or the class's experiment: how to join it)."""
+    code = html.escape(code)
+    if experiment:
+        return either(f"👀 **班级 {code} 正在做实验** — 每位同学的训练都实时显示在下面的全班图上；输入昵称加入，"
+                      "训练你自己的。",
+                      f"👀 **Class {code} runs an experiment** — every student's run appears live on the class chart "
+                      "below; type a nickname to join and train your own.", lang, "  \n")
+    return either(f"👀 **正在观看班级 {code}** — 老师的训练在这里实时显示；你可以用老师的模型在下面写歌词。",
+                  f"👀 **Watching class {code}** — the teacher's runs appear here live; you can write with the "
+                  "teacher's model below.", lang, "  \n")
 

@@ -22,11 +22,13 @@ from charrnn.export import finite
 from charrnn.experiments import Experiment, ExperimentError, Free, check_nickname
 from charrnn.lab import Lab
 from charrnn.sessions import Session
+from demo import charts
 from demo import class_chart
 from demo import form
+from demo import streams
 from demo.class_stream import follow_class
 from demo.classroom import base_url, class_panel
-from demo.languages import in_language
+from demo.languages import either, in_language
 from demo.problems import in_page
 from demo.renders import renders_of
 
@@ -79,7 +81,7 @@ class Experiments:
                 hidden_low: Any = None, hidden_high: Any = None, models: Optional[list] = None,
                 samplings: Optional[list] = None, optimizers: Optional[list] = None,
                 experiment_epochs: Any = 60, **values: Any) -> tuple:
-        """The teacher's Open: (note, the share panel, the board, the teacher's row, the join row)."""
+        """The teacher's Open: (note, the share panel, the board, the teacher's row, the join row, End)."""
         session = self.session(request)
         lang = renders_of(session).lang
         ranges = {"lr": (lr_low, lr_high), "clip": (theta_low, theta_high), "num_hiddens": (hidden_low, hidden_high),
@@ -87,12 +89,12 @@ class Experiments:
         try:
             experiment = self.open(session, question, free_of(free or [], ranges), values, experiment_epochs)
         except (ExperimentError, ConfigError, ValueError) as e:
-            return said(e, lang), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return said(e, lang), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         code = experiment.code
         text = in_language(f"🧪 实验已开始：学生扫码或打开班级链接，输入昵称加入 · The experiment is open: students "
                            f"scan the code or open the class link and join with a nickname (class {code})", lang)
         return (text, class_panel(code, f"{base_url(request)}?class={code}"), gr.update(visible=True),
-                gr.update(visible=True), gr.update(visible=False))
+                gr.update(visible=True), gr.update(visible=False), gr.update(interactive=True))
 
     # ------------------------------------------------------------ a page of the class
     def experiment_of(self, session: Session) -> Experiment | None:
@@ -132,9 +134,12 @@ class Experiments:
             experiment = self.lab.join(session, code, nickname)
         except ExperimentError as e:
             return said(e, lang), False
+        look = renders_of(session)
+        look.style = charts.own(look.style)  # its charts are its own runs now: "press Train", not "waiting"
+        streams.leave(session.key)  # the teacher's runs leave its charts now, before it presses Train
         name = html.escape(experiment.student(session.key).nickname)  # the user's text, shown as text
-        return in_language(f"🙋 你已作为“{name}”加入 · You joined as “{name}”: change "
-                           "what the teacher left free and press Train", lang), True
+        return either(f"🙋 你已作为“{name}”加入：改老师留给你的设置，然后点“训练”。",
+                      f"🙋 You joined as “{name}”: change what the teacher left free and press Train.", lang), True
 
     # ------------------------------------------------------------ the teacher's row
     def _teacher(self, request: gr.Request) -> tuple[Session, Experiment]:
@@ -174,10 +179,13 @@ class Experiments:
     def on_older(self, older: str, request: gr.Request) -> str:
         return self._act(request, lambda x: x.set_older(older), "")
 
-    def on_end(self, request: gr.Request) -> str:
-        return self._act(request, lambda x: x.end(),
-                         "■ 实验已结束，结果保留在这个页面，直到你关闭它 · The experiment has ended: its results stay "
-                         "on this page until you close it")
+    def on_end(self, request: gr.Request) -> tuple[str, Any]:
+        """End the experiment: (the note, End no longer pressable)."""
+        said_ = self._act(request, lambda x: x.end(),
+                          "■ 实验已结束，结果保留在这个页面，直到你关闭它 · The experiment has ended: its results stay "
+                          "on this page until you close it")
+        experiment = self.session(request).membership.experiment
+        return said_, gr.update(interactive=not (experiment is not None and experiment.ended))
 
     def on_export(self, fmt: str, request: gr.Request) -> tuple[Any, str]:
         session = self.session(request)

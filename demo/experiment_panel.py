@@ -7,6 +7,7 @@ row (highlight, remove, older runs, end, export).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,13 +18,28 @@ from demo import class_chart
 from demo import form
 from demo import growth
 from demo import render
-from demo.languages import Texts
+from demo.languages import LANGS, Texts, in_language
 from charrnn.config import CHOICES
 
 FREE_LABELS = (("学习率 · learning rate", "lr"), ("梯度裁剪和 θ · clipping and θ", "clip"),
                ("模型 · model", "model"), ("采样 · sampling", "sampling"), ("隐藏单元 · hidden units", "num_hiddens"),
                ("优化器 · optimizer", "optimizer"))
-DEFAULT_QUESTION = "哪个学习率在 60 个周期里训练得最好？ · Which learning rate trains best in 60 epochs?"
+QUESTION = "哪个学习率在 {n} 个周期里训练得最好？ · Which learning rate trains best in {n} epochs?"
+DEFAULT_QUESTION = QUESTION.format(n=60)
+
+
+def question_for(question: str, epochs: Any) -> Any:
+    """The question after the epochs changed: the default question (in any of the page's languages) says the new
+    number; a question of the teacher's own stays as it is."""
+    try:
+        n = int(epochs)
+    except (TypeError, ValueError):
+        return gr.skip()
+    for lang in LANGS:
+        pattern = re.escape(in_language(QUESTION, lang)).replace(re.escape("{n}"), r"\d+")
+        if re.fullmatch(pattern, (question or "").strip()):
+            return in_language(QUESTION.format(n=n), lang)
+    return gr.skip()
 OLDER = (("灰色 · grey", "grey"), ("隐藏 · hidden", "hidden"))  # the students' older runs on the class chart
 CLASS_PLOT = "class-plot"  # the class chart's element: the key of its points (growth.charts_js)
 Component = gr.components.Component
@@ -134,8 +150,9 @@ def board(tr: Texts) -> Board:
     with gr.Column(visible=False, elem_id="class-board") as box:
         title = gr.Markdown("", elem_id="class-title")
         with gr.Row(visible=False, elem_id="join-row") as join_row:
-            nickname = tr(gr.Textbox(label=(t := "昵称 · nickname"), max_length=40, scale=2, elem_id="nickname",
-                                     placeholder="1-20 个字符 · 1-20 characters"), t, "label")
+            nickname = tr(tr(gr.Textbox(label=(t := "昵称 · nickname"), max_length=40, scale=2, elem_id="nickname",
+                                        placeholder=(p := "1-20 个字符 · 1-20 characters")), t, "label"),
+                          p, "placeholder")
             join = tr(gr.Button(t := "🙋 加入实验 · Join the experiment", variant="primary", scale=1,
                                 elem_id="join"), t)
         join_note = gr.Markdown("", elem_id="join-note")
@@ -147,21 +164,20 @@ def board(tr: Texts) -> Board:
         table = gr.HTML("", elem_id="class-table")
         points = gr.HTML({}, html_template="", js_on_load=growth.charts_js((CLASS_PLOT,)), elem_id="class-points")
         with gr.Column(visible=False, elem_id="class-teacher") as teacher_row:
-            with gr.Row():
+            with gr.Row(elem_classes="class-actions"):
                 pick = tr(gr.Dropdown([], value=None, label=(t := "学生 · student"), allow_custom_value=False,
                                       scale=2, elem_id="class-pick"), t, "label")
-                highlight = tr(gr.Button(t := "✨ 突出显示 · Highlight", size="sm", scale=1), t)
-                remove = tr(gr.Button(t := "✕ 移出 · Remove", size="sm", variant="stop", scale=1), t)
+                highlight = tr(gr.Button(t := "✨ 突出显示 · Highlight", scale=1, elem_id="class-highlight"), t)
+                remove = tr(gr.Button(t := "✕ 移出 · Remove", variant="stop", scale=1, elem_id="class-remove"), t)
                 older = tr(tr(gr.Radio(OLDER, value="grey", label=(t := "以前的训练 · older runs"), scale=2,
                                        elem_id="class-older"), t, "label"), list(OLDER), "choices")
-            with gr.Row():
-                end = tr(gr.Button(t := "■ 结束实验 · End the experiment", size="sm", variant="stop",
-                                   elem_id="class-end"), t)
+            with gr.Row(elem_classes="class-actions"):
+                end = tr(gr.Button(t := "■ 结束实验 · End the experiment", variant="stop", elem_id="class-end"), t)
                 export_format = gr.Radio([("CSV", "csv"), ("HTML", "html")], value="csv", show_label=False,
                                          elem_id="class-export-format")
-                export = tr(gr.Button(t := "⬇ 导出结果 · Export the results", size="sm", elem_id="class-export"), t)
-                file = tr(gr.File(label=(t := "下载 · download"), interactive=False, visible=False,
-                                  elem_id="class-file"), t, "label")
+                export = tr(gr.Button(t := "⬇ 导出结果 · Export the results", elem_id="class-export"), t)
+            file = tr(gr.File(label=(t := "下载 · download"), interactive=False, visible=False,
+                              elem_id="class-file"), t, "label")  # on a line of its own: its name whole
         note = gr.Markdown("", elem_id="class-note")
     timer = gr.Timer(3.0, active=False)
     return Board(box, title, join_row, nickname, join, join_note, chart, results, table, points, teacher_row, pick,

@@ -1,4 +1,4 @@
-"""Two of Gradio's own costs that a class pays many times over, cut where they arise. They leave what Gradio
+"""Three of Gradio's own costs that a class pays many times over, cut where they arise. They leave what Gradio
 computes, and what every browser receives, unchanged; each applies only on the Gradio release it was tested with
 (``TESTED``), and ``$CHARRNN_GRADIO_CUTS`` chooses them (``off``: the app runs on Gradio as published).
 
@@ -13,6 +13,12 @@ computes, and what every browser receives, unchanged; each applies only on the G
   instead when there may be work: an event joined the queue (``push``) or one ended (``process_events``: a slot
   freed), with a wake every half second anyway. Events start as soon as before; progress goes out ten times a
   second, as on Windows (the app shows no progress bars).
+- ``imports`` (``block_absent_imports``, applied by the app's ``launch``): around every call of an event's function
+  (each update of a stream) Gradio imports matplotlib to switch its backend. Where matplotlib is not installed
+  (this app does not need it), each of those imports fails after searching ``sys.path`` again, since Python
+  keeps no record of a failed import: about 55 µs twice per update, a third of the event loop's time while a class
+  follows its board. ``sys.modules["matplotlib"] = None``, Python's documented way to say that a module is absent,
+  makes each fail at once. Nothing changes where matplotlib is installed.
 
 What each does for a user, measured with ``bench/gradio_cuts.py``, and what we would ask of Gradio instead:
 docs/performance.md ("Gradio").
@@ -20,8 +26,10 @@ docs/performance.md ("Gradio").
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
+import sys
 import types
 from typing import Any
 
@@ -31,7 +39,8 @@ _log = logging.getLogger("charrnn.gradio_costs")
 _warned: list[str] = []
 
 
-CUTS = ("pages", "queue")
+CUTS = ("pages", "queue", "imports")
+ABSENT = ("matplotlib",)  # modules Gradio imports on every event's call, and this app needs none of
 OFF = ("off", "none", "0", "false", "no")
 
 
@@ -82,6 +91,19 @@ def forget_page(blocks: Any, session_hash: str | None) -> None:
     with holder.lock:
         holder.session_data.pop(session_hash, None)
         holder.time_last_used.pop(session_hash, None)
+
+
+def block_absent_imports() -> list[str]:
+    """The imports cut: the modules of ``ABSENT`` not installed here, marked absent in ``sys.modules`` (an import
+    of one then fails at once); the names so marked."""
+    if not enabled("imports"):
+        return []
+    marked = []
+    for name in ABSENT:
+        if name not in sys.modules and importlib.util.find_spec(name) is None:
+            sys.modules[name] = None  # type: ignore[assignment]
+            marked.append(name)
+    return marked
 
 
 class _Idle(float):

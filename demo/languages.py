@@ -31,6 +31,13 @@ def in_language(text: str, lang: str) -> str:
     return m["pre"] + (zh if lang == "zh" else en) + m["post"]
 
 
+def either(zh: str, en: str, lang: str, sep: str = SEP) -> str:
+    """A text written in each language: the one of ``lang``, or both ("both"), joined by ``sep``. For a text
+    of several sentences (a banner, a heading), which ``in_language``'s one " · " cannot split."""
+    lang = check_lang(lang)
+    return zh if lang == "zh" else en if lang == "en" else f"{zh}{sep}{en}"
+
+
 class Texts(list):
     """(component, attribute, text) of every text that a page in one language shows in that one
     (``Page.in_language``); calling it notes one and returns the component. A text is "中文 · English", the

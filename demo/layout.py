@@ -54,6 +54,7 @@ class Sidebar:
     settings: dict[str, Component]         # by setting name, in the order of form.NAMES (decoding's: in Write)
     copy_link: gr.Button
     link: gr.Textbox
+    presets_box: gr.Column                 # the chapter's setups: their heading and buttons
 
 
 @dataclass
@@ -243,9 +244,10 @@ def sidebar(tr: Texts) -> Sidebar:
         setting_widgets.first_settings(out)
         hints = tr(gr.Checkbox(False, label=(t := "显示各项说明 · show what each setting does"), elem_id="hints"),
                    t, "label")
-        tr(gr.Markdown(t := "**书中的设置 · The chapter's setups**"), t)
-        presets = [(tr(gr.Button(text, size="sm", variant="secondary"), text), name)
-                   for text, name in setting_widgets.PRESET_BUTTONS]
+        with gr.Column(elem_id="presets") as presets_box:  # hidden on a student's page: the teacher set them
+            tr(gr.Markdown(t := "**书中的设置 · The chapter's setups**"), t)
+            presets = [(tr(gr.Button(text, size="sm", variant="secondary"), text), name)
+                       for text, name in setting_widgets.PRESET_BUTTONS]
         with tr(gr.Accordion(t := setting_widgets.MORE_LABEL, open=False, elem_id="more-settings"),
                 t, "label") as more:
             setting_widgets.more_settings(out)
@@ -253,7 +255,8 @@ def sidebar(tr: Texts) -> Sidebar:
         link = tr(gr.Textbox(label=(t := "带设置的链接 · a link with these settings"), visible=False, buttons=["copy"],
                              elem_id="link"), t, "label")
     settings = {name: out[name] for name in form.NAMES}
-    return Sidebar(box, presets, train, stop, note, restart, clock, hints, more, settings, copy_link, link)
+    return Sidebar(box, presets, train, stop, note, restart, clock, hints, more, settings, copy_link, link,
+                   presets_box)
 
 
 def lessons(tr: Texts) -> Lessons:

@@ -78,14 +78,29 @@ async def follow(session: Session, run: Run | None = None, done: Callable[[], bo
         await asyncio.sleep(POLL_FIRST if waiting else until_tick(RENDER_EVERY))
 
 
+LEFT = ("left",)  # put in a watching page's box by ``leave``: its stream ends at once
+_WATCHING: dict[str, tuple[asyncio.AbstractEventLoop, "_Box"]] = {}  # a watching page's key -> its stream's box
+
+
+def leave(page: str) -> None:
+    """End the watch stream of the page ``page`` (its session's key) now, not at its next look at ``still``:
+    the page joined the class's experiment, and what it shows next is its own. Any thread."""
+    held = _WATCHING.get(page)
+    if held is not None:
+        held[0].call_soon_threadsafe(held[1].put, LEFT)
+
+
 async def watch(session: Session, style: render.Style | None = None, lang: str | None = None,
-                still: Callable[[], bool] | None = None):
+                still: Callable[[], bool] | None = None, page: str | None = None):
     """Renders of ``session`` for a page that watches it (a student's screen in a class: ``style`` and ``lang``
     are that page's), until the session closes or ``still()`` is false (the page joined the class's experiment
-    and trains its own runs): what it shows now, then every update of the session's ``Channel``."""
+    and trains its own runs; ``page``, its key: ``leave(page)`` ends it at once): what it shows now, then every
+    update of the session's ``Channel``."""
     look = renders_of(session)
     style, lang = style or look.style, lang or look.lang
     box = CHANNELS.of(session).join((style, lang))
+    if page is not None:
+        _WATCHING[page] = (asyncio.get_running_loop(), box)
     try:
         sent = await rendered(session, None, style, lang)
         yield sent
@@ -99,7 +114,7 @@ async def watch(session: Session, style: render.Style | None = None, lang: str |
                     if not still():
                         return
                     continue
-                if not still():
+                if out is LEFT or not still():
                     return
             if out is None:  # the session closed
                 return
@@ -108,6 +123,8 @@ async def watch(session: Session, style: render.Style | None = None, lang: str |
                 sent = out
     finally:
         box.leave()
+        if page is not None and _WATCHING.get(page, (None, None))[1] is box:
+            del _WATCHING[page]
 
 
 class _Box:
@@ -172,6 +189,10 @@ class Channel:
     def poke(self) -> None:
         self._poked.set()
 
+    def every(self) -> float:
+        """Seconds between the channel's looks at its session."""
+        return WATCH_EVERY
+
     def state(self, session: Session) -> tuple:
         """What changes whenever what the channel shows changes (a subclass shows something else of a session)."""
         return session.state_key()
@@ -209,7 +230,7 @@ class Channel:
                         logging.getLogger(__name__).exception("rendering a class's update failed")
                         sent_key = None
                 try:
-                    await asyncio.wait_for(self._poked.wait(), until_tick(WATCH_EVERY))
+                    await asyncio.wait_for(self._poked.wait(), until_tick(self.every()))
                 except asyncio.TimeoutError:
                     pass
         finally:

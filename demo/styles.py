@@ -32,7 +32,8 @@ CSS = """
 #join-note, #class-note, #exp-note {color: #b45309;}
 #join-note:has(.md:empty), #class-note:has(.md:empty) {display: none;}
 #join-row {align-items: end;}
-#class-table {max-height: 26rem; overflow: auto;}
+/* the table scrolls inside its box: down past ~12 rows, sideways on a phone (gr.HTML's own element does not) */
+.class-table-scroll {max-height: 26rem; overflow: auto; max-width: 100%;}
 /* the table at a projector's distance: large, one run a line, numbers in columns, the highlighted row marked */
 .class-table {border-collapse: collapse; width: 100%; font-size: 1.05em; font-variant-numeric: tabular-nums;}
 .class-table th, .class-table td {padding: .3em .7em; border-bottom: 1px solid #e5e7eb; text-align: left;
@@ -40,6 +41,11 @@ CSS = """
 .class-table thead th {position: sticky; top: 0; background: #f8faff;}
 .class-table td.num {text-align: right;} .class-table tr.highlight td {background: #fff3bf; font-weight: 700;}
 .class-table tr.older td {color: #9ca3af;} .class-table td.diverged {color: #b91c1c;}
+#class-teacher .class-actions {align-items: flex-end;} /* its buttons level with the inputs beside them */
+/* a student's read-only settings (the teacher's) greyed, so that the free ones stand out */
+#settings-sidebar input:disabled, #settings-sidebar textarea:disabled {background: var(--background-fill-secondary);
+  color: var(--body-text-color-subdued); cursor: not-allowed;}
+#settings-sidebar label:has(input:disabled) {opacity: .55; cursor: not-allowed;}
 #class-charts {flex-wrap: wrap;} #class-charts > div {min-width: min(100%, 22rem);}
 .side-by-side {display: flex; gap: 1.5rem;} .side-by-side .column {flex: 1;}
 .column-head {font-weight: 700; margin-bottom: .3rem;}
@@ -73,7 +79,7 @@ body.present .sample {font-size: 1.9rem; line-height: 1.4;}
 body.present .sample .epoch {font-size: 1.1rem;}
 body.present #status {font-size: 1.45rem;}
 body.present #banner {font-size: 1.5rem;}
-body.present #class-table {font-size: 1.15rem; max-height: 20rem;}
+body.present .class-table-scroll {font-size: 1.15rem; max-height: 20rem;}
 body.present #join-row {display: none !important;} /* a projector shows the class; students join on their own screens */
 body.present #lessons button {font-size: .95rem; padding: .15rem .5rem;}
 body.present #header .md {display: flex; flex-wrap: wrap; align-items: baseline; column-gap: 1.5rem;}
@@ -93,7 +99,7 @@ body.present .gradio-container {--layout-gap: .6rem;}
   #latest-head:is(body.present *) {display: none;}
   #banner:is(body.present *) {font-size: 1rem; padding: .15rem .8rem;}
   .sample:is(body.present *) {font-size: 1.2rem; line-height: 1.3; margin: .1rem 0 .3rem;}
-  #class-table:is(body.present *) {max-height: 12rem;}
+  .class-table-scroll:is(body.present *) {max-height: 12rem;}
   #class-title:is(body.present *) h3 {font-size: 1.25rem;}
 }
 @media (min-height: 900px) {#status:is(body.present *) .md {font-size: 1.2rem;}}

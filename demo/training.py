@@ -166,7 +166,8 @@ class Training:
                 session, await to_thread.run_sync(form.check, values, session.loaded)))
         if not checked.ok:
             session.drop_request(pending)
-            raise gr.Error(" · ".join(f"{k}: {v}" for k, v in checked.problems.items()), title="Not started 未开始")
+            lang = RENDERS.of(session).lang  # the toast in the page's language, as the note beside Train
+            raise gr.Error(not_started(checked.problems, lang, head=False), title=in_language(NOT_STARTED, lang))
         try:
             run = session.start(await to_thread.run_sync(make_trainer, checked, session), request=pending)
         except RuntimeError as e:  # another Train of this session started its run meanwhile, or it closed
@@ -175,7 +176,8 @@ class Training:
             return
         except (ConfigError, CorpusError) as e:
             session.drop_request(pending)
-            raise gr.Error(str(e), title="Not started 未开始")
+            lang = RENDERS.of(session).lang
+            raise gr.Error(in_page(str(e), lang), title=in_language(NOT_STARTED, lang))
         if run is None:  # a Stop came while the run was being prepared
             yield note(session, STOPPED_EARLY)
             return
@@ -224,13 +226,16 @@ def note(session: Session, text: str, busy: bool = False) -> tuple:
     return (*[gr.skip()] * 5, progress, gr.skip())
 
 
-def not_started(problems: dict[str, str], lang: str) -> str:
-    """Why a Train press started nothing, for the note beside the button and the status line: each refused
-    setting by its label in the page's language, and what is wrong with it (which says what to do)."""
-    head = in_language("✗ **未开始 · Not started**", lang)
-    lines = [f"{in_language(form.BY_NAME[name].label, lang) if name in form.BY_NAME else name}: "
-             f"{in_page(message, lang)}" for name, message in problems.items()]
-    return f"{head} — " + " · ".join(lines)
+NOT_STARTED = "未开始 · Not started"
+
+
+def not_started(problems: dict[str, str], lang: str, head: bool = True) -> str:
+    """Why a Train press started nothing, for the note beside the button and the status line (``head``: with
+    "Not started" in front): each refused setting by its label in the page's language, and what is wrong with
+    it (which says what to do); a refusal of no setting (the student's experiment) by its message alone."""
+    lines = [f"{in_language(form.BY_NAME[name].label, lang)}: {in_page(message, lang)}" if name in form.BY_NAME
+             else in_page(message, lang) for name, message in problems.items()]
+    return (f"✗ **{in_language(NOT_STARTED, lang)}** — " if head else "") + " · ".join(lines)
 
 
 def peek_check(session: Session, request: TrainRequest | None) -> form.Checked | None:

@@ -111,6 +111,14 @@ def test_a_class_experiment_in_four_browsers(served, browser):  # noqa: F811
     for part in ("#class-board", "#class-plot", "#class-results", "#class-table"):
         assert in_view(projector, part), part  # the board fits the projector's first screen
     projector.screenshot(path=str(ARTIFACTS / "experiment-projector-1280.png"))
+    # the phone's table is wider than its box: it scrolls inside it, the page does not grow sideways
+    scroll = bo.evaluate("""() => { const e = document.querySelector('#class-table .class-table-scroll');
+        return [e.scrollWidth, e.clientWidth, getComputedStyle(e).overflowX,
+                document.documentElement.scrollWidth]; }""")
+    assert scroll[0] > scroll[1] and scroll[2] == "auto" and scroll[3] <= PHONE["width"], scroll
+    # a student's page is the student's own: no watcher's "waiting for the teacher", no lessons or presets to press
+    assert "Waiting for the teacher" not in ann.locator("#status").inner_text()
+    assert not ann.locator("#presets").is_visible() and not ann.locator("#lessons").is_visible()
     ann.screenshot(path=str(ARTIFACTS / "experiment-student.png"), full_page=True)
     bo.screenshot(path=str(ARTIFACTS / "experiment-phone.png"), full_page=True)
     # the teacher highlights bo: thicker on every screen
@@ -165,6 +173,7 @@ def test_what_a_student_may_not_do_is_said_where_they_look(served, browser, size
     page.wait_for_function(f"() => (document.querySelector('{beside}')?.innerText || '').includes('0.1 到 1000')",
                            timeout=10_000)
     assert "Not started" in page.locator("#status").inner_text()
+    assert "Waiting for the teacher" not in page.locator("#status").inner_text()
     page.screenshot(path=str(ARTIFACTS / f"experiment-refused-{size}.png"))
     # a nickname with markup is shown as text: literally, with no element made of it
     set_lr(page, "2")
@@ -187,6 +196,7 @@ def test_the_projector_fits_at_1920_and_an_ended_class_says_so(served, browser):
         assert in_view(projector, part), part
     projector.screenshot(path=str(ARTIFACTS / "experiment-projector-1920.png"))
     teacher.get_by_role("button", name="■ 结束实验 · End the experiment").click()
+    teacher.wait_for_function("() => document.querySelector('#class-end')?.disabled === true", timeout=10_000)
     student.wait_for_function("() => (document.querySelector('#class-table')?.innerText || '').includes('stopped')",
                               timeout=15_000)  # its run stopped where it was
     train_button(student).click()

@@ -207,7 +207,7 @@ def test_every_figure_is_valid_plotly():
                     go.Figure(class_chart.results_figure(shown, free, style, lang))
                     go.Figure(class_chart.class_figure(shown, free, "q", style, lang, older="hidden"))
     empty = class_chart.class_figure([], [], "")
-    assert "Waiting for students to join" in compact_json(empty) and "等待学生加入" in compact_json(empty)
+    assert "Waiting for the students' runs" in compact_json(empty) and "等待学生加入并训练" in compact_json(empty)
     zh = class_chart.class_figure([], [LR], "", lang="zh")
     assert "等待学生加入" in compact_json(zh) and "Waiting" not in compact_json(zh)
     assert class_chart.class_figure([], [], "", charts.PRESENT)["layout"]["height"] >= charts.PRESENT.height

@@ -20,10 +20,12 @@ from demo import app, gradio_costs
 from charrnn.lab import Lab
 demo = app.build_app(Lab(max_runs=1))
 app.launch(demo, prevent_thread_lock=True, quiet=True, server_port=None)
-applied = [gradio_costs.enabled("pages"), gradio_costs.enabled("queue")]
+applied = [gradio_costs.enabled("pages"), gradio_costs.enabled("queue"), gradio_costs.enabled("imports")]
+import sys
+blocked = "matplotlib" in sys.modules and sys.modules["matplotlib"] is None
 queue = type(demo._queue.sleep_when_free).__name__
 demo.close(); demo.lab.shutdown()
-print(json.dumps({"applied": applied, "queue": queue}))
+print(json.dumps({"applied": applied, "queue": queue, "blocked": blocked}))
 """
 
 CUTS_OFF = """
@@ -38,10 +40,12 @@ settings = dict(corpus="offline", corpus_file=None, max_chars=3000, model="scrat
                 num_steps=10, seed=0, prefixes="the, of", pred_len=20, pred_period=2, decoding="greedy",
                 temperature=1.0, top_k=0, resume=False)
 progress = [out[5] for out in Client(url, verbose=False).submit(**settings, api_name="/train")]
-applied = [gradio_costs.enabled("pages"), gradio_costs.enabled("queue")]
+applied = [gradio_costs.enabled("pages"), gradio_costs.enabled("queue"), gradio_costs.enabled("imports")]
+import sys
+blocked = "matplotlib" in sys.modules and sys.modules["matplotlib"] is None
 queue = type(demo._queue.sleep_when_free).__name__
 demo.close(); demo.lab.shutdown()
-print(json.dumps({"applied": applied, "queue": queue, "final": progress[-1]}))
+print(json.dumps({"applied": applied, "queue": queue, "final": progress[-1], "blocked": blocked}))
 """
 
 
@@ -71,7 +75,7 @@ demo.lab.shutdown()
 @pytest.mark.slow  # a fresh interpreter builds and serves the app (10 s)
 def test_an_unknown_gradio_release_starts_without_cuts_and_warns_once():
     out, log = run_child(UNKNOWN_VERSION)
-    assert out["applied"] == [False, False]
+    assert out["applied"] == [False, False, False] and not out["blocked"]
     assert out["queue"] == "float", "the queue keeps Gradio's own wait"
     assert log.count("is not 6.31.0") == 1, log[-2000:]
 
@@ -79,7 +83,7 @@ def test_an_unknown_gradio_release_starts_without_cuts_and_warns_once():
 @pytest.mark.slow  # a fresh interpreter serves the app and trains through it (15 s)
 def test_the_app_trains_through_its_api_with_the_cuts_switched_off():
     out, log = run_child(CUTS_OFF, CHARRNN_GRADIO_CUTS="off")
-    assert out["applied"] == [False, False]
+    assert out["applied"] == [False, False, False] and not out["blocked"]
     assert out["queue"] == "float"
     final = out["final"]
     assert final["status"] == "finished" and final["epoch"] == 6
@@ -93,6 +97,22 @@ def test_the_cuts_apply_on_the_tested_release(server):
     from demo import gradio_costs
     assert gradio_costs.enabled("pages") and gradio_costs.enabled("queue")
     assert isinstance(server.demo._queue.sleep_when_free, gradio_costs._Idle)  # app.py's launch applied it
+
+
+def test_the_imports_cut_makes_an_absent_module_fail_at_once(server):
+    """Where matplotlib is not installed, the app's launch marks it absent: Gradio's import of it around every
+    event's call fails at once, and that wrapper runs as it does on Gradio as published without matplotlib."""
+    from gradio.utils import MatplotlibBackendMananger
+    from demo import gradio_costs
+    assert gradio_costs.enabled("imports")
+    if sys.modules.get("matplotlib", None) is not None:
+        pytest.skip("matplotlib is installed here: the cut leaves it alone")
+    assert "matplotlib" in sys.modules and sys.modules["matplotlib"] is None
+    with pytest.raises(ImportError):
+        import matplotlib  # noqa: F401
+    with MatplotlibBackendMananger():
+        pass
+    assert gradio_costs.block_absent_imports() == []  # idempotent: already marked
 
 
 def test_the_cuts_named_in_the_environment_are_the_ones_applied(monkeypatch):
@@ -109,12 +129,12 @@ def test_the_cuts_named_in_the_environment_are_the_ones_applied(monkeypatch):
 
 def test_the_cuts_setting_is_read_as_documented():
     from demo.gradio_costs import CUTS, chosen
-    assert CUTS == ("pages", "queue")
+    assert CUTS == ("pages", "queue", "imports")
     assert chosen(None) == chosen("on") == chosen(" ON ") == frozenset(CUTS)
     assert chosen("off") == chosen("none") == chosen("0") == frozenset()
     assert chosen("pages") == {"pages"}
-    assert chosen("queue, pages") == frozenset(CUTS)
-    assert chosen("-queue") == {"pages"}
+    assert chosen("queue, pages, imports") == frozenset(CUTS)
+    assert chosen("-queue") == {"pages", "imports"}
     with pytest.raises(ValueError, match="no cut named walks"):
         chosen("walks")
     with pytest.raises(ValueError, match="not both"):
