@@ -3,9 +3,8 @@ laptop's, a projector's and a phone's size: a bad number, an upload with no file
 is not on this machine (fetched with its progress, or refused within seconds with what to do)."""
 from __future__ import annotations
 
-import json
-
 import dataclasses
+import json
 import shutil
 import time
 
