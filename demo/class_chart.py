@@ -222,7 +222,7 @@ def _titled(layout: dict[str, Any], question: str, style: Style) -> dict[str, An
 def _uniform(sizes: list[int], style: Style, lang: str, empty: bool) -> tuple[list[dict], list[dict]]:
     """(shapes, annotations): the uniform-guess line at each vocabulary size; on an empty chart, "waiting"."""
     lines = [_hline(v, "#888", "dot", say(uniform_key(style), lang, lines=True, n=v), style, top=False) for v in sizes]
-    waiting = dict(text=_t("waiting", lang), showarrow=False, font=dict(size=style.font + 4, color="#999"),
+    waiting = dict(text=_t("waiting", lang, lines=True), showarrow=False, font=dict(size=style.font + 4, color="#999"),
                    xref="paper", yref="paper", x=0.5, y=0.5)
     return [s for s, _ in lines], [a for _, a in lines] + ([waiting] if empty else [])
 

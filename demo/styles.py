@@ -46,7 +46,8 @@ CSS = """
 #settings-sidebar input:disabled, #settings-sidebar textarea:disabled {background: var(--background-fill-secondary);
   color: var(--body-text-color-subdued); cursor: not-allowed;}
 #settings-sidebar label:has(input:disabled) {opacity: .55; cursor: not-allowed;}
-#class-charts {flex-wrap: wrap;} #class-charts > div {min-width: min(100%, 22rem);}
+/* the class chart and the results side by side where both fit at 22rem, else one above the other: never cut */
+#class-charts {flex-wrap: wrap;} #class-charts > div {min-width: min(100%, 22rem); flex-basis: 22rem;}
 .side-by-side {display: flex; gap: 1.5rem;} .side-by-side .column {flex: 1;}
 .column-head {font-weight: 700; margin-bottom: .3rem;}
 .class-share {display: flex; gap: 1.2rem; align-items: center;}
