@@ -4,8 +4,7 @@
   it (its span, ticks, uniform-guess line at V, a ✕ where a run left the chart), a line per student run coloured
   by the first free setting (the key), the highlighted run thick and on top, older runs thin grey (or left out);
 - ``results_figure``: each student's latest perplexity against the value they chose, one marker each;
-- ``table_html``: the same as a ranked table, best first; ``csv_text``: every run's perplexity per epoch, to take
-  home; ``html_text``: both charts in one page that opens offline.
+- ``table_html``: the same as a ranked table, best first (what the class takes home: ``demo.class_export``).
 
 Colours are fixed by the teacher's range (``Free.low``..``high``; log10 of it for lr and θ), not by the values the
 students happen to have chosen: a student who joins with a new value gets a colour of their own, nobody else's
@@ -18,17 +17,14 @@ dicts, no plotly objects (the page renders these for every look at every change)
 """
 from __future__ import annotations
 
-import csv
 import functools
 import html
-import io
 import math
 import unicodedata
 from typing import Any
 
 from plotly.colors import sample_colorscale
 
-from charrnn import export
 from demo import scales
 from demo.charts import COLORS, NORMAL, Style, _hline, base_layout, log_axis, rounded, say, thin, uniform_key
 from demo.languages import in_language
@@ -107,8 +103,8 @@ def color_of(entry: dict[str, Any], key: Any) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _on_scale(t: float) -> str:
-    """The colour at ``t`` (0 to 1) of the scale. Cached: plotly's ``sample_colorscale`` checks the scale on every
-    call, which was most of a board's render (30 runs, twice a second)."""
+    """The colour at ``t`` (0 to 1) of the scale. Cached: plotly's ``sample_colorscale`` validates the whole scale on
+    every call, and a board colours every student's run at every look."""
     return sample_colorscale(SCALE, [t])[0]
 
 
@@ -379,29 +375,4 @@ def table_html(entries: list[dict[str, Any]], free: list, lang: str = "both", ol
                  f"<td class='diverged'>{said}</td>" if bad else f"<td>{said}</td>"]
         out.append(f"<tr{classes}>" + "".join(cells) + "</tr>")
     return "".join(out) + "</tbody></table></div>"
-
-
-def _cell(value: Any) -> str:
-    """A CSV field: empty for None, a float at full precision (repr: inf, nan), anything else as text."""
-    return "" if value is None else repr(float(value)) if isinstance(value, float) else str(value)
-
-
-def csv_text(entries: list[dict[str, Any]], free: list) -> str:
-    """Every run's perplexity per epoch (the students' order, their runs oldest first), numbers in full; a run with no
-    epoch yet has one row with empty epoch and perplexity. Clip is two columns: clip (True/False) and theta."""
-    names = [n for f in free for n in (("clip", "theta") if f.name == "clip" else (f.name,))]
-    writer = csv.writer(out := io.StringIO(), lineterminator="\n")
-    writer.writerow(["nickname", "run", "latest", *names, "epoch", "perplexity", "status"])
-    for e in sorted(entries, key=lambda e: (e["id"], e["run"])):
-        head = [e.get("nickname", ""), e["run"], bool(e.get("latest", True)),
-                *((e.get("settings") or {}).get(n) for n in names)]
-        for epoch, p in list(enumerate(e.get("perplexities") or [], 1)) or [(None, None)]:
-            writer.writerow([_cell(x) for x in (*head, epoch, p if p is None else float(p), e.get("status"))])
-    return out.getvalue()
-
-
-def html_text(entries: list[dict[str, Any]], free: list, question: str, lang: str = "both") -> str:
-    """The class chart and the results in one standalone page that opens offline and stays interactive."""
-    figures = [class_figure(entries, free, question, NORMAL, lang), results_figure(entries, free, NORMAL, lang)]
-    return export.html_text(figures, question or in_language("班级实验 · class experiment", lang))
 

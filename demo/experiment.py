@@ -23,7 +23,7 @@ from charrnn.experiments import Experiment, ExperimentError, Free, check_nicknam
 from charrnn.lab import Lab
 from charrnn.sessions import Session
 from demo import charts
-from demo import class_chart
+from demo import class_export
 from demo import form
 from demo import streams
 from demo.class_stream import follow_class
@@ -181,11 +181,11 @@ class Experiments:
 
     def on_end(self, request: gr.Request) -> tuple[str, Any]:
         """End the experiment: (the note, End no longer pressable)."""
-        said_ = self._act(request, lambda x: x.end(),
+        note = self._act(request, lambda x: x.end(),
                           "■ 实验已结束，结果保留在这个页面，直到你关闭它 · The experiment has ended: its results stay "
                           "on this page until you close it")
         experiment = self.session(request).membership.experiment
-        return said_, gr.update(interactive=not (experiment is not None and experiment.ended))
+        return note, gr.update(interactive=not (experiment is not None and experiment.ended))
 
     def on_export(self, fmt: str, request: gr.Request) -> tuple[Any, str]:
         session = self.session(request)
@@ -208,8 +208,8 @@ class Experiments:
         if not entries:
             raise ExperimentError("no student has trained yet: nothing to export")
         lang = renders_of(session).lang
-        text = (class_chart.csv_text(entries, free) if fmt == "csv"
-                else class_chart.html_text(entries, free, experiment.question, lang))
+        text = (class_export.csv_text(entries, free) if fmt == "csv"
+                else class_export.html_text(entries, free, experiment.question, lang))
         path = session.files.new_path(f"class-{experiment.code}.{fmt}")
         path.write_text(text, encoding="utf-8")
         session.files.add(path, make_room=True)

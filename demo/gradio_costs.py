@@ -16,8 +16,8 @@ computes, and what every browser receives, unchanged; each applies only on the G
 - ``imports`` (``block_absent_imports``, applied by the app's ``launch``): around every call of an event's function
   (each update of a stream) Gradio imports matplotlib to switch its backend. Where matplotlib is not installed
   (this app does not need it), each of those imports fails after searching ``sys.path`` again, since Python
-  keeps no record of a failed import: about 55 µs twice per update, a third of the event loop's time while a class
-  follows its board. ``sys.modules["matplotlib"] = None``, Python's documented way to say that a module is absent,
+  keeps no record of a failed import; a class following its board pays that on every update.
+  ``sys.modules["matplotlib"] = None``, Python's documented way to say that a module is absent,
   makes each fail at once. Nothing changes where matplotlib is installed.
 
 What each does for a user, measured with ``bench/gradio_cuts.py``, and what we would ask of Gradio instead:

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import pytest
 from plotly.colors import sample_colorscale
 
-from demo import charts, class_chart, growth
+from demo import charts, class_chart, class_export, growth
 from demo.render import compact_json
 
 V = 1027
@@ -119,7 +119,7 @@ def test_nicknames_and_the_question_are_escaped_everywhere():
                 assert "&gt;&#37;{y}" in text and "&gt;%{y}" not in text
         table = class_chart.table_html(entries, free)
         assert NASTY not in table and "<img" not in table and "&lt;img" in table
-    page = class_chart.html_text(entries, [LR], NASTY)
+    page = class_export.html_text(entries, [LR], NASTY)
     assert NASTY not in page and "<img" not in page
 
 
@@ -239,7 +239,7 @@ def test_the_csv_gives_back_exactly_the_numbers():
                      lr=10.0),
                entry(2, [], "queued", clip=False, theta=None, lr=0.1),
                entry(1, [1e300, math.nan], run=0, latest=False, nickname=tricky, clip=True, theta=1.0, lr=100.0)]
-    rows = list(csv.DictReader(io.StringIO(class_chart.csv_text(entries, [FREES[1], LR]))))
+    rows = list(csv.DictReader(io.StringIO(class_export.csv_text(entries, [FREES[1], LR]))))
     assert list(rows[0]) == ["nickname", "run", "latest", "clip", "theta", "lr", "epoch", "perplexity", "status"]
     assert len(rows) == 2 + 3 + 1
     by_run = [r for r in rows if r["nickname"] == tricky and r["run"] == "1"]
@@ -256,7 +256,7 @@ def test_the_csv_gives_back_exactly_the_numbers():
 
 def test_the_html_page_holds_both_charts():
     entries = [entry(1, falling(5), lr=1.0), entry(2, EXPLODING, "diverged", lr=100.0)]
-    page = class_chart.html_text(entries, [LR], "Which <lr> & why?", "en")
+    page = class_export.html_text(entries, [LR], "Which <lr> & why?", "en")
     assert page.count("<div class='chart'>") == 2 and page.count('class="plotly-graph-div"') == 2
     assert page.count('"uid":"key"') + page.count('"uid": "key"') == 1  # the class chart's colour bar
     assert "Which <lr>" not in page and "Which &lt;lr&gt; &amp; why?" in page

@@ -102,7 +102,7 @@ def test_a_phones_class_chart_keeps_its_width_for_the_curves():
     assert bar(phone)["title"]["side"] == "top" and bar(phone)["thickness"] < bar(wide)["thickness"]
     assert bar(wide)["title"]["side"] == "right"
     # the title one language a line on a phone; the uniform-guess label short there
-    assert phone["layout"]["title"]["text"] == "全班的训练曲线<br>the class&#x27;s runs".replace("&#x27;", "'")
+    assert phone["layout"]["title"]["text"] == "全班的训练曲线<br>the class's runs"
     notes = [a["text"] for a in phone["layout"]["annotations"] if "uniform" in a.get("text", "")]
     wide_notes = [a["text"] for a in wide["layout"]["annotations"] if "uniform" in a.get("text", "")]
     assert notes and all("vocabulary" not in t for t in notes) and all("vocabulary" in t for t in wide_notes)
