@@ -16,16 +16,32 @@ stepped): a member that does not ask within the window is simply not in that ste
 
 Only the from-scratch kinds group: ``nn.RNN``/``nn.GRU``/``nn.LSTM`` run one fused kernel of torch's per layer
 and have no batched form over runs (vmap has no rule for them); their runs stay alone.
+
+On CUDA every run queues its work on a stream of its own (``Trainer.stream``). The batched forward and backward
+run on the computing thread's current stream, after it has waited for every member's stream; each member's
+clipping and optimizer step then run on the member's own stream, after it has waited for the computation (so
+its optimizer state is made and kept there, as alone); the tensors made on the computing stream and handed to a
+member (its gradients, loss and state) are recorded as used on the member's stream (``record_stream``), so
+their memory is not reused before the member is done with them.
+
+Whether a scheduler groups is ``grouping``'s answer: on where runs train on a CUDA GPU (launches and Python,
+not arithmetic, set a small run's speed there: R runs in one computation cost about one), off on a CPU (the
+batched step is the same arithmetic on the same cores, and the runs wait for each other);
+``$CHARRNN_GROUP`` (``on``, ``off``, ``auto``) overrides.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
+from .device import training_device
 from .models import State
 from .optim import clip_gradients
 
@@ -33,8 +49,20 @@ if TYPE_CHECKING:
     from .train import Trainer
 
 GROUPED_KINDS = ("scratch", "scratch-gru", "scratch-lstm")
+GROUP_ENV = "CHARRNN_GROUP"  # on, off or auto (the default): whether schedulers group compatible runs
 # the stacked weights of each kind, in the order its input, hidden and bias weights are concatenated alone
 _GATES = {"scratch": ("h",), "scratch-gru": ("z", "r", "h"), "scratch-lstm": ("i", "f", "o", "c")}
+
+
+def grouping(group: bool | None = None, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether a scheduler groups compatible runs: ``group`` when given; else ``$CHARRNN_GROUP``: on, off, or
+    auto (unset): on only where a run of ``device="auto"`` trains on a CUDA GPU. ValueError for another value."""
+    if group is not None:
+        return group
+    value = environ.get(GROUP_ENV, "").strip().lower() or "auto"
+    if value not in ("on", "off", "auto"):
+        raise ValueError(f"${GROUP_ENV}={environ[GROUP_ENV]!r} is not allowed: choose on, off or auto")
+    return value == "on" or (value == "auto" and training_device("auto", environ).type == "cuda")
 
 
 def shape_key(trainer: Trainer) -> tuple | None:
@@ -93,12 +121,22 @@ def forward(kind: str, P: dict[str, torch.Tensor], X: torch.Tensor, state: State
     return torch.baddbmm(P["b_q"].unsqueeze(1), Hs, P["W_hq"]), last
 
 
+def _on(stream: torch.cuda.Stream | None):
+    return contextlib.nullcontext() if stream is None else torch.cuda.stream(stream)
+
+
 def group_step(trainers: list[Trainer], batches: list[tuple[torch.Tensor, torch.Tensor]],
-               states: list[Any]) -> list[tuple[torch.Tensor, torch.Tensor, State]]:
+               states: list[Any]) -> list[tuple[torch.Tensor, torch.Tensor, State] | Exception]:
     """One minibatch of each trainer, as one computation: for each, (loss, gradient norm before clipping, the
-    state to carry), as its ``_step`` returns them; its parameters and optimizer are stepped as alone.
-    ``states``: what each trainer's ``_step`` would be given (None: the first minibatch of an epoch)."""
+    state to carry), as its ``_step`` returns them, or the exception its own clipping or optimizer step raised
+    (the others are stepped all the same); its parameters and optimizer are stepped as alone.
+    ``states``: what each trainer's ``_step`` would be given (None: the first minibatch of an epoch).
+    An exception of the batched computation itself is raised, before any run has been stepped."""
     kind = trainers[0].config.model
+    streams = [t.stream for t in trainers]  # None on the CPU
+    compute = torch.cuda.current_stream(trainers[0].device) if streams[0] is not None else None
+    for s in streams if compute is not None else ():
+        compute.wait_stream(s)  # each member's queued steps, minibatches and state are done before they are read
     names = [n for n, _ in trainers[0].model.named_parameters()]
     params = [dict(t.model.named_parameters()) for t in trainers]
     P = {n: torch.stack([p[n].detach() for p in params]).requires_grad_() for n in names}
@@ -112,16 +150,30 @@ def group_step(trainers: list[Trainer], batches: list[tuple[torch.Tensor, torch.
     R, n, V = logits.shape
     losses = F.cross_entropy(logits.reshape(R * n, V), targets.reshape(-1), reduction="none").view(R, n).mean(1)
     losses.sum().backward()  # each run's gradients come from its own loss only: its weights are its own slice
-    out = []
-    for r, t in enumerate(trainers):
-        for name in names:
-            params[r][name].grad = P[name].grad[r]
-        norm = clip_gradients(t.model.parameters(), t.config.clip_theta)
-        with t.lock:
-            t.optimizer.step()
+    out: list[tuple[torch.Tensor, torch.Tensor, State] | Exception] = []
+    for r, (t, stream) in enumerate(zip(trainers, streams)):
+        grads = [P[name].grad[r] for name in names]
+        loss, state = losses[r].detach(), tuple(s[r] for s in last)
+        if stream is not None:
+            stream.wait_stream(compute)
+            for x in (*grads, loss, *state):  # made on the computing stream, used on the member's from now on
+                x.record_stream(stream)
+        try:
+            with _on(stream):  # as alone: the run's clipping, and its optimizer's state and step, on its stream
+                for name, g in zip(names, grads):
+                    params[r][name].grad = g
+                norm = clip_gradients(t.model.parameters(), t.config.clip_theta)
+                with t.lock:
+                    t.optimizer.step()
+        except Exception as e:  # noqa: BLE001 (this run's own error: it ends this run as alone, not the others)
+            out.append(e)
+            continue
         t._eager_steps += 1
-        out.append((losses[r].detach(), norm, tuple(s[r] for s in last)))
+        out.append((loss, norm, state))
     return out
+
+
+_ALONE = object()  # a group's answer when the batched computation failed: the member steps alone
 
 
 class Group:
@@ -166,8 +218,8 @@ class Group:
                     try:
                         results = group_step([r[0] for r in batch], [(r[1], r[2]) for r in batch],
                                              [r[3] for r in batch])
-                    except BaseException as e:  # every waiting member gets the error, as alone it would
-                        results = [e] * len(batch)
+                    except Exception:  # noqa: BLE001 (nothing was stepped: each steps alone, and any error
+                        results = [_ALONE] * len(batch)  # that is its own it raises in its own thread)
                     for r, result in zip(batch, results):
                         r[4] = result
                     self.steps += 1
@@ -175,6 +227,8 @@ class Group:
                     self._cond.notify_all()
                     break
                 self._cond.wait(max(deadline - time.monotonic(), 1e-4))
+        if request[4] is _ALONE:
+            return trainer._step(X, Y, state)
         if isinstance(request[4], BaseException):
             raise request[4]
         return request[4]

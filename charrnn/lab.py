@@ -46,12 +46,13 @@ class Lab:
     API_IDLE_SECONDS = 600.0
 
     def __init__(self, max_runs: int | None = None, caps: Caps | None = None, limits: Limits | None = None,
-                 workers: int | None = None, **overrides: float):
+                 workers: int | None = None, group: bool | None = None, **overrides: float):
         limits = limits or Limits.from_env()
         if max_runs is not None:
             overrides["max_runs"] = max_runs
         self.limits = Limits(**{**limits.__dict__, **overrides})
-        self.scheduler = Scheduler(workers=workers, max_runs=self.limits.max_runs)
+        # group None: charrnn.grouped.grouping decides (on where runs train on a CUDA GPU, or $CHARRNN_GROUP)
+        self.scheduler = Scheduler(workers=workers, max_runs=self.limits.max_runs, group=group)
         self.caps = caps or Caps.from_env()
         self.quota = DiskQuota(self.caps.server_bytes)  # every session's files together
         one_thread()  # the creating (main) thread, and the default for threads started later
@@ -213,7 +214,7 @@ class Lab:
                 "classes": sum(s.membership.code is not None for s in sessions),
                 "watchers": sum(s.membership.watching is not None for s in sessions),
                 "runs_training": self.scheduler.running, "runs_queued": self.scheduler.queued,
-                "workers": self.scheduler.workers, "cores": self.scheduler.cores,
+                "workers": self.scheduler.workers, "cores": self.scheduler.cores, "grouping": self.scheduler.group,
                 "trained_seconds": round(self.scheduler.trained_seconds, 3), "threads": threading.active_count(),
                 "files_bytes": self.quota.used}
 

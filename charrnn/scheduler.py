@@ -22,6 +22,13 @@ once it has ended), ``stopping`` (a stop was asked: it is served first so it end
 starts within seconds) and ``parked`` (True while it is paused: it keeps its place among the admitted jobs but
 takes no worker and no share of the cores, so the others train as if it were not there; ``wake()`` when it
 changes).
+
+Grouping (``group``, decided by ``charrnn.grouped.grouping``: on where runs train on a CUDA GPU). A job whose
+``trainer`` has a ``shape_key`` (the from-scratch kinds) steps in the ``Group`` of its key for as long as its
+worker trains it: it joins at the start of each slice and leaves at its end, so a group never waits for a run
+that no worker trains (paused, stopped, ended or queued). For a group to hold every such run, a grouping
+scheduler has a worker for every run it may admit (``max_runs``), each with one torch thread (the work is the
+GPU's). Without grouping everything above holds as it is.
 """
 from __future__ import annotations
 
@@ -32,6 +39,7 @@ from typing import Callable, Protocol
 
 import torch
 
+from .grouped import Group, grouping, shape_key
 from .threads import cpu_cores
 
 
@@ -49,9 +57,12 @@ def _parked(job: Job) -> bool:
 
 class Scheduler:
     def __init__(self, workers: int | None = None, max_runs: int = 48, slice_seconds: float = 0.3,
-                 cores: int | None = None):
+                 cores: int | None = None, group: bool | None = None):
         self.cores = cores or cpu_cores()
-        self.workers = max(1, workers or self.cores)
+        self.group = grouping(group)  # compatible runs step as one computation (None: $CHARRNN_GROUP, the device)
+        self.workers = max(1, workers or (max_runs if self.group else self.cores))
+        self.group_window = 0.02                   # seconds a group's step waits for members that have not asked
+        self._groups: dict[tuple, Group] = {}      # shape_key -> the group of the runs of that shape
         self.max_runs = max_runs
         self.slice_seconds = slice_seconds
         self._cv = threading.Condition()
@@ -133,7 +144,10 @@ class Scheduler:
         """Seconds until ``job`` ends if every admitted run keeps its pace and shares the cores fairly.
 
         Processor sharing: n runs each get cores/n thread-seconds per second (a run alone: all of them);
-        the run with the least work left ends first and the others speed up. None while some run's pace
+        the run with the least work left ends first and the others speed up. A grouping scheduler's runs share
+        no cores: each has a worker of one thread, so its thread-seconds are its wall seconds, measured while it
+        stepped with its group (a group's epoch on a GPU costs about one run's): it ends after its own work left,
+        unless there are more runs than workers, which then share them. None while some run's pace
         is unknown (no epoch yet) or the job waits to be admitted. Computed for every run at once, at
         most twice a second (thirty pages asking each second cost nothing then).
         """
@@ -150,8 +164,9 @@ class Scheduler:
         out: dict[Job, float | None] = {}
         t, done = 0.0, 0.0
         ordered = sorted(jobs, key=work.__getitem__)
+        slots, most = (self.workers, 1.0) if self.group else (self.cores, float(self.cores))
         for i, j in enumerate(ordered):
-            rate = self.cores / (len(ordered) - i)  # thread-seconds per second for each run still going
+            rate = min(most, slots / (len(ordered) - i))  # thread-seconds per second for each run still going
             t += (work[j] - done) / rate
             done = work[j]
             out[j] = t
@@ -182,7 +197,7 @@ class Scheduler:
         return starting[0] if starting else min(free, key=self._runs.__getitem__)
 
     def _threads_for(self, k: int) -> int:
-        if k > 0:
+        if k > 0 or self.group:
             return 1
         return max(1, self.cores - min(self._live, self.workers) + 1)
 
@@ -191,6 +206,8 @@ class Scheduler:
         threads it trains with no longer fit the runs (a class pressed Train while a lone run had every
         core: its first epoch, never cut by time, would go on with two threads beside another worker's
         one on two cores; or the others ended, and a lone run may take every core now, on worker 0)."""
+        if self.group:  # every worker has one thread, whatever the runs
+            return lambda: False
         if k > 0:  # the others have ended (or paused): its job goes to worker 0, which may use every core
             return lambda: self._live <= k  # an int: no lock needed
         return lambda: torch.get_num_threads() != self._threads_for(0)
@@ -209,10 +226,12 @@ class Scheduler:
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
             start = time.perf_counter()
+            leave = self._join(job)
             try:
                 going = job.advance(self.slice_seconds, self._cut_for(k))
             except Exception:  # advance reports its own errors; a worker never dies of one
                 going = False
+            leave()
             spent = time.perf_counter() - start
             with self._cv:
                 self._busy.discard(job)
@@ -228,6 +247,23 @@ class Scheduler:
                         self._admit(self._waiting.popleft())
                 self._count()
                 self._cv.notify_all()
+
+    def _join(self, job: Job) -> Callable[[], None]:
+        """While grouping: ``job``'s trainer steps in the group of its shape for this slice; returns what ends
+        that (nothing to end for a job that does not group)."""
+        trainer = getattr(job, "trainer", None) if self.group else None
+        key = shape_key(trainer) if trainer is not None else None
+        if key is None:
+            return lambda: None
+        with self._cv:
+            group = self._groups.setdefault(key, Group(self.group_window))
+        group.join(trainer)
+        return lambda: group.leave(trainer)
+
+    def groups(self) -> dict[tuple, Group]:
+        """The groups made so far, by shape (each keeps its steps' sizes)."""
+        with self._cv:
+            return dict(self._groups)
 
     def shutdown(self) -> None:
         with self._cv:

@@ -199,6 +199,25 @@ def test_estimate_is_processor_sharing():
     assert s.estimate(a) is None  # a run whose pace is unknown makes every estimate unknown
 
 
+def test_a_grouping_schedulers_runs_each_end_after_their_own_wall_time():
+    """Grouping: each run has a worker of one thread, and its measured pace (thread-seconds = wall seconds, taken
+    while it stepped with its group) already counts the others: it ends after its own work left."""
+    s = Scheduler(cores=2, max_runs=10, group=True)
+    assert s.workers == 10
+    jobs = [FakeJob(f"g{i}", 1, left=w) for i, w in enumerate([4.0, 8.0, 12.0])]
+    with s._cv:
+        s._runs.update({j: 0.0 for j in jobs})
+    assert [s.estimate(j) for j in jobs] == pytest.approx([4.0, 8.0, 12.0])  # not shared among 2 cores
+    # more runs than workers: the workers are shared. 4 runs on 3: 3/4 s per second each until the first ends
+    # (4 / 0.75 = 5.33 s), then one worker each: 4 s more for each of the others
+    s = Scheduler(workers=3, cores=2, max_runs=10, group=True)
+    jobs = [FakeJob(f"h{i}", 1, left=w) for i, w in enumerate([4.0, 8.0, 12.0, 20.0])]
+    with s._cv:
+        s._runs.update({j: 0.0 for j in jobs})
+    first = 4.0 / 0.75
+    assert [s.estimate(j) for j in jobs] == pytest.approx([first, first + 4, first + 8, first + 16])
+
+
 def test_shutdown_cancels_every_job():
     s = Scheduler(workers=1, cores=1, max_runs=1, slice_seconds=0.01)
     jobs = [FakeJob("a", 10_000), FakeJob("b", 10_000)]
