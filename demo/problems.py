@@ -24,6 +24,7 @@ ALLOWED = (
      r"1（模型 \1 从零实现，只有一层）；要叠多层，请用简洁实现"),
     (r"choose one of (.+)", r"\1 之一"),
     (r"a corpus name or a file path", r"语料名或文件路径"),
+    (r"true or false", r"true 或 false"),
 )
 # Whole messages, English -> Chinese.
 MESSAGES = (
@@ -32,6 +33,8 @@ MESSAGES = (
      r"训练文本里没有这些字：\1；请用训练文本里有的字"),
     (r"choose a UTF-8 \.txt file to upload, or pick another corpus", r"请选择要上传的 UTF-8 .txt 文件，或换一个语料"),
     (r"upload a checkpoint first, or untick resume", r"请先上传检查点，或取消勾选“继续训练”"),
+    (r"fast needs a CUDA GPU, and this machine trains on the CPU: untick it",
+     r"CUDA 图（fast）需要 CUDA GPU，这台机器用 CPU 训练：请取消勾选"),
     (r"the file (.+) looks binary \(it holds NUL bytes\): only UTF-8 text is allowed",
      r"文件 \1 像是二进制文件（含 NUL 字节）：只接受 UTF-8 文本"),
     (r"the file (.+) is empty: it needs some UTF-8 text", r"文件 \1 是空的：需要 UTF-8 文本"),

@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 
 from charrnn.config import PRESETS, TrainConfig
 from charrnn.corpus import NAMED
+from charrnn.device import machine
 from demo.settings import BY_NAME, DEFAULTS, PAGE_PRED_PERIOD, SETTING_OF, SETTINGS, complete
 
 
@@ -105,6 +106,15 @@ def _whole(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+FAST_NEEDS_CUDA = "fast needs a CUDA GPU, and this machine trains on the CPU: untick it"
+
+
+def trains_on_cuda() -> bool:
+    """Whether this server's runs train on a CUDA GPU (where ``fast`` is offered; not on ZeroGPU, whose
+    training runs on the CPU: ``charrnn.device``)."""
+    return machine().device.type == "cuda"
+
+
 def form_to_config(values: Mapping[str, Any]) -> tuple[TrainConfig, dict[str, str]]:
     """A TrainConfig (unchecked) from form values, and every problem keyed by the setting it belongs to."""
     v = complete(values)
@@ -118,7 +128,8 @@ def form_to_config(values: Mapping[str, Any]) -> tuple[TrainConfig, dict[str, st
         num_steps=_whole(v["num_steps"]), seed=_whole(v["seed"]), prefixes=parse_prefixes(v["prefixes"]),
         pred_len=_whole(v["pred_len"]), pred_period=_whole(v["pred_period"]),
         temperature=v["temperature"] if sample else 0.0,
-        top_k=None if not sample or v["top_k"] in (None, 0) else _whole(v["top_k"]), validation=v["validation"])
+        top_k=None if not sample or v["top_k"] in (None, 0) else _whole(v["top_k"]), validation=v["validation"],
+        fast=v["fast"])
     problems = _number_problems(v)  # the one rule for numbers first, with the page's own limits
     if v["prefixes"] is not None and not isinstance(v["prefixes"], str):
         problems["prefixes"] = str(_refused("prefixes", v["prefixes"], "用逗号分开的前缀",
@@ -131,9 +142,11 @@ def form_to_config(values: Mapping[str, Any]) -> tuple[TrainConfig, dict[str, st
                               f"choose one of {', '.join(BY_NAME['corpus'].values)}")
     elif v["corpus"] == "upload" and not v["corpus_file"]:
         problems["corpus_file"] = "choose a UTF-8 .txt file to upload, or pick another corpus"
-    for name in ("clip", "resume"):
+    for name in ("clip", "resume", "fast"):
         if not isinstance(v[name], bool):
             problems[name] = f"{name}={v[name]!r} is not allowed: true or false"
+    if v["fast"] is True and not trains_on_cuda():
+        problems["fast"] = FAST_NEEDS_CUDA
     if v["decoding"] not in ("greedy", "sample"):
         problems["decoding"] = f"decoding={v['decoding']!r} is not allowed: choose greedy or sample"
     return config, problems
@@ -159,7 +172,8 @@ def _number_problems(v: Mapping[str, Any]) -> dict[str, str]:
 
 
 def config_to_form(config: TrainConfig) -> dict[str, Any]:
-    """The form values that give ``config`` (corpus_file and resume are left to the caller)."""
+    """The form values that give ``config`` (corpus_file and resume are left to the caller; fast too: it is
+    this machine's choice, not the run's, and a checkpoint trained with it on a GPU resumes on a CPU)."""
     named = config.corpus in NAMED
     return dict(
         corpus=config.corpus if named else "upload", max_chars=config.max_chars or 0, model=config.model,

@@ -9,6 +9,7 @@ import gradio as gr
 
 from charrnn.models import KINDS
 from demo import form
+from demo.rules import trains_on_cuda
 
 PRESET_BUTTONS = (("① 从零开始，随机采样 · scratch · random", "scratch-random"),
                   ("② 从零开始，相邻采样 · scratch · consecutive", "scratch-consecutive"),
@@ -18,7 +19,8 @@ PRESET_BUTTONS = (("① 从零开始，随机采样 · scratch · random", "scra
 # How the settings sit on the page, one tuple per row: the chapter's choices first, then the rest in a fold.
 FIRST = (("model",), ("sampling",), ("lr", "epochs"), ("clip", "theta"))
 MORE = (("corpus",), ("corpus_file",), ("max_chars", "validation"), ("optimizer", "num_layers"),
-        ("num_hiddens", "batch_size"), ("num_steps", "seed"), ("prefixes",), ("pred_len", "pred_period"), ("resume",))
+        ("num_hiddens", "batch_size"), ("num_steps", "seed"), ("prefixes",), ("pred_len", "pred_period"), ("resume",),
+        ("fast",))
 # The samples' decoding: one set, in the Write panel (``render_decoding``), for the samples and for Write alike.
 DECODING = ("decoding", "temperature", "top_k")
 FOLDED = frozenset(name for row in MORE for name in row)
@@ -33,9 +35,10 @@ def stacks_layers(model: str) -> bool:
 
 def setting_component(s: form.Setting, render: bool = True) -> gr.components.Component:
     """The widget for one setting of the table (``render=False``: placed later, by its ``render()``)."""
-    # no hint at first (``Page.hint_updates`` shows them); layers only for the models that stack them
-    common: dict[str, Any] = dict(label=s.label, elem_id=f"setting-{s.name}", render=render,
-                                  visible=s.name != "num_layers" or stacks_layers(form.DEFAULTS["model"]))
+    # no hint at first (``Page.hint_updates`` shows them); layers only for the models that stack them, fast
+    # only where runs train on a CUDA GPU
+    visible = {"num_layers": stacks_layers(form.DEFAULTS["model"]), "fast": trains_on_cuda()}.get(s.name, True)
+    common: dict[str, Any] = dict(label=s.label, elem_id=f"setting-{s.name}", render=render, visible=visible)
     if s.kind == "choice" and s.name == "corpus":
         return gr.Dropdown(list(s.choices), value=s.default, **common)
     if s.kind == "choice":

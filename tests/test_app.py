@@ -167,6 +167,7 @@ def test_a_sample_of_only_spaces_says_so():
     (dict(num_hiddens=100000), "num_hiddens", "at most"),
     (dict(prefixes=""), None, None),  # no prefixes is allowed: no samples
     (dict(corpus="upload"), "corpus_file", "choose a UTF-8 .txt"),
+    (dict(fast=True), "fast", "needs a CUDA GPU"),  # this machine (and CI) trains on the CPU
 ])
 def test_bad_settings_get_a_message_and_no_run(server, changes, field, words):
     url, lab = server

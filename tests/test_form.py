@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from demo import form
+from demo import form, rules
 
 from charrnn.config import PRESETS, TrainConfig
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The /train parameters as docs/api.md documents them, in order.
 DOCUMENTED = ("corpus", "corpus_file", "max_chars", "model", "sampling", "optimizer", "lr", "clip", "theta", "epochs",
               "num_hiddens", "batch_size", "num_steps", "seed", "prefixes", "pred_len", "pred_period", "decoding",
-              "temperature", "top_k", "resume", "num_layers", "validation")
+              "temperature", "top_k", "resume", "num_layers", "validation", "fast")
 
 
 def test_table_names_are_the_documented_api():
@@ -59,6 +59,34 @@ def test_config_to_form_and_back_is_the_identity(name):
 def test_config_to_form_round_trips_every_field(config):
     back, problems = form.form_to_config(form.config_to_form(config))
     assert problems == {} and back == config
+
+
+def test_fast_is_refused_where_runs_train_on_the_cpu(monkeypatch):
+    monkeypatch.setattr("demo.rules.trains_on_cuda", lambda: False)
+    config, problems = form.form_to_config({"fast": True})
+    assert problems == {"fast": rules.FAST_NEEDS_CUDA}
+    assert "CUDA" in problems["fast"] and "untick" in problems["fast"]
+    assert form.form_to_config({"fast": False})[1] == {}
+
+
+def test_fast_is_a_setting_where_runs_train_on_cuda(monkeypatch):
+    monkeypatch.setattr("demo.rules.trains_on_cuda", lambda: True)
+    config, problems = form.form_to_config({"fast": True})
+    assert problems == {} and config.fast is True
+    assert form.form_to_config({"fast": "yes"})[1] == {"fast": "fast='yes' is not allowed: true or false"}
+
+
+def test_this_cpu_machine_does_not_train_on_cuda():
+    assert rules.trains_on_cuda() is False  # CI and this machine: no GPU (the GPU check runs elsewhere)
+
+
+def test_a_checkpoint_trained_fast_fills_a_form_without_fast(monkeypatch):
+    """fast is the machine's choice: a run saved with it on a GPU resumes on a CPU, whose form hides it."""
+    monkeypatch.setattr("demo.rules.trains_on_cuda", lambda: False)
+    values = form.config_to_form(TrainConfig(fast=True))
+    assert "fast" not in values
+    config, problems = form.form_to_config(values)
+    assert problems == {} and config.fast is False
 
 
 def test_preset_form_keeps_the_page_sample_period():
@@ -300,6 +328,7 @@ ZH_LATIN = {
     "RNN", "GRU", "LSTM", "nn", "nn.GRU", "nn.LSTM",  # the model kinds' names, as the book writes them
     "W_xh", "W_hh", "W_hq",            # the model's parameters, as in the book's code
     "UTF-8", ".txt", "MiB",            # the file format, extension and size unit of an upload
+    "CUDA", "GPU",                     # the graphics card and NVIDIA's platform, named so in Chinese too
 }
 LATIN_WORD = re.compile(r"[A-Za-z0-9_.\-]*[A-Za-z][A-Za-z0-9_.\-]*")
 
