@@ -13,6 +13,10 @@ side by side in one run.
 3. The app's throughput through its library layer (``charrnn.lab.Lab``, the scheduler the server uses):
    aggregate characters per second with 1 and with 4 sessions training scratch-random at once, on the GPU
    (default path, and with ``fast=True``) and, for comparison, on the CPU.
+4. The class row (``class_row.py``): 1, 8, 30 and 100 scratch-random runs trained at once through a Lab, grouped
+   (one computation per minibatch for the whole group) and separate: aggregate characters per second, seconds per
+   epoch per run, wall time relative to one run alone, GPU memory per run (``--device`` picks where; ``--only-class``
+   runs nothing else, ``--skip-class`` leaves it out).
 
 An epoch's time is the wall time between two of the trainer's EpochEnd events: each carries numbers read
 back from the GPU, so the GPU's work of that epoch is done when it arrives.
@@ -22,6 +26,7 @@ smoke-tested anywhere:
 
     CHARRNN_DATA_DIR=../shared/data python bench/bench_gpu.py                 # default: about a minute on a GPU
     CHARRNN_DATA_DIR=../shared/data python bench/bench_gpu.py --epochs 3 --warmup 1 --app-epochs 3
+    CHARRNN_DATA_DIR=../shared/data python bench/bench_gpu.py --only-class --class-runs 1,8,30,100 --class-epochs 3
 """
 from __future__ import annotations
 
@@ -37,10 +42,12 @@ from pathlib import Path
 
 import torch
 from bench_train import Reference  # the chapter's formulation, written once there
+from class_row import class_row
 
 import charrnn
 from charrnn import EpochEnd, Trainer, predict
 from charrnn.config import PRESETS, preset
+from charrnn.train import pick_device
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,9 +156,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sessions", default="1,4", help="sessions training at once in the app part (default 1,4)")
     ap.add_argument("--skip-app", action="store_true", help="leave out the app's throughput")
     ap.add_argument("--threads", type=int, default=None, help="torch threads on the CPU (default: torch's choice)")
+    ap.add_argument("--class-runs", default=None,
+                    help="runs trained at once in the class row (default 1,8,30,100 on a GPU, 1,2 on a CPU)")
+    ap.add_argument("--class-epochs", type=int, default=3, help="epochs of each run of the class row (default 3)")
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                    help="where the class row trains (default auto: the GPU if there is one)")
+    ap.add_argument("--skip-class", action="store_true", help="leave out the class row")
+    ap.add_argument("--only-class", action="store_true", help="run the class row only")
     args = ap.parse_args(argv)
-    if args.epochs < 1 or args.warmup < 0 or args.app_epochs < 1:
-        ap.error("--epochs and --app-epochs must be at least 1, --warmup at least 0")
+    if args.epochs < 1 or args.warmup < 0 or args.app_epochs < 1 or args.class_epochs < 1:
+        ap.error("--epochs, --app-epochs and --class-epochs must be at least 1, --warmup at least 0")
+    if args.skip_class and args.only_class:
+        ap.error("--skip-class and --only-class leave nothing to run")
     sessions = [int(s) for s in args.sessions.split(",") if s.strip()]
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -171,7 +187,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  CPU: {os.cpu_count()} cores, {torch.get_num_threads()} torch threads; "
           f"{args.warmup} warm-up + {args.epochs} timed epochs per column (median s/epoch)")
     print(flush=True)
+    if not args.only_class:
+        chapter_rows(args, corpus, sessions, cuda, t0)
+    if not args.skip_class:
+        device = str(pick_device(args.device))
+        default = "1,8,30,100" if device == "cuda" else "1,2"
+        class_row(corpus, device, [int(n) for n in (args.class_runs or default).split(",") if n.strip()],
+                  args.class_epochs)
+    print(f"\nbench_gpu: done in {time.perf_counter() - t0:.0f} s"
+          + ("" if cuda else " (CPU columns only: no GPU here)"))
+    return 0
 
+
+def chapter_rows(args: argparse.Namespace, corpus: charrnn.Corpus, sessions: list[int], cuda: bool,
+                 t0: float) -> None:
+    """Parts 1 to 3: the presets' seconds per epoch, writing while training, the app's throughput."""
     def s(m: Measured | None) -> float | None:
         return None if m is None else m.seconds
 
@@ -228,9 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                 base = base or rate
                 print(f"  {label:<8} {n} session(s) at once: {rate:>10,.0f} chars/s  ({wall:.1f} s; "
                       f"{rate / base:.2f}x the first row)", flush=True)
-    print(f"\nbench_gpu: done in {time.perf_counter() - t0:.0f} s"
-          + ("" if cuda else " (CPU columns only: no GPU here)"))
-    return 0
+    print(flush=True)
 
 
 if __name__ == "__main__":
