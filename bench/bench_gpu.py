@@ -42,7 +42,7 @@ from pathlib import Path
 
 import torch
 from bench_train import Reference  # the chapter's formulation, written once there
-from class_row import class_row
+from class_row import PRED_PERIOD, class_row, train_class  # the page's sample period, and the class row
 
 import charrnn
 from charrnn import EpochEnd, Trainer, predict
@@ -51,7 +51,6 @@ from charrnn.train import pick_device
 
 ROOT = Path(__file__).resolve().parent.parent
 
-APP_PRED_PERIOD = 10  # the page samples every 10 epochs (demo/form.py PAGE_PRED_PERIOD); the CLI every 50
 NEEDS_GPU = "needs a GPU"
 
 
@@ -113,31 +112,9 @@ def app_throughput(corpus: charrnn.Corpus, device: str, sessions: int, epochs: i
                    fast: bool = False) -> tuple[float, float]:
     """(aggregate characters per second, wall seconds) of ``sessions`` sessions of a Lab each training
     scratch-random (with ``TrainConfig.fast`` if asked) for ``epochs`` epochs at once, from the first Train to
-    the last run's end."""
-    from charrnn.lab import Lab
-
-    threads = torch.get_num_threads()  # the Lab sets its creating thread to one torch thread
-    lab = Lab()
-    try:
-        people = [lab.session(f"bench-{device}-{i}") for i in range(sessions)]
-        trainers = [Trainer(preset("scratch-random", epochs=epochs, pred_period=APP_PRED_PERIOD, device=device,
-                                   fast=fast), corpus)
-                    for _ in people]
-        start = time.perf_counter()
-        runs = [p.start(t) for p, t in zip(people, trainers)]
-        for run in runs:
-            if not run.wait(600):
-                raise SystemExit(f"a run on {device} did not end within 600 s")
-        wall = time.perf_counter() - start
-        views = [run.view() for run in runs]
-    finally:
-        lab.shutdown()
-        torch.set_num_threads(threads)
-    bad = [v.status for v in views if v.status != "finished"]
-    if bad:
-        raise SystemExit(f"app runs on {device} ended as {bad}: {[v.message for v in views]}")
-    chars = sum(t.batches_per_epoch * t.config.batch_size * t.config.num_steps * epochs for t in trainers)
-    return chars / wall, wall
+    the last run's end; the Lab groups runs where the server would (``charrnn.grouped.grouping``)."""
+    r = train_class(corpus, device, sessions, epochs, grouped=None, fast=fast)
+    return r.rate, r.wall
 
 
 def fmt(x: float | None, spec: str = ".4f") -> str:
@@ -246,7 +223,7 @@ def chapter_rows(args: argparse.Namespace, corpus: charrnn.Corpus, sessions: lis
         print("app throughput: left out (--skip-app)")
     else:
         print(f"app throughput (charrnn.lab.Lab, scratch-random, {args.app_epochs} epochs per run, samples every "
-              f"{APP_PRED_PERIOD} epochs): aggregate characters per second")
+              f"{PRED_PERIOD} epochs): aggregate characters per second")
         for device, fast in (("cuda", False), ("cuda", True), ("cpu", False)):
             label = "GPU fast" if fast else {"cuda": "GPU", "cpu": "CPU"}[device]
             if device == "cuda" and not cuda:

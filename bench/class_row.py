@@ -46,8 +46,10 @@ class ClassRun:
         return self.wall / self.epochs
 
 
-def train_class(corpus: charrnn.Corpus, device: str, runs: int, epochs: int, grouped: bool) -> ClassRun:
-    """``runs`` sessions of one Lab each training scratch-random for ``epochs`` epochs at once."""
+def train_class(corpus: charrnn.Corpus, device: str, runs: int, epochs: int, grouped: bool | None,
+                fast: bool = False) -> ClassRun:
+    """``runs`` sessions of one Lab each training scratch-random (``TrainConfig.fast`` if asked) for ``epochs``
+    epochs at once; ``grouped`` None: where the server would (``charrnn.grouped.grouping``)."""
     threads = torch.get_num_threads()  # the Lab sets its creating thread to one torch thread
     cuda = torch.device(device).type == "cuda"
     if cuda:
@@ -55,15 +57,16 @@ def train_class(corpus: charrnn.Corpus, device: str, runs: int, epochs: int, gro
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     lab = Lab(limits=Limits(max_runs=runs, busy_runs=10**6), group=grouped)
+    grouped = lab.scheduler.group
     try:
         people = [lab.session(f"class-{grouped}-{i}") for i in range(runs)]
-        trainers = [Trainer(preset("scratch-random", epochs=epochs, pred_period=PRED_PERIOD, device=device), corpus)
-                    for _ in people]
+        trainers = [Trainer(preset("scratch-random", epochs=epochs, pred_period=PRED_PERIOD, device=device,
+                                   fast=fast), corpus) for _ in people]
         start = time.perf_counter()
         started = [p.start(t) for p, t in zip(people, trainers)]
         for run in started:
             if not run.wait(600):
-                raise SystemExit(f"a run of the class row ({runs} runs, {device}) did not end within 600 s")
+                raise SystemExit(f"a run of {runs} at once on {device} did not end within 600 s")
         wall = time.perf_counter() - start
         bad = [(r.status, r.message) for r in started if r.status != "finished"]
         sizes = [s for g in lab.scheduler.groups().values() for s in g.sizes]
@@ -71,7 +74,7 @@ def train_class(corpus: charrnn.Corpus, device: str, runs: int, epochs: int, gro
         lab.shutdown()
         torch.set_num_threads(threads)
     if bad:
-        raise SystemExit(f"class row runs ended as {bad}")
+        raise SystemExit(f"runs on {device} ended as {bad}")
     memory = (torch.cuda.max_memory_allocated() - base) / runs / 2**20 if cuda else None
     chars = sum(t.batches_per_epoch * t.config.batch_size * t.config.num_steps * epochs for t in trainers)
     return ClassRun(runs, grouped, wall, chars, epochs, memory, statistics.mean(sizes) if sizes else None)
