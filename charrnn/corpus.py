@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import re
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,12 +226,28 @@ def load_corpus(source: str = "jaychou", max_chars: int | None = 10_000, *, path
     raise CorpusError(f"unknown corpus {source!r}: use one of {', '.join(NAMED)}, or the path of a UTF-8 .txt file")
 
 
-@functools.lru_cache(maxsize=8)
+_READING: dict[tuple[str, int | None], threading.Lock] = {}  # a lock per corpus being read
+_READING_LOCK = threading.Lock()
+
+
 def cached_corpus(source: str, max_chars: int | None) -> Corpus:
-    """A named corpus, read once per process and shared (its tensors are only ever read)."""
+    """A named corpus, read once per process and shared (its tensors are only ever read). A class pressing Train
+    at once on a fresh server reads it once: the others wait for that reading (``lru_cache`` alone would let
+    each thread read it, and the offline corpus's ``ast.parse`` is not safe in several threads at once)."""
     if source not in NAMED:
         raise CorpusError(f"unknown corpus {source!r}: use one of {', '.join(NAMED)}")
+    with _READING_LOCK:
+        lock = _READING.setdefault((source, max_chars), threading.Lock())
+    with lock:
+        return _cached_corpus(source, max_chars)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_corpus(source: str, max_chars: int | None) -> Corpus:
     return load_corpus(source, max_chars, progress=False)
+
+
+cached_corpus.cache_clear = _cached_corpus.cache_clear  # type: ignore[attr-defined]  # forget what was read
 
 
 # ---------------------------------------------------------------- finding and fetching pinned files
@@ -339,10 +356,19 @@ OFFLINE_MODULES = (
 )
 
 
-@functools.lru_cache(maxsize=2)
+_PARSING = threading.Lock()  # CPython 3.11's ast.parse in two threads at once can fail ("AST constructor
+#                              recursion depth mismatch"): the offline corpus is parsed by one thread at a time
+
+
 def offline_text(modules: Sequence[str] = OFFLINE_MODULES) -> str:
     """English prose that every Python has: the docstrings of standard-library modules, in a fixed order
     (parsed once per process: about a second)."""
+    with _PARSING:
+        return _offline_text(tuple(modules))
+
+
+@functools.lru_cache(maxsize=2)
+def _offline_text(modules: tuple[str, ...]) -> str:
     parts: list[str] = []
     for name in modules:
         spec = importlib.util.find_spec(name)

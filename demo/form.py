@@ -7,6 +7,7 @@ and labels), ``demo.rules`` (form values to a TrainConfig and back, a message pe
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -61,6 +62,10 @@ def check(values: Mapping[str, Any], loaded: Checkpoint | None = None) -> Checke
         check_length(len(corpus), config.batch_size, config.num_steps, config.sampling)
     except CorpusError as e:
         return Checked(problems={where: str(e)})
+    except Exception as e:  # a fault, not the text: said beside Train (a press that hangs says nothing), and logged
+        logging.getLogger(__name__).exception("reading the corpus for a run failed")
+        return Checked(problems={where: f"the text could not be read ({type(e).__name__}: {e}): press Train again, "
+                                        "or pick another corpus"})
     unknown = vocab.unknown("".join(config.prefixes))
     if unknown:
         return Checked(problems={"prefixes": "not in the corpus's vocabulary: " + describe_unknown(unknown)

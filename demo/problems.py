@@ -33,6 +33,8 @@ MESSAGES = (
      r"训练文本里没有这些字：\1；请用训练文本里有的字"),
     (r"choose a UTF-8 \.txt file to upload, or pick another corpus", r"请选择要上传的 UTF-8 .txt 文件，或换一个语料"),
     (r"upload a checkpoint first, or untick resume", r"请先上传检查点，或取消勾选“继续训练”"),
+    (r"the text could not be read \((.+)\): press Train again, or pick another corpus",
+     r"读不了这个文本（\1）：请再点一次“训练”，或换一个语料"),
     (r"fast needs a CUDA GPU, and this machine trains on the CPU: untick it",
      r"CUDA 图（fast）需要 CUDA GPU，这台机器用 CPU 训练：请取消勾选"),
     (r"the file (.+) looks binary \(it holds NUL bytes\): only UTF-8 text is allowed",

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import importlib.util
 import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import warnings
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -327,6 +330,29 @@ def test_offline_corpus(tiny_config):
     V = len(small.vocab)
     assert ppl[0] < 1.5 * V                        # starts near the uniform guess (or better) ...
     assert ppl[-1] < 0.6 * ppl[0] and ppl[-1] < V / 2  # ... and learns
+
+
+def test_a_class_pressing_train_at_once_reads_a_corpus_once(monkeypatch):
+    """Four threads ask for the offline corpus of a fresh server at once (a class's first presses): one reads it
+    and parses the sources, the others wait and get the same Corpus. Without the lock each thread parsed them, and
+    CPython 3.11's ast.parse in several threads at once failed ("AST constructor recursion depth mismatch"), so
+    those presses never started a run."""
+    corpus_mod.cached_corpus.cache_clear()
+    corpus_mod._offline_text.cache_clear()
+    parses, parse = [], corpus_mod.ast.parse
+    monkeypatch.setattr(corpus_mod.ast, "parse", lambda *a, **k: parses.append(1) or parse(*a, **k))
+    modules = len([m for m in corpus_mod.OFFLINE_MODULES if importlib.util.find_spec(m)])
+    barrier = threading.Barrier(4)
+
+    def press(_):
+        barrier.wait()
+        return corpus_mod.cached_corpus("offline", 3_000)
+
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(press, range(4)))
+    assert all(c is got[0] for c in got) and len(got[0]) == 3_000
+    assert 0 < len(parses) <= modules, "the sources were parsed more than once"
+    corpus_mod.cached_corpus.cache_clear()
 
 
 def test_offline_text_closes_the_files_it_reads():

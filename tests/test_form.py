@@ -89,6 +89,20 @@ def test_a_checkpoint_trained_fast_fills_a_form_without_fast(monkeypatch):
     assert problems == {} and config.fast is False
 
 
+def test_a_fault_reading_the_corpus_is_said_beside_train(monkeypatch):
+    """Not a CorpusError (the text's fault) but a fault of the server's: still a message, not a press that hangs
+    (an exception in Gradio's validator leaves the caller waiting with nothing said)."""
+    def broken(source, max_chars):
+        raise RuntimeError("AST constructor recursion depth mismatch")
+    monkeypatch.setattr(form, "cached_corpus", broken)
+    checked = form.check({"corpus": "offline"})
+    assert not checked.ok and list(checked.problems) == ["corpus"]
+    message = checked.problems["corpus"]
+    assert "RuntimeError: AST constructor" in message and "press Train again" in message
+    from demo.problems import in_page
+    assert in_page(message, "zh").startswith("读不了这个文本（RuntimeError: AST constructor")
+
+
 def test_preset_form_keeps_the_page_sample_period():
     values = form.preset_form("concise")
     assert values["model"] == "concise" and values["optimizer"] == "adam" and values["lr"] == 0.001
