@@ -3,7 +3,8 @@
 #
 # What it expects:
 # - a CUDA GPU, and a Python whose torch is a CUDA build, with safetensors and pytest (requirements.txt and
-#   requirements-dev.txt; gradio and the browser test are not needed). It uses $PYTHON if set, else the first
+#   requirements-dev.txt; the browser test is not needed, and without gradio the class's API test, 30 students
+#   through the page's /train, skips). It uses $PYTHON if set, else the first
 #   of .venv/bin/python, python3, python whose torch sees a GPU (else the first that has torch, which then
 #   says it sees none); nothing is installed or downloaded.
 # - the corpus jaychou_lyrics.txt.zip in $CHARRNN_DATA_DIR, else in ../shared/data beside the repository, else
@@ -82,7 +83,7 @@ echo
 echo "== tests: the CUDA cases (pytest -m cuda)"
 timeout 270 "$PY" -m pytest -p no:cacheprovider -m cuda -rsfEP \
   tests/test_models.py tests/test_train.py tests/test_generate.py tests/test_checkpoint.py \
-  tests/test_gpu.py tests/test_chapter_setups.py tests/test_next_sections.py tests/test_grouped_scheduler.py \
+  tests/test_gpu.py tests/test_chapter_setups.py tests/test_next_sections.py tests/test_grouped_scheduler.py tests/test_class_api.py \
   2>&1 | tee /tmp/charrnn_gpu_tests.log
 TESTS=${PIPESTATUS[0]}
 TEST_LINE=$(grep -E "^(=+ )?[0-9]+ (passed|failed|skipped|error)|no tests ran" /tmp/charrnn_gpu_tests.log | tail -1 | tr -d '=')

@@ -21,8 +21,10 @@ from gradio_client import Client  # noqa: E402
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+pytestmark = [pytest.mark.cuda] if HAS_CUDA else []  # bench/gpu_check.sh (pytest -m cuda) runs it on a GPU
+
 if HAS_CUDA:  # the chapter's run, as a student's page sends it (the page's defaults), 30 of them
-    STUDENTS, SETTINGS = 30, dict(epochs=20)
+    STUDENTS, SETTINGS = 30, dict(epochs=10)
 else:  # the same path, small enough for two cores
     STUDENTS, SETTINGS = 6, dict(corpus="offline", max_chars=3000, num_hiddens=32, batch_size=8, num_steps=10,
                                  prefixes="the", pred_len=10, pred_period=2, epochs=4)
