@@ -29,9 +29,10 @@ FREE_WORDS = {"lr": "学习率 · learning rate", "clip": "梯度裁剪和 θ ·
 
 
 def teacher_form(experiment: Experiment) -> dict[str, Any]:
-    """The form that trains the experiment's fixed settings."""
+    """The form that trains the experiment's fixed settings (never ``fast``: on a GPU a class's runs train as one
+    computation, which a CUDA graph of one run's step would leave)."""
     return {**form.config_to_form(experiment.fixed), "epochs": experiment.epochs, "resume": False,
-            "corpus_file": None}
+            "corpus_file": None, "fast": False}
 
 
 def free_names(experiment: Experiment) -> set[str]:

@@ -114,7 +114,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fast", "CUDA 图 · fast (CUDA graph)", "replay each training step as one CUDA graph: one launch "
             "instead of hundreds, several times faster on this GPU; the numbers may differ in their last digits",
             "bool", False,
-            hint_zh="把每个训练步录成一个 CUDA 图重放：一次启动代替几百次，在这块 GPU 上快几倍；数值的最后几位可能不同"),
+            hint_zh="把每个训练步录成一个 CUDA 图重放：一次启动代替几百次，在这块 GPU 上快几倍；"
+                    "数值的最后几位可能不同"),
 )
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
