@@ -33,6 +33,7 @@ TEXTS = {  # every text of the two charts, "中文 · English" (languages.in_lan
     "uniform": "均匀猜测 = 词表大小 {n} · uniform guess = vocabulary size {n}",
     "uniform_short": "均匀猜测 {n} · uniform guess {n}", "empty": "点击“训练” · press Train",
     "waiting": "等待老师开始训练 · waiting for the teacher's run",
+    "student": "点击“训练”试试你的值 · press Train to try your value",
     "diverged": "发散于第 {m} 个周期 · diverged at epoch {m}",
     "off": "第 {n} 个周期起超出图表 · off the chart from epoch {n}",
     "ppl_title_held": "困惑度（虚线：留出文本） · perplexity (dashed: held out)",
@@ -102,9 +103,10 @@ def watching(style: Style) -> Style:
     return replace(style, empty="waiting")
 
 
-def own(style: Style) -> Style:
-    """The style of a page showing its own runs again (a watcher who joined the class's experiment)."""
-    return replace(style, empty=NORMAL.empty)
+def own(style: Style, student: bool = False) -> Style:
+    """The style of a page showing its own runs again; ``student``: a watcher who joined the class's experiment
+    (no lessons, the teacher's settings fixed: its empty chart and status line say to try its value)."""
+    return replace(style, empty="student" if student else NORMAL.empty)
 
 
 def base_layout(title: str, ytitle: str, style: Style, lang: str = "both", legend_lines: int = 0,

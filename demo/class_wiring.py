@@ -62,7 +62,7 @@ def experiment_events(page: layout.Page, exp: Experiments, lab: Lab) -> None:
 
     for event in (b.join.click, b.nickname.submit):
         event(on_join, [b.nickname, page.screen], class_views.board_parts(page), js=f"(n) => [n, {screens.SIZE}]",
-              **quiet).then(None, js=RESIZE)
+              **quiet).then(exp.on_joined, None, page.run.outputs, postprocess=False, **quiet).then(None, js=RESIZE)
 
     def on_look(request: gr.Request) -> dict:
         """A watcher's board timer: is there an experiment in the class now?"""

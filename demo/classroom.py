@@ -118,6 +118,7 @@ class Classroom:
         first.merge(page.in_language(look.lang))
         joined = session.membership.joined
         if joined is not None and not joined.ended and joined.student(session.key) is not None:  # a student's reload
+            look.style = charts.own(look.style, student=True)
             first.merge({c: gr.update(visible=False) for c in page.teacher_only})
             return first.merge(class_views.student_view(page, joined, joined.student(session.key).nickname,
                                                         look.lang, laptop))

@@ -30,7 +30,7 @@ from demo.class_stream import follow_class
 from demo.classroom import base_url, class_panel
 from demo.languages import either, in_language
 from demo.problems import in_page
-from demo.renders import renders_of
+from demo.renders import outputs, renders_of
 
 FORMATS = ("csv", "html")
 
@@ -135,11 +135,17 @@ class Experiments:
         except ExperimentError as e:
             return said(e, lang), False
         look = renders_of(session)
-        look.style = charts.own(look.style)  # its charts are its own runs now: "press Train", not "waiting"
+        look.style = charts.own(look.style, student=True)  # its own runs now: "press Train", not "waiting"
         streams.leave(session.key)  # the teacher's runs leave its charts now, before it presses Train
         name = html.escape(experiment.student(session.key).nickname)  # the user's text, shown as text
         return either(f"🙋 你已作为“{name}”加入：改老师留给你的设置，然后点“训练”。",
                       f"🙋 You joined as “{name}”: change what the teacher left free and press Train.", lang), True
+
+    def on_joined(self, request: gr.Request) -> Any:
+        """After a Join: a page that is a student's now shows its own runs (none yet: its status line says to
+        set the free settings and press Train), not the teacher's; one that did not join stays as it was."""
+        session = self.session(request)
+        return outputs(session) if session.membership.joined is not None else gr.skip()
 
     # ------------------------------------------------------------ the teacher's row
     def _teacher(self, request: gr.Request) -> tuple[Session, Experiment]:

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from charrnn.lab import RunView
+from charrnn.sessions import ModelSource
 from demo import scales
 from demo.charts import NORMAL, Style, base_layout, color, log_axis, rounded
 from demo.languages import in_language
@@ -27,6 +28,7 @@ def _ppl(x: float) -> str:
 
 WORDS = {  # the status line's words; "both" shows the English ones with a few Chinese cues, as the page does
     "en": dict(ready="Ready — choose settings and press **Train**, or a lesson.",
+               student="Ready — set what the teacher left free and press **Train**.",
                waiting="Waiting for the teacher — their run shows here once it starts.", epoch="epoch **{}/{}**",
                ppl="perplexity **{}**", rate="{:,.0f} chars/s", clipped="clipped {:.0%}", elapsed="elapsed {}",
                ends="ends in about {}", shared=", sharing the machine with {} other run{}",
@@ -37,6 +39,7 @@ WORDS = {  # the status line's words; "both" shows the English ones with a few C
                memorising="the model is memorising the text: its training perplexity is {} while the held-out "
                           "perplexity has risen from {} (epoch {}) to {}"),
     "zh": dict(ready="就绪 —— 选好设置，点 **训练**，或选一节课。", waiting="等待老师 —— 老师开始训练后，这里会显示。",
+               student="就绪 —— 改好老师留给你的设置，点 **训练**。",
                epoch="第 **{}/{}** 个周期", ppl="困惑度 **{}**",
                rate="每秒 {:,.0f} 字符", clipped="裁剪了 {:.0%}", elapsed="已用 {}", ends="约 {} 后结束",
                shared="（与另外 {} 个训练共享机器{}）", estimating="正在估计结束时间…", device="设备 **{}**",
@@ -47,6 +50,7 @@ WORDS = {  # the status line's words; "both" shows the English ones with a few C
 }
 WORDS["both"] = {**WORDS["en"], "ready": "Ready · 就绪 — choose settings and press **Train**, or a lesson.",
                  "waiting": "Waiting for the teacher · 等待老师 — their run shows here once it starts.",
+                 "student": "Ready · 就绪 — set what the teacher left free and press **Train**.",
                  "queued": "**waiting · 排队中**: the server trains {} runs, its limit; "
                            "you are number **{}** in the queue",
                  "paused": "**paused · 已暂停** (Resume goes on, Step trains one epoch)",
@@ -56,11 +60,21 @@ MEMORISING = 2.0  # a training perplexity below this, with the held-out one risi
 RISEN = 1.1       # ... rising: at least this many times its lowest, which came before
 
 
-def status_line(view: RunView | None, lang: str = "both", watching: bool = False) -> str:
-    """The line above the charts; ``watching``: a watcher's page (which cannot press Train) before a run."""
+def source_zh(source: ModelSource) -> str:
+    """Where a model to write with comes from, in Chinese: "第 1 次训练（scratch · random …，第 27 周期）"."""
+    what = f"第 {source.number} 次训练" if source.number is not None else "上传的检查点"
+    return f"{what}（{source.label}，第 {source.epoch} 周期）"
+
+
+BEFORE = {"waiting": "waiting", "student": "student"}  # a page's empty-chart kind (charts.Style.empty) -> its words
+
+
+def status_line(view: RunView | None, lang: str = "both", empty: str = "empty") -> str:
+    """The line above the charts; ``empty``: what the page's empty chart says (``charts.Style.empty``): before
+    a run a watcher's page (which cannot press Train) waits, a student's tries its value, others are ready."""
     w = WORDS[lang]
     if view is None:
-        return w["waiting" if watching else "ready"]
+        return w[BEFORE.get(empty, "ready")]
     caption = in_language(view.caption, lang)
     lesson = f"📖 **{html.escape(caption)}**  \n" if caption else ""
     return lesson + _run_line(view, w)
@@ -206,9 +220,9 @@ def chart(figure: dict[str, Any]) -> dict[str, str]:
     return {"type": "plotly", "plot": compact_json(figure)}
 
 
-def texts(view: RunView | None, lang: str = "both", watching: bool = False) -> tuple[str, str, str, dict[str, Any]]:
+def texts(view: RunView | None, lang: str = "both", empty: str = "empty") -> tuple[str, str, str, dict[str, Any]]:
     """Status line, newest samples, the history printout and the progress dict of one run (cheap)."""
-    return status_line(view, lang, watching), latest_samples(view, lang), sample_history(view), progress(view)
+    return status_line(view, lang, empty), latest_samples(view, lang), sample_history(view), progress(view)
 
 
 # ---------------------------------------------------------------- inside the model (charrnn.inside's views)

@@ -146,7 +146,7 @@ def outputs(session: Session, focus: Run | None = None, style: charts.Style | No
     run = focus or (runs[-1] if runs else None)
     view = run.view() if run is not None else None
     ppl, grad, points = view_of.parts(session, style, lang)
-    status, latest, history, progress = render.texts(view, lang, watching=style.empty == "waiting")
+    status, latest, history, progress = render.texts(view, lang, style.empty)
     if view is not None and view.caption:  # a lesson: its runs' lyrics side by side
         # the lesson's runs on the charts (a lesson pressed again hides the earlier press's runs)
         latest = render.side_by_side([r.view() for r in runs if r.caption == view.caption

@@ -96,6 +96,9 @@ def test_a_class_experiment_in_four_browsers(served, browser):  # noqa: F811
     ann = join(browser, url, code, "ann")
     bo = join(browser, url, code, "bo", PHONE, phone=True)
     assert "ann" in ann.locator("#banner").inner_text() and "0.1–1000" in ann.locator("#banner").inner_text()
+    # before Train a student's page is its own: not the watcher's "waiting for the teacher", nor "or a lesson"
+    ann.wait_for_function("() => (document.querySelector('#status')?.innerText || '')"
+                          ".includes('set what the teacher left free')", timeout=10_000)
     # the teacher's settings are the student's, read-only: the hidden units cannot be changed
     assert ann.locator("#settings-sidebar").get_by_label("学习率 · learning rate").first.is_editable()
     for page, lr in ((ann, "0.5"), (bo, "8")):

@@ -106,3 +106,18 @@ def test_a_phones_class_chart_keeps_its_width_for_the_curves():
     notes = [a["text"] for a in phone["layout"]["annotations"] if "uniform" in a.get("text", "")]
     wide_notes = [a["text"] for a in wide["layout"]["annotations"] if "uniform" in a.get("text", "")]
     assert notes and all("vocabulary" not in t for t in notes) and all("vocabulary" in t for t in wide_notes)
+
+
+@pytest.mark.parametrize("lang, words", [("en", "set what the teacher left free"), ("zh", "改好老师留给你的设置"),
+                                         ("both", "set what the teacher left free")])
+def test_a_students_page_before_its_first_run_says_to_try_its_value(lang, words):
+    """A student has no lessons and is not waiting for the teacher: its status line and empty chart say so."""
+    from demo import render
+    student = charts.own(charts.watching(charts.PHONE), student=True)
+    assert student.empty == "student" and student.title_lines  # the screen's size kept, the watcher's look gone
+    line = render.status_line(None, lang, student.empty)
+    assert words in line and "lesson" not in line and "课" not in line and "teacher —" not in line
+    assert render.status_line(None, lang, charts.own(student).empty) == render.WORDS[lang]["ready"]
+    assert render.status_line(None, lang, charts.watching(student).empty) == render.WORDS[lang]["waiting"]
+    empty = [a["text"] for a in charts.perplexity_figure([], student, lang)["layout"]["annotations"]]
+    assert any(("试试你的值" if lang == "zh" else "try your value") in t for t in empty), empty
