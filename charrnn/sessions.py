@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 
 from .checkpoint import Checkpoint
 from .classes import Membership
@@ -27,6 +28,19 @@ from .threads import one_thread
 from .train import Trainer
 
 STOPPING_WAIT = 10.0  # s: how long a Train pressed just after a Stop waits for the stopped run's last minibatch
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model to write with comes from: run ``number`` of its session (None: an uploaded checkpoint), the
+    run's label and the epoch the model has trained."""
+    number: int | None
+    label: str
+    epoch: int
+
+    def __str__(self) -> str:
+        what = f"run #{self.number}" if self.number is not None else "uploaded checkpoint"
+        return f"{what} ({self.label}, epoch {self.epoch})"
 
 
 class Session:
@@ -291,17 +305,17 @@ class Session:
     def views(self) -> list[RunView]:
         return [r.view() for r in self.all_runs()]
 
-    def model(self) -> tuple[CharModel, Vocab, str] | None:
+    def model(self) -> tuple[CharModel, Vocab, ModelSource] | None:
         """The model to write with: an uploaded checkpoint, else the latest run's (a consistent copy)."""
         one_thread()
         with self._lock:
             loaded, run = self.loaded, (self.runs[-1] if self.runs else None)
         if loaded is not None:
-            return loaded.model, loaded.vocab, f"uploaded checkpoint ({loaded.config.label()}, epoch {loaded.epoch})"
+            return loaded.model, loaded.vocab, ModelSource(None, loaded.config.label(), loaded.epoch)
         trainer = run.trainer if run is not None else None
         if trainer is None:
             return None
-        return run.snapshot(), trainer.vocab, f"run #{run.number} ({run.label}, epoch {trainer.epoch})"
+        return run.snapshot(), trainer.vocab, ModelSource(run.number, run.label, trainer.epoch)
 
     def training_text(self, length: int) -> str:
         """The first ``length`` characters of the latest run's training text ("" when there is none)."""

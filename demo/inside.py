@@ -7,18 +7,18 @@ teacher's; the gradients view is made once per epoch per run (``Run.gradients``)
 """
 # No ``from __future__ import annotations``: the API's functions are ``gr.api`` endpoints, whose schema is read
 # from their type hints as they are (see demo/app.py).
-import re
 from typing import Any
 
 import gradio as gr
 
 from demo import render, rules, values
-from demo.languages import CLASS_ENDED, SEP
+from demo.languages import CLASS_ENDED, either
 from demo.problems import in_page
 from demo.renders import renders_of
 from charrnn import inside
 from charrnn.generate import MAX_PREFIX, PrefixError
 from charrnn.lab import Lab, Session
+from charrnn.sessions import ModelSource
 from charrnn.threads import one_thread
 
 PAGE_PASSAGE = 400   # characters the page's hidden-unit view reads (the API: charrnn.inside.MAX_PASSAGE)
@@ -26,15 +26,6 @@ PASSAGE = 60         # characters of the training text shown when no passage is 
 HEAT_UNITS = 24      # rows of the heatmap: the units that move most over the passage
 MAX_TOP_UNITS = 4096  # the API's ``top``: the most hidden units a charrnn model has (TrainConfig.problems)
 NO_MODEL = "还没有模型：先训练，或上传检查点 · No model yet: press Train, or upload a checkpoint"
-
-
-def source_zh(source: str) -> str:
-    """``Session.model()``'s name of the model in Chinese: "第 1 次训练（scratch · random …，第 27 周期）"."""
-    m = re.fullmatch(r"(run #(\d+)|uploaded checkpoint) \((.*), epoch (\d+)\)", source)
-    if m is None:
-        return source
-    what = f"第 {m[2]} 次训练" if m[2] else "上传的检查点"
-    return f"{what}（{m[3]}，第 {m[4]} 周期）"
 
 
 class Inside:
@@ -64,25 +55,28 @@ class Inside:
     # ------------------------------------------------------------ the next character
     def next_chars(self, prefix: str = "分开", temperature: float = 1.0, request: gr.Request = None) -> dict[str, Any]:
         """The API's ``/next_chars``: the ten likeliest next characters after ``prefix`` at ``temperature``."""
+        view, source = self._next(prefix, temperature, request)
+        return {**view, "model": str(source)}
+
+    def _next(self, prefix: str, temperature: float, request: gr.Request) -> tuple[dict[str, Any], ModelSource]:
         prefix = values.read_text("prefix", prefix, MAX_PREFIX)
         temperature = values.read("temperature", temperature, low=0, high=100, means="0 = greedy")
         model, vocab, source = self._model(request)
         try:
-            view = inside.next_chars(model, vocab, prefix, float(temperature))
+            return inside.next_chars(model, vocab, prefix, float(temperature)).as_dict(), source
         except (PrefixError, ValueError) as e:
             raise gr.Error(str(e)) from None
-        return {**view.as_dict(), "model": source}
 
     def on_next(self, prefix: str, temperature: float, request: gr.Request) -> tuple[str, str]:
         """The bars for the page (and a note on where they come from, or what is wrong)."""
+        lang = self._lang(request)
         try:
-            view = self.next_chars(prefix, temperature, request)
+            view, source = self._next(prefix, temperature, request)
         except gr.Error as e:
-            lang = self._lang(request)
             return render.next_chars_html(None, lang), f"✗ {in_page(e.message, lang)}"
-        end, source, lang = view["prefix"][-20:], view["model"], self._lang(request)
-        note = {"zh": f"«{end}» 之后，模型：{source_zh(source)}", "en": f"after «{end}», from {source}"}  # " · " in it
-        return render.next_chars_html(view, lang), note.get(lang, f"{note['zh']}{SEP}{note['en']}")
+        end = view["prefix"][-20:]
+        note = either(f"«{end}» 之后，模型：{render.source_zh(source)}", f"after «{end}», from {source}", lang)
+        return render.next_chars_html(view, lang), note
 
     def on_tick(self, prefix: str, temperature: float, note: str, request: gr.Request) -> tuple[Any, Any]:
         """The panel is open (its timer): new bars when what they show changed (the training model's next epoch,
@@ -111,7 +105,7 @@ class Inside:
         units = view.top_units[:top]
         pick = lambda rows: [[round(row[u], 4) for u in units] for row in rows]  # noqa: E731
         return {"text": view.text, "units": units, "hidden": pick(view.hidden),
-                "cell": pick(view.cell) if view.cell is not None else None, "model": source}
+                "cell": pick(view.cell) if view.cell is not None else None, "model": str(source)}
 
     def on_hidden(self, text: str, unit: float | None, which: str, request: gr.Request) -> tuple[str, Any, str, str]:
         """The passage (the start of the training text when none is typed), a heatmap of its most active units,
@@ -142,10 +136,15 @@ class Inside:
         if problem:
             return text, figure, "", f"✗ {problem}"
         chosen = units[0] if unit < 0 else int(unit)
-        note = (f"{len(view.text)} characters · {h} units{' with memory cells' if view.cell else ''} · rows: the "
-                f"{len(units)} that move most · from {source}")
+        lang = self._lang(request)
+        memory = "（含记忆细胞）" if view.cell else ""
+        note = either(f"{len(view.text)} 个字 · {h} 个隐藏单元{memory} · 每行一个：变化最大的 {len(units)} 个 · "
+                      f"模型：{render.source_zh(source)}",
+                      f"{len(view.text)} characters · {h} units{' with memory cells' if view.cell else ''} · rows: "
+                      f"the {len(units)} that move most · from {source}", lang)
         if which == "cell" and view.cell is None:
-            note += " · only an LSTM has a memory cell: showing H · 只有 LSTM 有记忆细胞"
+            note += either("；只有 LSTM 有记忆细胞：显示的是隐状态 H", " · only an LSTM has a memory cell: showing H",
+                           lang)
         return text, figure, render.unit_text_html(data, chosen, cell), note
 
     # ------------------------------------------------------------ gradients through time

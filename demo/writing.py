@@ -7,8 +7,8 @@ import gradio as gr
 
 from charrnn import generate as gen
 from charrnn.lab import Lab
-from demo import rules, values
-from demo.languages import CLASS_ENDED, in_language
+from demo import render, rules, values
+from demo.languages import CLASS_ENDED, either, in_language
 from demo.problems import in_page
 from demo.renders import renders_of
 
@@ -79,7 +79,8 @@ class Writing:
         except (gen.PrefixError, ValueError) as e:
             yield "", f"✗ {in_page(str(e), lang)}"
             return
-        text, last, note = prefix, 0.0, f"written by {source}"
+        text, last = prefix, 0.0
+        note = either(f"由{render.source_zh(source)}写成", f"written by {source}", lang)
         for ch in chars:
             text += ch
             if time.monotonic() - last > 0.03:
