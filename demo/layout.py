@@ -308,7 +308,7 @@ def write_panel(tr: Texts, settings: dict[str, Component]) -> WritePanel:
     """Writing with the model; the samples' decoding settings sit here, one set for Write and the samples."""
     with tr(gr.Accordion(t := "用模型写作 · Write with the model", open=True), t, "label"):
         with gr.Row():
-            prefix = tr(gr.Textbox("分开", label=(t := "前缀 · prefix"), scale=2), t, "label")
+            prefix = tr(gr.Textbox("分开", label=(t := "前缀 · prefix"), scale=2, elem_id="write-prefix"), t, "label")
             # numbers keep what was typed, as the settings do: 0.5 is refused (demo.writing.RULES), not rounded
             length = tr(gr.Number(100, step=1, label=(t := "长度 · length"), scale=1), t, "label")
             seed = tr(gr.Number(0, step=1, label=(t := "种子 · seed (0 = random)"), scale=1), t, "label")

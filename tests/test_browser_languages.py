@@ -61,6 +61,12 @@ def _trained_page(browser, url: str, lang: str):  # noqa: F811
     box = page.locator("#next-prefix textarea, #next-prefix input").first
     box.fill("the")  # the default prefix, 分开, is not in this English text (the note says so, in the page's language)
     page.wait_for_function("() => document.querySelectorAll('#next-chars .next-bar').length > 0", timeout=30_000)
+    # Write with the trained model: its note says which run wrote (in the page's language)
+    page.locator("#write-prefix textarea, #write-prefix input").first.fill("the")
+    page.get_by_role("button", name="Write" if lang == "en" else "写", exact=True).click()
+    said = "written by run" if lang == "en" else "次训练"
+    page.wait_for_function(f"() => (document.querySelector('#write-note')?.innerText || '').includes('{said}')",
+                           timeout=30_000)
     return context, page
 
 
