@@ -315,6 +315,8 @@ def page_events(demo: gr.Blocks, page: layout.Page, room: Classroom, exp: Experi
     # the window's size comes with it (demo.screens: a phone folds the sidebar, a projector's charts fit)
     loaded = demo.load(room.load_handler(page), [page.key, page.screen], opened, api_visibility="private",
                        concurrency_limit=None, show_progress="hidden", js=f"(key) => [key, {screens.SIZE}]")
+    # the sidebar shown once folded or not as the window's size says (after its 0.3 s slide: demo.styles)
+    loaded.then(None, js="() => { setTimeout(() => document.documentElement.classList.add('charrnn-sized'), 400); }")
     loaded.then(exp.on_board, None, page.board.outputs, api_visibility="private", concurrency_limit=None,
                 show_progress="hidden", postprocess=False)  # the class's experiment, beside what follows
     loaded.then(
@@ -379,7 +381,8 @@ def launch(demo: gr.Blocks, **kwargs: Any):
     gradio_costs.quiet_queue(demo._queue)  # its wait for work: woken by work, not every millisecond
     gradio_costs.block_absent_imports()  # no search of sys.path for matplotlib around every event's call
     kwargs.setdefault("max_threads", MAX_STREAMS)
-    return demo.launch(max_file_size=MAX_UPLOAD, css=styles.CSS, theme=gr.themes.Soft(), **kwargs)
+    return demo.launch(max_file_size=MAX_UPLOAD, css=styles.CSS, head=styles.FOLD_FIRST, theme=gr.themes.Soft(),
+                       **kwargs)
 
 
 def main() -> None:

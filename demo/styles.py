@@ -1,7 +1,9 @@
 """The page's look: its CSS (``launch(css=...)``), including ``?mode=present`` for a projector at the back of a room.
 
-The classes and ids are those that ``demo.layout`` and ``demo.render`` give their components and HTML.
+The classes and ids are those that ``demo.layout`` and ``demo.render`` give their components and HTML; and a
+script for the page's head (``launch(head=...)``): ``FOLD_FIRST``.
 """
+from demo.screens import NARROW
 
 CSS = """
 .sample {font-size: 1.3rem; line-height: 1.7; margin: .2rem 0 .6rem; font-family: 'Noto Sans CJK SC', sans-serif;}
@@ -68,6 +70,11 @@ CSS = """
 #bar-restart {flex: 0 0 auto;}
 body:has(#settings-sidebar.open) #run-bar .run-button {display: none !important;}
 #settings-sidebar:not(.open) .sidebar-content {visibility: hidden; transition: visibility 0s .3s;}
+/* a phone's and a projector's page fold the settings once the page knows its size (its load event): until
+   then the open sidebar would cover a phone's page for a second, so it is not shown (FOLD_FIRST marks such a
+   page before Gradio draws it; the load event's script ends it). A top-level rule: Gradio keeps those as written,
+   but rewrites the selectors inside @media under its container, where html and body are not. */
+html.fold-first:not(.charrnn-sized) #settings-sidebar {visibility: hidden;}
 /* the models in pairs, from scratch beside torch's: three lines instead of six */
 #setting-model .wrap {display: grid; grid-template-columns: 1fr auto; gap: .4rem;}
 #decoding-head {margin-top: .4rem; font-weight: 600;}
@@ -120,3 +127,10 @@ body.present .gradio-container {--layout-gap: .6rem;}
 .unit-text span {padding: .05rem 0;}
 body.present .next-bar .ch {font-size: 2.2rem;} body.present .unit-text {font-size: 2rem;}
 """
+
+
+# In the page's <head>, before Gradio draws anything: a narrow window (demo.screens.NARROW) or a projector's
+# page (?mode=present) will fold the settings once its load event knows its size (demo.screens).
+FOLD_FIRST = ("<script>(() => { const present = new URLSearchParams(location.search).get('mode') === 'present';"
+              f" if (present || window.innerWidth <= {NARROW}) document.documentElement.classList.add('fold-first');"
+              " })();</script>")

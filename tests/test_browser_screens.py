@@ -27,8 +27,18 @@ def boxes(page, sel: str) -> list[dict]:
     return page.evaluate(IN_VIEW, sel)
 
 
+# From before the page's own scripts: every frame of its first 8 s in which the settings' sidebar is visible and on
+# the screen (a phone's and a projector's page open folded: they must not show it open while the page loads).
+SIDEBAR_FRAMES = """window.__sidebar = []; (() => { const t0 = performance.now(); const tick = () => {
+  const s = document.querySelector('#settings-sidebar');
+  if (s && getComputedStyle(s).visibility === 'visible' && s.getBoundingClientRect().right > 30)
+    window.__sidebar.push(Math.round(performance.now() - t0));
+  if (performance.now() - t0 < 8000) requestAnimationFrame(tick); }; requestAnimationFrame(tick); })();"""
+
+
 def open_at(browser, url: str, width: int, height: int):  # noqa: F811 (browser is test_browser's fixture)
     page = browser.new_page(viewport={"width": width, "height": height})
+    page.add_init_script(SIDEBAR_FRAMES)
     page.goto(url)
     page.locator("#ppl-plot .js-plotly-plot").wait_for(timeout=30_000)
     bar(page, TRAIN).wait_for(timeout=30_000)  # shown once the page has read its size and folded its sidebar
@@ -60,6 +70,7 @@ def stop_from_the_bar(page) -> None:
 def test_a_projector_shows_both_charts_and_the_newest_lyrics_on_its_first_screen(page_url, browser, width, height):  # noqa: F811
     page = open_at(browser, f"{page_url}?mode=present&{RUN}", width, height)
     assert folded(page)
+    assert page.evaluate("window.__sidebar") == [], "the open sidebar showed on the projector while it loaded"
     assert button(page, TRAIN).count() == 1 and button(page, STOP).count() == 1  # the bar's, beside the status
     bar(page, TRAIN).click()
     wait_for_lyrics(page)
@@ -88,6 +99,7 @@ def test_a_projector_shows_both_charts_and_the_newest_lyrics_on_its_first_screen
 def test_a_phone_opens_with_the_settings_folded_and_train_shows_the_run(page_url, browser):  # noqa: F811
     page = open_at(browser, f"{page_url}?{RUN}", 390, 844)
     assert folded(page)
+    assert page.evaluate("window.__sidebar") == [], "the open sidebar covered the phone's page while it loaded"
     for name in (TRAIN, STOP):  # at hand: on the first screen, with nothing to open first
         box = bar(page, name).bounding_box()
         assert box and box["y"] + box["height"] <= 844, (name, box)
