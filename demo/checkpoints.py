@@ -17,9 +17,14 @@ from charrnn.corpus import NAMED, CorpusError, decode_bytes, describe_source
 from charrnn.files import QuotaError
 from charrnn.lab import Lab, Session
 from charrnn.threads import one_thread
+from demo.languages import in_language
+from demo.renders import renders_of
 from demo.training import hold_upload
 
 UPLOAD_MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024
+
+
+NOTHING_TO_SAVE = "💡 还没有可保存的模型：先点“训练” · No model to save yet: press Train first"
 
 
 class Checkpoints:
@@ -36,9 +41,10 @@ class Checkpoints:
         """Save the current model in the session's private folder; only this session's download serves it."""
         one_thread()
         session = self.session(request)
+        lang = renders_of(session).lang
         trainer = session.latest_trainer()
-        if trainer is None:
-            raise gr.Error("No model to save yet: train one first · 还没有模型")
+        if trainer is None:  # a hint beside the button, not an error: nothing went wrong
+            return None, in_language(NOTHING_TO_SAVE, lang)
         try:
             path = session.files.new_path(f"{trainer.run_id}-epoch-{trainer.epoch:04d}.safetensors")
             trainer.save(str(path))
@@ -50,7 +56,10 @@ class Checkpoints:
             download = session.files.add(processing_utils.save_file_to_cache(path, self.cache_dir), copy_of=path)
         except QuotaError as e:
             return gr.skip(), f"✗ {e}"
-        return str(download), f"saved epoch {trainer.epoch} of run #{session.runs[-1].number} · 已保存"
+        number = session.runs[-1].number
+        saved = {"zh": f"已保存第 {number} 次训练（第 {trainer.epoch} 个周期）",
+                 "en": f"saved epoch {trainer.epoch} of run #{number}"}
+        return str(download), saved.get(lang, f"{saved['en']} · 已保存")
 
     def on_upload_checkpoint(self, request: gr.Request, file: str | None = None) -> list:
         """Load a checkpoint to write with or to resume; its settings fill the form."""

@@ -372,8 +372,9 @@ def checkpoints_panel(tr: Texts) -> CheckpointsPanel:
     with tr(gr.Accordion(t := "检查点 · Checkpoints", open=False), t, "label") as box:
         with gr.Row():
             save = tr(gr.Button(t := "保存当前模型 · Save the current model"), t)
-            saved_file = tr(gr.File(label=(t := "下载 · download"), interactive=False), t, "label")
-        save_note = gr.Markdown("")
+            saved_file = tr(gr.File(label=(t := "下载 · download"), interactive=False, elem_id="saved-file"), t,
+                            "label")
+        save_note = gr.Markdown("", elem_id="save-note")
         upload = tr(gr.File(label=(t := "上传检查点 · upload a .safetensors checkpoint (max 64 MB)"),
                             file_types=[".safetensors"], type="filepath"), t, "label")
         upload_note = gr.Markdown("")

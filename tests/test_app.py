@@ -319,6 +319,14 @@ def test_every_endpoint_parameter_has_a_default(server):
     c.close()
 
 
+def test_save_before_any_model_is_a_hint_not_an_error(server):
+    url, _ = server
+    c = client(url)
+    saved, note = c.predict(api_name="/save_checkpoint")
+    assert saved is None and note.startswith("💡") and "press Train first" in note and "先点“训练”" in note
+    c.close()
+
+
 def test_load_checkpoint_without_a_file_says_what_to_send(server):
     url, _ = server
     c = client(url)

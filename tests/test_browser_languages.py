@@ -25,10 +25,11 @@ NAMES = {"RNN", "GRU", "LSTM", "SGD", "Adam", "top", "scratch", "concise", "rand
 GRADIO = {"Stop Recording", "Runs", "View runs saved in this browser"}
 # Every text node and the placeholder/title of every element, except what the user typed or the model wrote
 # (lyrics, the printout, text boxes' values, the bars' characters, a prefix quoted in a note as «...»), scripts,
-# plotly's toolbar, and Gradio's footer (Gradio's own words, in the language Gradio picks).
+# plotly's toolbar, a saved checkpoint's file name, and Gradio's footer (Gradio's own words, in the language
+# Gradio picks).
 TEXTS = """() => {
   const skip = (el) => el.closest('script, style, .sample, #history, textarea, input, .next-bar .ch, .unit-text,'
-                                  + ' .modebar, #written, #link, footer');
+                                  + ' .modebar, #written, #link, #saved-file .filename, footer');
   const out = new Set();
   const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   let n;
@@ -66,6 +67,11 @@ def _trained_page(browser, url: str, lang: str):  # noqa: F811
     page.get_by_role("button", name="Write" if lang == "en" else "写", exact=True).click()
     said = "written by run" if lang == "en" else "次训练"
     page.wait_for_function(f"() => (document.querySelector('#write-note')?.innerText || '').includes('{said}')",
+                           timeout=30_000)
+    # Save the model: its note says what was saved
+    page.get_by_role("button", name="Save the current model" if lang == "en" else "保存当前模型", exact=True).click()
+    said = "saved epoch" if lang == "en" else "已保存"
+    page.wait_for_function(f"() => (document.querySelector('#save-note')?.innerText || '').includes('{said}')",
                            timeout=30_000)
     return context, page
 
