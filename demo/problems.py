@@ -58,6 +58,20 @@ MESSAGES = (
     (r"no run to export yet: press Train first", r"还没有可导出的训练：请先点“训练”"),
     (r"(\d+) more epochs is not allowed: a run trains at most 100000 epochs in all",
      r"不能再训练 \1 个周期：一次训练总共最多 100000 个周期"),
+    # an uploaded checkpoint (charrnn.checkpoint), the file's name kept
+    (r"(.+) is not a charrnn checkpoint(?:, or it is truncated)?: .*", r"\1 不是 charrnn 的检查点（或文件不完整）"),
+    (r"(.+) is truncated: .*", r"\1 不完整：文件被截断了"),
+    (r"(.+) is a safetensors file but not a charrnn checkpoint .*", r"\1 是 safetensors 文件，但不是 charrnn 的检查点"),
+    (r"(.+) is a charrnn checkpoint of version (.+); this charrnn reads version (\S+)",
+     r"\1 是第 \2 版的检查点；这个 charrnn 读第 \3 版"),
+    (r"(.+) is (?:damaged|corrupted): .*", r"\1 已损坏"),
+    (r"(.+) has invalid metadata: .*", r"\1 的元数据无效"),
+    (r"(.+) does not fit a (\S+) model with (\d+) characters and (\d+) hidden units: .*",
+     r"\1 与 \2 模型（\3 个字符、\4 个隐藏单元）对不上"),
+    (r"(.+) is ([\d,]+) bytes; checkpoints above ([\d,]+) bytes are refused", r"\1 有 \2 字节，检查点最多 \3 字节"),
+    (r"send a \.safetensors checkpoint file saved by charrnn \(Save, or `python -m charrnn train --save`\), at most "
+     r"(\d+) MB",
+     r"请上传 charrnn 保存的 .safetensors 检查点（“保存当前模型”或 `python -m charrnn train --save`），最大 \1 MB"),
     # a class's experiment (charrnn.experiments, charrnn.lab.Lab.join)
     (r"type a nickname to join \(1 to 20 characters\)", r"请输入昵称加入（1 到 20 个字符）"),
     (r"a nickname has at most (\d+) characters \(this one has (\d+)\)", r"昵称最多 \1 个字符（这个有 \2 个）"),

@@ -257,7 +257,7 @@ def test_checkpoint_download_upload_and_resume(server, tmp_path):
     assert Path(saved).stat().st_size > 1000 and "epoch 3" in note
     other = client(url)
     msg = other.predict(handle_file(saved), api_name="/load_checkpoint")[0]
-    assert msg.startswith("✓ loaded")
+    assert msg.startswith("✓ 已载入") and "loaded" in msg  # an API client's page shows both languages
     text, source = other.predict("the", 10, "greedy", 1.0, 0, 0, api_name="/generate")
     assert "uploaded checkpoint" in source
     final = progress_updates(train_job(other, epochs=2, resume=True))[-1]
@@ -331,7 +331,7 @@ def test_load_checkpoint_without_a_file_says_what_to_send(server):
     url, _ = server
     c = client(url)
     msg = c.predict(api_name="/load_checkpoint")[0]
-    assert msg.startswith("✗ send a .safetensors checkpoint") and "64 MB" in msg
+    assert msg.startswith("✗ 请上传") and "send a .safetensors checkpoint" in msg and "64 MB" in msg  # both languages
     c.close()
 
 

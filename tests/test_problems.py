@@ -47,3 +47,35 @@ def test_library_messages_by_their_form():
         "something new went wrong")
     pair = "epochs=0.5 不允许，须为不大于 5,000 的整数 · epochs=0.5 is not allowed: a whole number, at most 5,000"
     assert bilingual(pair) == pair and in_page(pair, "en") == "epochs=0.5 is not allowed: a whole number, at most 5,000"
+
+
+def _checkpoint_errors(tmp_path) -> list[str]:
+    """What loading a bad upload really says (charrnn.checkpoint's messages, each naming the file)."""
+    import struct
+
+    import torch
+    from safetensors.torch import save_file
+
+    from charrnn.checkpoint import CheckpointError, load_checkpoint
+    files = {"short.safetensors": b"abc",
+             "claims.safetensors": struct.pack("<Q", 10_000) + b"{}",
+             "text.safetensors": struct.pack("<Q", 5) + b"hello"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
+    messages = []
+    for name, cap in [*((n, None) for n in files), ("plain.safetensors", None), ("plain.safetensors", 10)]:
+        with pytest.raises(CheckpointError) as e:
+            load_checkpoint(str(tmp_path / name), **({"max_bytes": cap} if cap else {}))
+        messages.append(str(e.value))
+    return messages
+
+
+def test_an_uploaded_checkpoints_problem_has_its_chinese_keeping_the_files_name(tmp_path):
+    from demo.checkpoints import NO_CHECKPOINT
+    for message in [*_checkpoint_errors(tmp_path), NO_CHECKPOINT]:
+        zh = chinese(message)
+        assert zh and HAN.search(zh), message
+        name = re.match(r"(\S+\.safetensors) ", message)
+        assert name is None or zh.startswith(name[1]), (message, zh)
+        assert in_page(message, "zh") == zh and in_page(message, "en") == message
